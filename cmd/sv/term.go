@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+// All terminal output of sv goes through this file: errors, hints, warnings, logs and
+// progress bars, always on stderr. stdout carries data only.
+
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "sv: error: %v\n", err)
+	var h hintError
+	if errors.As(err, &h) && h.hint != "" {
+		fmt.Fprintf(w, "sv: hint: %s\n", h.hint)
+	}
+	var u usageError
+	if errors.As(err, &u) {
+		fmt.Fprintf(w, "sv: hint: run 'sv --help' or 'sv COMMAND --help' for usage\n")
+	}
+}
+
+func warnf(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "sv: warning: "+format+"\n", args...)
+}
+
+func infof(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "sv: "+format+"\n", args...)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// errTerminalStdout refuses to write a binary stream to a terminal.
+func errTerminalStdout(next string) error {
+	return withHint(errors.New("refusing to write a binary media stream to a terminal"),
+		"redirect stdout to a file or pipe it into "+next)
+}
+
+// quietFlag is the --quiet flag every streaming subcommand takes.
+var quietFlag = &cli.BoolFlag{
+	Name:    "quiet",
+	Aliases: []string{"q"},
+	Usage:   "no progress or informational messages on stderr",
+	EnvVars: []string{"SV_QUIET"},
+}
+
+// logger returns the stderr logger of a subcommand: informational messages unless --quiet.
+func logger(c *cli.Context) *slog.Logger {
+	level := slog.LevelInfo
+	if c.Bool("quiet") {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(envOf(c).stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// newProgress returns a byte-counting progress bar on stderr, visible only when stderr is a
+// terminal and --quiet is not set. Call Finish on it when done: a visible bar keeps a ticker.
+func newProgress(c *cli.Context, description string) *progressbar.ProgressBar {
+	e := envOf(c)
+	visible := isTerminal(e.stderr) && !c.Bool("quiet")
+	return progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetDescription(description),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionSetVisibility(visible),
+		progressbar.OptionClearOnFinish(),
+	)
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe)
+# and Chromium, from Debian's packages. Idempotent, and quiet when everything is there.
+set -euo pipefail
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: missing ${need[*]}; install them with your package manager" >&2
+	exit 1
+fi
+sudo=
+if [ "$(id -u)" -ne 0 ]; then
+	sudo=sudo
+fi
+echo "deps: installing ${need[*]} from Debian's packages" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+for tool in ffmpeg ffprobe chromium; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "deps: $tool is still missing" >&2; exit 1; }
+done

@@ -1,0 +1,581 @@
+// Package ws is the WebSocket side of sv: Ingest, the endpoint that browsers (and sv send)
+// publish a live media stream to, and Publish, which replays a recording to such an endpoint
+// the way a browser's MediaRecorder does.
+//
+// # Wire protocol
+//
+// A publisher opens a WebSocket to /ingest/{stream}, where stream matches
+// [A-Za-z0-9_-]{1,64}, optionally with ?token=T or an "Authorization: Bearer T" header. It
+// then sends binary messages that are consecutive pieces of one media byte stream: WebM
+// (Matroska) as Chrome and Firefox record it, or fragmented MP4 as Safari does. Message
+// boundaries carry no meaning. The first message must begin with the stream's header (an
+// EBML header, or an ftyp, styp or moof box). The publisher ends the stream with a close
+// frame (1000); the server replies with its own close frame once every byte has been
+// written and flushed, so a publisher that receives 1000 knows its stream is safe.
+//
+// Refusals before the upgrade are HTTP statuses: 400 a bad stream name, 401 a missing or
+// wrong token, 403 an Origin that is not allowed, 409 a stream that already has a
+// publisher, 426 a request that is not a WebSocket upgrade. After the upgrade they are close
+// codes: 1003 a text message or a stream that is neither WebM nor MP4, 1009 a message over
+// the size limit, 1008 a publisher silent for too long, 1001 the server shutting down, 1011
+// the server failing to store the stream.
+//
+// # Reading without copying
+//
+// Frames are read with gobwas/ws's low-level reader straight from the upgraded connection
+// into pooled 64 KiB buffers (unmasked in place), queued, written out by a second goroutine
+// and returned to the pool: no allocation per message. A message is queued only once it has
+// arrived whole and within the limits, so a refused message never reaches the output. The
+// queue lets the socket keep reading while the consumer stalls; when it is full the reader
+// stops reading, and TCP pushes back on the publisher.
+package ws
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/svtool/sv/internal/queue"
+	"github.com/svtool/sv/media"
+)
+
+// Defaults of Ingest's limits.
+const (
+	DefaultMaxMessage  = 16 << 20
+	DefaultBuffer      = 64 << 20
+	DefaultIdleTimeout = 30 * time.Second
+	// HandshakeTimeout is how long a publisher may take to send its upgrade request; set it
+	// as the http.Server's ReadHeaderTimeout.
+	HandshakeTimeout = 10 * time.Second
+)
+
+// Errors that end a session. A Session's Close receives one of them, or another error
+// describing what went wrong.
+var (
+	// ErrBusy is returned by Ingest.Open to refuse a second publisher with HTTP 409.
+	ErrBusy = errors.New("stream already has a publisher")
+	// ErrNotMedia: the first message is neither WebM nor MP4.
+	ErrNotMedia = errors.New("not a WebM or MP4 stream")
+	// ErrText: the publisher sent a text message.
+	ErrText = errors.New("text messages are not accepted: send the media as binary messages")
+	// ErrTooLarge: a message exceeded the size limit.
+	ErrTooLarge = errors.New("message too large")
+	// ErrIdle: the publisher sent nothing for too long.
+	ErrIdle = errors.New("publisher silent for too long")
+	// ErrLost: the connection ended without a close frame.
+	ErrLost = errors.New("publisher connection lost without a close frame")
+	// ErrShutdown: the server is shutting down.
+	ErrShutdown = errors.New("server shutting down")
+)
+
+// CloseError is a close frame with an abnormal code from the other side of a connection.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("closed with code %d", e.Code)
+	}
+	return fmt.Sprintf("closed with code %d: %s", e.Code, e.Reason)
+}
+
+// A Session receives one publisher's bytes, in order, from a single goroutine.
+type Session interface {
+	io.Writer
+	// Close ends the session once every accepted byte has been written. err is nil when the
+	// publisher closed normally. An error returned (a failed flush or fsync) is reported to
+	// the publisher with close code 1011.
+	Close(err error) error
+}
+
+// Ingest is the http.Handler publishers connect to, at /ingest/{stream}.
+type Ingest struct {
+	// Open is called for a publisher that passed every check, before the upgrade. It returns
+	// where the session's bytes go, or ErrBusy (HTTP 409) or another error (HTTP 503).
+	Open func(p *Publisher) (Session, error)
+	// Authorize reports whether token may publish to stream; nil lets anyone publish.
+	Authorize func(stream, token string) bool
+	// AllowOrigin reports whether a browser page from origin may publish; nil means
+	// SameOrigin.
+	AllowOrigin func(r *http.Request, origin string) bool
+	// MaxMessage bounds one message (DefaultMaxMessage when 0).
+	MaxMessage int64
+	// Buffer bounds the queue between the socket and the session (DefaultBuffer when 0).
+	Buffer int64
+	// IdleTimeout ends a session whose publisher sends nothing for this long
+	// (DefaultIdleTimeout when 0).
+	IdleTimeout time.Duration
+	// Log receives one line per session and refusal; nil discards them.
+	Log *slog.Logger
+	// Context, when set, ends live sessions with 1001 when it is done.
+	Context context.Context
+}
+
+// Publisher is one publishing connection. Its counters may be read from any goroutine.
+type Publisher struct {
+	Stream  string
+	Remote  string
+	Request *http.Request
+
+	kind     atomic.Int32
+	bytes    atomic.Int64
+	messages atomic.Int64
+	started  time.Time
+	q        *queue.Queue
+}
+
+// PublisherStats is a snapshot of a publisher's counters.
+type PublisherStats struct {
+	Kind      media.Kind
+	Bytes     int64 // accepted bytes
+	Messages  int64 // accepted messages
+	Queued    int64 // bytes waiting for the session
+	HighWater int64 // most bytes ever waiting
+	Written   int64 // bytes the session took
+	Duration  time.Duration
+}
+
+// Stats returns the publisher's counters.
+func (p *Publisher) Stats() PublisherStats {
+	s := PublisherStats{
+		Kind:     media.Kind(p.kind.Load()),
+		Bytes:    p.bytes.Load(),
+		Messages: p.messages.Load(),
+		Duration: time.Since(p.started),
+	}
+	if p.q != nil {
+		qs := p.q.Stats()
+		s.Queued, s.HighWater, s.Written = qs.Queued, qs.HighWater, qs.Written
+	}
+	return s
+}
+
+// ValidStream reports whether name is a valid stream name: 1 to 64 of A-Z a-z 0-9 _ -.
+func ValidStream(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenFrom returns the token a request carries: the token query parameter, or an
+// "Authorization: Bearer" header.
+func TokenFrom(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	if a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(a)
+	}
+	return ""
+}
+
+// TokenEqual compares two tokens in constant time.
+func TokenEqual(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// SameOrigin allows a page served by the same host as the request, pages on loopback
+// addresses, and any origin listed in extra (exact match, or "*" for all).
+func SameOrigin(extra ...string) func(r *http.Request, origin string) bool {
+	return func(r *http.Request, origin string) bool {
+		for _, o := range extra {
+			if o == "*" || strings.EqualFold(o, origin) {
+				return true
+			}
+		}
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" {
+			return false
+		}
+		if strings.EqualFold(u.Host, r.Host) {
+			return true
+		}
+		return IsLoopback(u.Hostname())
+	}
+}
+
+// IsLoopback reports whether host names this machine: localhost or a loopback address.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func (in *Ingest) log() *slog.Logger {
+	if in.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return in.Log
+}
+
+func refuse(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+// ServeHTTP checks and upgrades a publisher, then runs its session until it ends.
+func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	stream, ok := strings.CutPrefix(r.URL.Path, "/ingest/")
+	log := in.log().With("remote", r.RemoteAddr, "stream", stream)
+	if !ok || !ValidStream(stream) {
+		log.Warn("refused publisher", "status", http.StatusBadRequest, "reason", "bad stream name")
+		refuse(w, http.StatusBadRequest, "stream names are 1 to 64 of A-Z a-z 0-9 _ -, at /ingest/{stream}")
+		return
+	}
+	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		refuse(w, http.StatusUpgradeRequired, "this is a WebSocket endpoint: publish with a WebSocket client")
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		allow := in.AllowOrigin
+		if allow == nil {
+			allow = SameOrigin()
+		}
+		if !allow(r, origin) {
+			log.Warn("refused publisher", "status", http.StatusForbidden, "origin", origin)
+			refuse(w, http.StatusForbidden, "origin "+origin+" may not publish here")
+			return
+		}
+	}
+	if in.Authorize != nil && !in.Authorize(stream, TokenFrom(r)) {
+		log.Warn("refused publisher", "status", http.StatusUnauthorized, "reason", "missing or wrong token")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sv"`)
+		refuse(w, http.StatusUnauthorized, "a valid token is required to publish")
+		return
+	}
+	p := &Publisher{Stream: stream, Remote: r.RemoteAddr, Request: r, started: time.Now()}
+	sess, err := in.Open(p)
+	if errors.Is(err, ErrBusy) {
+		log.Warn("refused publisher", "status", http.StatusConflict, "reason", err)
+		refuse(w, http.StatusConflict, "stream "+stream+" already has a publisher")
+		return
+	}
+	if err != nil {
+		log.Error("refused publisher", "status", http.StatusServiceUnavailable, "err", err)
+		refuse(w, http.StatusServiceUnavailable, "cannot publish: "+err.Error())
+		return
+	}
+	conn, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		log.Warn("upgrade failed", "err", err)
+		sess.Close(fmt.Errorf("websocket upgrade: %w", err))
+		return
+	}
+	log.Info("publisher connected")
+	err = in.session(p, conn, rw.Reader, sess)
+	st := p.Stats()
+	if err != nil {
+		log.Warn("publisher session ended", "err", err, "bytes", st.Bytes, "messages", st.Messages)
+	} else {
+		log.Info("publisher closed", "bytes", st.Bytes, "messages", st.Messages)
+	}
+}
+
+// session reads one publisher's messages until it closes, fails or is refused, and returns
+// what Session.Close returned.
+func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Session) error {
+	defer conn.Close()
+	limit := in.MaxMessage
+	if limit <= 0 {
+		limit = DefaultMaxMessage
+	}
+	buffer := in.Buffer
+	if buffer <= 0 {
+		buffer = DefaultBuffer
+	}
+	idle := in.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	p.q = queue.New(buffer)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The writer drains the queue into the session. When it fails, or the server shuts
+	// down, the reader is woken from its blocking read by an expired deadline.
+	var stopReason atomic.Value
+	wake := func(reason error) {
+		stopReason.CompareAndSwap(nil, reason)
+		conn.SetReadDeadline(time.Now())
+	}
+	written := make(chan error, 1)
+	go func() {
+		_, err := p.q.WriteTo(ctx, sess)
+		if err != nil {
+			wake(fmt.Errorf("cannot store the stream: %w", err))
+		}
+		written <- err
+	}()
+	if in.Context != nil {
+		stop := context.AfterFunc(in.Context, func() { wake(ErrShutdown) })
+		defer stop()
+	}
+
+	r := &reader{
+		p:     p,
+		conn:  conn,
+		idle:  idle,
+		limit: limit,
+		rd: wsutil.Reader{
+			Source:         src,
+			State:          ws.StateServerSide,
+			MaxMessageSize: limit,
+			OnIntermediate: wsutil.ControlFrameHandler(conn, ws.StateServerSide),
+		},
+		stop: func() error {
+			if v := stopReason.Load(); v != nil {
+				return v.(error)
+			}
+			return nil
+		},
+	}
+	cause := r.run()
+
+	// Every accepted byte is written before the session is closed and the publisher told.
+	p.q.CloseWrite()
+	werr := <-written
+	if cause == nil && werr != nil {
+		cause = fmt.Errorf("cannot store the stream: %w", werr)
+	}
+	serr := sess.Close(cause)
+	code, reason := closeCode(cause, serr)
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if !r.peerGone {
+		ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+	}
+	if serr != nil {
+		return serr
+	}
+	return cause
+}
+
+func closeCode(cause, serr error) (ws.StatusCode, string) {
+	var ce *CloseError
+	switch {
+	case serr != nil:
+		return ws.StatusInternalServerError, truncate(serr.Error())
+	case cause == nil:
+		return ws.StatusNormalClosure, ""
+	case errors.Is(cause, ErrNotMedia), errors.Is(cause, ErrText):
+		return ws.StatusUnsupportedData, truncate(cause.Error())
+	case errors.Is(cause, ErrTooLarge):
+		return ws.StatusMessageTooBig, truncate(cause.Error())
+	case errors.Is(cause, ErrIdle):
+		return ws.StatusPolicyViolation, truncate(cause.Error())
+	case errors.Is(cause, ErrShutdown):
+		return ws.StatusGoingAway, truncate(cause.Error())
+	case errors.As(cause, &ce):
+		return ws.StatusNormalClosure, ""
+	}
+	return ws.StatusInternalServerError, truncate(cause.Error())
+}
+
+// truncate keeps a close reason within the 123 bytes a close frame allows.
+func truncate(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	s = s[:123]
+	for len(s) > 0 && s[len(s)-1]&0xC0 == 0x80 { // do not cut a UTF-8 sequence
+		s = s[:len(s)-1]
+	}
+	if len(s) > 0 && s[len(s)-1] >= 0xC0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// reader is the read loop of one session.
+type reader struct {
+	p        *Publisher
+	conn     net.Conn
+	rd       wsutil.Reader
+	idle     time.Duration
+	limit    int64
+	stop     func() error
+	pending  []*[]byte // buffers of the message being read
+	sizes    []int
+	first    bool
+	peerGone bool // the peer closed or vanished: no close frame to send
+	ctl      [125]byte
+}
+
+// run returns nil when the publisher closed normally, or why the session ended.
+func (r *reader) run() error {
+	for {
+		if err := r.deadline(); err != nil {
+			return err
+		}
+		hdr, err := r.rd.NextFrame()
+		if err != nil {
+			return r.readError(err)
+		}
+		switch hdr.OpCode {
+		case ws.OpBinary:
+			if err := r.message(); err != nil {
+				return err
+			}
+		case ws.OpText:
+			return ErrText
+		case ws.OpClose:
+			return r.closed(hdr)
+		case ws.OpPing:
+			n, err := io.ReadFull(&r.rd, r.ctl[:hdr.Length])
+			if err != nil && err != io.EOF {
+				return r.readError(err)
+			}
+			r.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if err := ws.WriteFrame(r.conn, ws.NewPongFrame(r.ctl[:n])); err != nil {
+				r.peerGone = true
+				return fmt.Errorf("write pong: %w", err)
+			}
+		default: // pong, or a continuation with no message: ignore its payload
+			if err := r.rd.Discard(); err != nil {
+				return r.readError(err)
+			}
+		}
+	}
+}
+
+// message reads one binary message into pooled buffers and queues it once it is whole.
+func (r *reader) message() error {
+	defer r.release()
+	var size int
+	for end := false; !end; {
+		buf := queue.GetBuf()
+		n := 0
+		// Fill the buffer, or stop at the end of the message: Read returns io.EOF exactly
+		// there, and io.ErrUnexpectedEOF when the connection ends inside a frame.
+		for n < len(*buf) {
+			if err := r.deadline(); err != nil {
+				queue.PutBuf(buf)
+				return err
+			}
+			m, err := r.rd.Read((*buf)[n:])
+			n += m
+			if err == io.EOF {
+				end = true
+				break
+			}
+			if err != nil {
+				queue.PutBuf(buf)
+				return r.readError(err)
+			}
+		}
+		if n == 0 {
+			queue.PutBuf(buf)
+			continue
+		}
+		r.pending = append(r.pending, buf)
+		r.sizes = append(r.sizes, n)
+		size += n
+	}
+	if size == 0 {
+		return nil
+	}
+	if !r.first {
+		kind := media.Sniff((*r.pending[0])[:r.sizes[0]])
+		if kind == media.Unknown {
+			return ErrNotMedia
+		}
+		r.p.kind.Store(int32(kind))
+		r.first = true
+	}
+	ctx := context.Background()
+	for i, buf := range r.pending {
+		r.pending[i] = nil
+		if err := r.p.q.Push(ctx, buf, r.sizes[i]); err != nil {
+			return fmt.Errorf("cannot store the stream: %w", err)
+		}
+	}
+	r.p.bytes.Add(int64(size))
+	r.p.messages.Add(1)
+	return nil
+}
+
+// release returns the buffers of a message that was not queued to the pool.
+func (r *reader) release() {
+	for i, buf := range r.pending {
+		if buf != nil {
+			queue.PutBuf(buf)
+			r.pending[i] = nil
+		}
+	}
+	r.pending, r.sizes = r.pending[:0], r.sizes[:0]
+}
+
+// deadline arms the idle timeout before a read, unless the session is being stopped: the
+// stop reason is set before the deadline that wakes the reader, so checking it after arming
+// the timeout cannot miss a wake-up.
+func (r *reader) deadline() error {
+	r.conn.SetReadDeadline(time.Now().Add(r.idle))
+	return r.stop()
+}
+
+// closed handles the publisher's close frame.
+func (r *reader) closed(hdr ws.Header) error {
+	n, _ := io.ReadFull(&r.rd, r.ctl[:min(hdr.Length, int64(len(r.ctl)))])
+	code, reason := ws.ParseCloseFrameData(r.ctl[:n])
+	switch code {
+	case 0, ws.StatusNormalClosure, ws.StatusGoingAway, ws.StatusNoStatusRcvd:
+		return nil
+	}
+	return &CloseError{Code: int(code), Reason: reason}
+}
+
+func (r *reader) readError(err error) error {
+	if stop := r.stop(); stop != nil {
+		return stop
+	}
+	var ce wsutil.ClosedError
+	switch {
+	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
+		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, r.limit)
+	case errors.As(err, &ce):
+		// A close frame in the middle of a fragmented message: the handler replied already.
+		r.peerGone = true
+		if ce.Code == ws.StatusNormalClosure || ce.Code == ws.StatusGoingAway {
+			return ErrLost
+		}
+		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		r.peerGone = true
+		return ErrLost
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: nothing received for %s", ErrIdle, r.idle)
+	}
+	var pe ws.ProtocolError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("websocket protocol error: %w", err)
+	}
+	r.peerGone = true
+	return fmt.Errorf("%w: %v", ErrLost, err)
+}

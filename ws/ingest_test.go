@@ -1,0 +1,479 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// sink is a Session that keeps what it receives.
+type sink struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	gate   chan struct{} // when set, each Write waits for it
+	fail   error         // when set, Write returns it
+	closed chan error
+}
+
+func newSink() *sink { return &sink{closed: make(chan error, 1)} }
+
+func (s *sink) Write(p []byte) (int, error) {
+	if s.gate != nil {
+		<-s.gate
+	}
+	if s.fail != nil {
+		return 0, s.fail
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *sink) Close(err error) error { s.closed <- err; return nil }
+
+func (s *sink) bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.buf.Bytes())
+}
+
+// serve runs in on a loopback listener and returns its ws:// base URL.
+func serve(t testing.TB, in *Ingest) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: in, ReadHeaderTimeout: HandshakeTimeout}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "ws://" + ln.Addr().String()
+}
+
+func recording(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rawClient is a publisher that writes frames by hand.
+type rawClient struct {
+	t    testing.TB
+	conn net.Conn
+	src  io.Reader
+}
+
+func dialRaw(t testing.TB, url string) *rawClient {
+	t.Helper()
+	conn, br, _, err := ws.Dial(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var src io.Reader = conn
+	if br != nil {
+		src = io.MultiReader(br, conn)
+	}
+	return &rawClient{t: t, conn: conn, src: src}
+}
+
+func (c *rawClient) frame(op ws.OpCode, fin bool, p []byte) {
+	c.t.Helper()
+	f := ws.MaskFrameInPlace(ws.NewFrame(op, fin, bytes.Clone(p)))
+	if err := ws.WriteFrame(c.conn, f); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads the server's next frame.
+func (c *rawClient) next() (ws.Header, []byte) {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	h, err := ws.ReadHeader(c.src)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(c.src, p); err != nil {
+		c.t.Fatal(err)
+	}
+	return h, p
+}
+
+// closeCode reads frames until the server's close frame and returns its code and reason.
+func (c *rawClient) closeCode() (ws.StatusCode, string) {
+	c.t.Helper()
+	for {
+		h, p := c.next()
+		if h.OpCode == ws.OpClose {
+			return ws.ParseCloseFrameData(p)
+		}
+	}
+}
+
+func TestIngestRoundTrip(t *testing.T) {
+	for _, name := range []string{"h264-opus-kf1s.webm", "vp9-opus.mp4"} {
+		t.Run(name, func(t *testing.T) {
+			rec := recording(t, name)
+			s := newSink()
+			var pub atomic.Pointer[Publisher]
+			in := &Ingest{Open: func(p *Publisher) (Session, error) { pub.Store(p); return s, nil }}
+			url := serve(t, in) + "/ingest/cam"
+			if err := Publish(context.Background(), url, bytes.NewReader(rec), PublishOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-s.closed; err != nil {
+				t.Fatalf("session closed with %v", err)
+			}
+			if !bytes.Equal(s.bytes(), rec) {
+				t.Fatalf("received %d bytes that differ from the %d sent", len(s.bytes()), len(rec))
+			}
+			st := pub.Load().Stats()
+			if st.Bytes != int64(len(rec)) || st.Written != int64(len(rec)) || st.Messages < 10 {
+				t.Errorf("stats %+v, want %d bytes in more than 10 messages", st, len(rec))
+			}
+			if pub.Load().Stream != "cam" {
+				t.Errorf("stream %q", pub.Load().Stream)
+			}
+		})
+	}
+}
+
+// A message split into fragments, with a ping between them, arrives whole, and the ping is
+// answered.
+func TestIngestFragmentsAndPing(t *testing.T) {
+	rec := recording(t, "h264-opus-kf1s.webm")
+	s := newSink()
+	url := serve(t, &Ingest{Open: func(*Publisher) (Session, error) { return s, nil }}) + "/ingest/cam"
+	c := dialRaw(t, url)
+	a, b, d := rec[:1000], rec[1000:200000], rec[200000:]
+	c.frame(ws.OpBinary, false, a)
+	c.frame(ws.OpPing, true, []byte("hi"))
+	c.frame(ws.OpContinuation, false, b)
+	c.frame(ws.OpContinuation, true, d)
+	if h, p := c.next(); h.OpCode != ws.OpPong || string(p) != "hi" {
+		t.Fatalf("got %v %q, want a pong", h.OpCode, p)
+	}
+	c.frame(ws.OpPing, true, []byte("again"))
+	if h, p := c.next(); h.OpCode != ws.OpPong || string(p) != "again" {
+		t.Fatalf("got %v %q, want a pong", h.OpCode, p)
+	}
+	c.frame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+	if code, _ := c.closeCode(); code != ws.StatusNormalClosure {
+		t.Fatalf("close code %d", code)
+	}
+	if err := <-s.closed; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s.bytes(), rec) {
+		t.Fatal("fragmented message corrupted")
+	}
+}
+
+// Refusals after the upgrade: the close code and reason, the session's error, and nothing
+// of the refused message in the output.
+func TestIngestRefusals(t *testing.T) {
+	rec := recording(t, "h264-opus-kf1s.webm")
+	ebml := []byte{0x1A, 0x45, 0xDF, 0xA3}
+	tests := []struct {
+		name   string
+		in     Ingest
+		frames func(c *rawClient)
+		code   ws.StatusCode
+		err    error
+		want   []byte
+	}{
+		{"not media", Ingest{}, func(c *rawClient) { c.frame(ws.OpBinary, true, []byte("GIF89a....")) }, ws.StatusUnsupportedData, ErrNotMedia, nil},
+		{"text first", Ingest{}, func(c *rawClient) { c.frame(ws.OpText, true, []byte("hello")) }, ws.StatusUnsupportedData, ErrText, nil},
+		{"text later", Ingest{}, func(c *rawClient) {
+			c.frame(ws.OpBinary, true, rec[:5000])
+			c.frame(ws.OpText, true, []byte("hello"))
+		}, ws.StatusUnsupportedData, ErrText, rec[:5000]},
+		{"too large", Ingest{MaxMessage: 4096}, func(c *rawClient) {
+			c.frame(ws.OpBinary, true, rec[:4096])
+			c.frame(ws.OpBinary, true, rec[4096:8193])
+		}, ws.StatusMessageTooBig, ErrTooLarge, rec[:4096]},
+		{"too large in fragments", Ingest{MaxMessage: 4096}, func(c *rawClient) {
+			c.frame(ws.OpBinary, false, append(ebml, make([]byte, 3000)...))
+			c.frame(ws.OpContinuation, true, make([]byte, 3000))
+		}, ws.StatusMessageTooBig, ErrTooLarge, nil},
+		{"idle", Ingest{IdleTimeout: 200 * time.Millisecond}, func(c *rawClient) { c.frame(ws.OpBinary, true, rec[:100]) }, ws.StatusPolicyViolation, ErrIdle, rec[:100]},
+		{"error close", Ingest{}, func(c *rawClient) {
+			c.frame(ws.OpBinary, true, rec[:100])
+			c.frame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusInternalServerError, "camera lost"))
+		}, ws.StatusNormalClosure, &CloseError{}, rec[:100]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSink()
+			in := tt.in
+			in.Open = func(*Publisher) (Session, error) { return s, nil }
+			c := dialRaw(t, serve(t, &in)+"/ingest/cam")
+			tt.frames(c)
+			code, reason := c.closeCode()
+			if code != tt.code {
+				t.Errorf("close code %d %q, want %d", code, reason, tt.code)
+			}
+			err := <-s.closed
+			var ce *CloseError
+			if errors.As(tt.err, &ce) {
+				if !errors.As(err, &ce) || ce.Code != 1011 || ce.Reason != "camera lost" {
+					t.Errorf("session error %v, want the publisher's close", err)
+				}
+			} else if !errors.Is(err, tt.err) {
+				t.Errorf("session error %v, want %v", err, tt.err)
+			}
+			if tt.err != ErrIdle && code != ws.StatusNormalClosure && reason != truncate(err.Error()) {
+				t.Errorf("close reason %q, want %q", reason, err.Error())
+			}
+			if !bytes.Equal(s.bytes(), tt.want) {
+				t.Errorf("session got %d bytes, want %d", len(s.bytes()), len(tt.want))
+			}
+		})
+	}
+}
+
+// A session that cannot store the stream ends the publisher with 1011 and the reason.
+func TestIngestSessionFails(t *testing.T) {
+	rec := recording(t, "h264-opus-kf1s.webm")
+	s := newSink()
+	s.fail = errors.New("disk full")
+	url := serve(t, &Ingest{Open: func(*Publisher) (Session, error) { return s, nil }}) + "/ingest/cam"
+	err := Publish(context.Background(), url, bytes.NewReader(rec), PublishOptions{})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("1011: cannot store the stream: disk full")) {
+		t.Fatalf("Publish: %v, want the server's 1011 with its reason", err)
+	}
+	if err := <-s.closed; err == nil {
+		t.Fatal("session closed without error")
+	}
+}
+
+// A stalled session does not stop the socket until the queue is full; then the publisher
+// is held back, and once the session moves again every byte arrives in order.
+func TestIngestBackpressure(t *testing.T) {
+	s := newSink()
+	s.gate = make(chan struct{})
+	var pub atomic.Pointer[Publisher]
+	in := &Ingest{Buffer: 1 << 20, Open: func(p *Publisher) (Session, error) { pub.Store(p); return s, nil }}
+	c := dialRaw(t, serve(t, in)+"/ingest/cam")
+	msg := make([]byte, 60<<10)
+	copy(msg, []byte{0x1A, 0x45, 0xDF, 0xA3})
+	var want bytes.Buffer
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		for i := 0; i < 200; i++ { // 12 MB: far more than the queue and the socket buffers
+			msg[100] = byte(i)
+			if ws.WriteFrame(c.conn, ws.MaskFrame(ws.NewBinaryFrame(msg))) != nil {
+				break
+			}
+			want.Write(msg)
+			n++
+		}
+		sent <- n
+	}()
+	time.Sleep(500 * time.Millisecond)
+	st := pub.Load().Stats()
+	if st.Queued > 1<<20 || st.HighWater > 1<<20 {
+		t.Errorf("queue holds %d bytes (high water %d), over its 1 MiB bound", st.Queued, st.HighWater)
+	}
+	if st.Bytes >= 200*int64(len(msg)) {
+		t.Errorf("all %d bytes were accepted while the session was stalled", st.Bytes)
+	}
+	if st.Queued < 512<<10 {
+		t.Errorf("only %d bytes queued while the session was stalled: the reader stopped early", st.Queued)
+	}
+	close(s.gate)
+	n := <-sent
+	c.frame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+	if code, _ := c.closeCode(); code != ws.StatusNormalClosure {
+		t.Fatalf("close code %d", code)
+	}
+	<-s.closed
+	if n != 200 || !bytes.Equal(s.bytes(), want.Bytes()) {
+		t.Fatalf("sent %d messages; received %d bytes, want %d in order", n, len(s.bytes()), want.Len())
+	}
+}
+
+// Shutting the server down ends a live session with 1001 after writing what arrived.
+func TestIngestShutdown(t *testing.T) {
+	rec := recording(t, "h264-opus-kf1s.webm")
+	s := newSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := dialRaw(t, serve(t, &Ingest{Context: ctx, Open: func(*Publisher) (Session, error) { return s, nil }})+"/ingest/cam")
+	c.frame(ws.OpBinary, true, rec[:3000])
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if code, _ := c.closeCode(); code != ws.StatusGoingAway {
+		t.Fatalf("close code %d, want 1001", code)
+	}
+	if err := <-s.closed; !errors.Is(err, ErrShutdown) {
+		t.Fatalf("session error %v", err)
+	}
+	if !bytes.Equal(s.bytes(), rec[:3000]) {
+		t.Fatal("accepted bytes lost on shutdown")
+	}
+}
+
+// A connection that drops without a close frame ends the session with ErrLost, keeping
+// what arrived whole.
+func TestIngestLost(t *testing.T) {
+	rec := recording(t, "h264-opus-kf1s.webm")
+	s := newSink()
+	c := dialRaw(t, serve(t, &Ingest{Open: func(*Publisher) (Session, error) { return s, nil }})+"/ingest/cam")
+	c.frame(ws.OpBinary, true, rec[:3000])
+	// Half a frame, then the connection ends.
+	f, _ := ws.CompileFrame(ws.MaskFrame(ws.NewBinaryFrame(rec[3000:6000])))
+	c.conn.Write(f[:1000])
+	c.conn.Close()
+	if err := <-s.closed; !errors.Is(err, ErrLost) {
+		t.Fatalf("session error %v, want ErrLost", err)
+	}
+	if !bytes.Equal(s.bytes(), rec[:3000]) {
+		t.Fatalf("got %d bytes, want the 3000 of the whole message", len(s.bytes()))
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	r, _ := http.NewRequest("GET", "http://media.example:8080/ingest/cam", nil)
+	tests := []struct {
+		origin string
+		extra  []string
+		ok     bool
+	}{
+		{"http://media.example:8080", nil, true},
+		{"http://localhost:3000", nil, true},
+		{"http://127.0.0.1", nil, true},
+		{"http://[::1]:8000", nil, true},
+		{"http://evil.example", nil, false},
+		{"http://media.example.evil.example:8080", nil, false},
+		{"null", nil, false},
+		{"https://studio.example", []string{"https://studio.example"}, true},
+		{"https://other.example", []string{"*"}, true},
+	}
+	for _, tt := range tests {
+		if got := SameOrigin(tt.extra...)(r, tt.origin); got != tt.ok {
+			t.Errorf("SameOrigin(%v)(%q) = %v, want %v", tt.extra, tt.origin, got, tt.ok)
+		}
+	}
+}
+
+func TestValidStream(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"cam": true, "Cam_2-b": true, "": false, "a.b": false, "../x": false, "a b": false,
+		string(make([]byte, 65)): false, "ü": false,
+	} {
+		if ValidStream(name) != ok {
+			t.Errorf("ValidStream(%q) = %v", name, !ok)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	long := string(bytes.Repeat([]byte("é"), 100))
+	got := truncate(long)
+	if len(got) > 123 || !utf8Valid(got) {
+		t.Fatalf("truncate gave %d bytes, valid %v", len(got), utf8Valid(got))
+	}
+}
+
+func utf8Valid(s string) bool { return bytes.Equal([]byte(s), []byte(string([]rune(s)))) }
+
+// FuzzIngest feeds arbitrary bytes to a session after the upgrade: it must end without
+// panicking or hanging, and write only bytes that the input carried in binary messages.
+func FuzzIngest(f *testing.F) {
+	frame := func(op ws.OpCode, fin bool, p []byte) []byte {
+		b, _ := ws.CompileFrame(ws.MaskFrameWith(ws.NewFrame(op, fin, p), [4]byte{1, 2, 3, 4}))
+		return b
+	}
+	webm := []byte{0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01}
+	f.Add(frame(ws.OpBinary, true, webm))
+	f.Add(append(frame(ws.OpBinary, false, webm), frame(ws.OpContinuation, true, webm)...))
+	f.Add(append(frame(ws.OpBinary, true, webm), frame(ws.OpText, true, []byte("x"))...))
+	f.Add(append(frame(ws.OpPing, true, []byte("p")), frame(ws.OpClose, true, []byte{3, 232})...))
+	f.Add([]byte{0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		server, client := net.Pipe()
+		go func() {
+			client.Write(data)
+			client.Close()
+		}()
+		go io.Copy(io.Discard, client)
+		s := newSink()
+		in := &Ingest{MaxMessage: 1 << 16, IdleTimeout: time.Second}
+		p := &Publisher{Stream: "fuzz", started: time.Now()}
+		done := make(chan struct{})
+		go func() {
+			in.session(p, server, server, s)
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("session did not end")
+		}
+		if got := s.bytes(); len(got) > len(data) {
+			t.Fatalf("wrote %d bytes from %d of input", len(got), len(data))
+		}
+	})
+}
+
+// BenchmarkRecv measures the ingest over loopback: one op is one 64 KiB message received,
+// queued and handed to the session. allocs/op counts both ends; the publisher here writes
+// pre-masked frames and allocates nothing, so they are the ingest's.
+func BenchmarkRecv(b *testing.B) {
+	for _, size := range []int{4 << 10, 64 << 10} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			var got atomic.Int64
+			s := &countSink{n: &got, closed: make(chan error, 1)}
+			url := serve(b, &Ingest{Open: func(*Publisher) (Session, error) { return s, nil }}) + "/ingest/bench"
+			c := dialRaw(b, url)
+			payload := make([]byte, size)
+			copy(payload, []byte{0x1A, 0x45, 0xDF, 0xA3})
+			frame, _ := ws.CompileFrame(ws.MaskFrameWith(ws.NewBinaryFrame(payload), [4]byte{9, 8, 7, 6}))
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.conn.Write(frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wsutil.WriteClientMessage(c.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+			if code, _ := c.closeCode(); code != ws.StatusNormalClosure {
+				b.Fatalf("close code %d", code)
+			}
+			b.StopTimer()
+			<-s.closed
+			if got.Load() != int64(b.N)*int64(size) {
+				b.Fatalf("received %d bytes, want %d", got.Load(), b.N*size)
+			}
+		})
+	}
+}
+
+type countSink struct {
+	n      *atomic.Int64
+	closed chan error
+}
+
+func (s *countSink) Write(p []byte) (int, error) { s.n.Add(int64(len(p))); return len(p), nil }
+func (s *countSink) Close(err error) error       { s.closed <- err; return nil }
+
+func byteSize(n int) string { return strconv.Itoa(n>>10) + "KiB" }

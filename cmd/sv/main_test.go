@@ -76,16 +76,17 @@ func requireTools(t *testing.T, tools ...string) {
 	}
 }
 
-// freeport VAR sets VAR to a free loopback address, host:port.
+// freeport VAR sets VAR to a free loopback address, host:port, and VAR_PORT to its port.
 func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: freeport VAR")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	ts.Check(err)
-	addr := l.Addr().String()
+	addr := l.Addr().(*net.TCPAddr)
 	ts.Check(l.Close())
-	ts.Setenv(args[0], addr)
+	ts.Setenv(args[0], addr.String())
+	ts.Setenv(args[0]+"_PORT", strconv.Itoa(addr.Port))
 }
 
 // waitport ADDR waits until something listens on ADDR (10 s at most).

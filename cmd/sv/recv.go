@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -74,11 +75,12 @@ func recvAction(c *cli.Context) error {
 	}
 	log := logger(c)
 	token := c.String("token")
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !ws.IsLoopback(host) && token == "" {
-		warnf(e.stderr, "listening on %s without a token: anyone who can reach it can publish (set --token)", ln.Addr())
+	addr := listenAddr(c.String("listen"), ln)
+	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && token == "" {
+		warnf(e.stderr, "listening on %s without a token: anyone who can reach it can publish (set --token)", addr)
 	}
 	if !c.Bool("quiet") {
-		infof(e.stderr, "waiting for a publisher on ws://%s/ingest/{stream}", ln.Addr())
+		infof(e.stderr, "waiting for a publisher on ws://%s/ingest/{stream}", addr)
 	}
 
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -270,4 +272,14 @@ func recvProgress(c *cli.Context, s *singleSession) (stop func()) {
 			bar.Finish()
 		})
 	}
+}
+
+// listenAddr is the address as the user gave it, with the port the listener really got (for
+// --listen HOST:0), and without the dual-stack [::] that Go reports for 0.0.0.0.
+func listenAddr(flag string, ln net.Listener) string {
+	host, _, err := net.SplitHostPort(flag)
+	if err != nil {
+		return ln.Addr().String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 }

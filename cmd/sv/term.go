@@ -62,7 +62,15 @@ func logger(c *cli.Context) *slog.Logger {
 	if c.Bool("quiet") {
 		level = slog.LevelWarn
 	}
-	return slog.New(slog.NewTextHandler(envOf(c).stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(envOf(c).stderr, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{} // a terminal or a service manager adds its own
+			}
+			return a
+		},
+	}))
 }
 
 // newProgress returns a byte-counting progress bar on stderr, visible only when stderr is a

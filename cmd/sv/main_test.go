@@ -110,6 +110,7 @@ func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 
 // wspub [-H 'Key: Value']... URL STEP... is a scriptable WebSocket publisher for testing
 // what sv does with publishers that misbehave. Steps: "send FILE" (one binary message),
+// "chunks FILE" (the messages MediaRecorder made, as listed in FILE.chunks),
 // "junk N" (a binary message of N bytes that are not media), "text STR", "sleep DUR",
 // "close" (a normal close, then wait for the server's), "wait" (until the server closes).
 // It prints "refused STATUS BODY" when the upgrade is refused, "closed CODE REASON" when the
@@ -193,6 +194,33 @@ func wspub(args []string, out io.Writer) error {
 				return err
 			}
 			ok = write(ws.OpBinary, b)
+		case "chunks":
+			// The recording's own MediaRecorder chunks, one message each, from FILE.chunks.
+			b, err := os.ReadFile(arg)
+			if err != nil {
+				return err
+			}
+			sizes, err := os.ReadFile(arg + ".chunks")
+			if err != nil {
+				return err
+			}
+			for _, line := range strings.Split(string(sizes), "\n") {
+				f := strings.Fields(line)
+				if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+					continue
+				}
+				n, err := strconv.Atoi(f[0])
+				if err != nil || n > len(b) {
+					return fmt.Errorf("%s.chunks: bad size %q", arg, f[0])
+				}
+				if ok = write(ws.OpBinary, b[:n]); !ok {
+					break
+				}
+				b = b[n:]
+			}
+			if ok && len(b) > 0 {
+				return fmt.Errorf("%s.chunks does not add up to the file: %d bytes left", arg, len(b))
+			}
 		case "junk":
 			n, err := strconv.Atoi(arg)
 			if err != nil {

@@ -521,6 +521,9 @@ func (w *webmScanner) handleLeaf(b []byte) error {
 		case 8:
 			w.track.SampleRate = math.Float64frombits(binary.BigEndian.Uint64(b))
 		}
+		if math.IsNaN(w.track.SampleRate) || math.IsInf(w.track.SampleRate, 0) || w.track.SampleRate < 0 {
+			w.track.SampleRate = 0 // not a rate: leave it unknown
+		}
 	case idTimecode:
 		w.clusterTC = int64(beUint(b))
 		if w.em.pending {

@@ -76,8 +76,10 @@ func mp4Leaf(parent, typ uint32) int {
 }
 
 // maxSamples bounds a trun's sample count; without per-sample fields a few
-// bytes could otherwise claim billions of samples.
-const maxSamples = 1 << 16
+// bytes could otherwise claim billions of samples, each an event. 4096 is over a
+// minute of 60 fps video or 48 kHz audio in one run: MediaRecorder's fragments
+// last about 0.6 s.
+const maxSamples = 1 << 12
 
 type mp4State uint8
 

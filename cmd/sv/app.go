@@ -76,6 +76,7 @@ func newApp(e *env) *cli.App {
 		Commands: []*cli.Command{
 			recvCommand(),
 			sendCommand(),
+			dashCommand(),
 			versionCommand(),
 		},
 	}

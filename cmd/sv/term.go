@@ -56,10 +56,14 @@ var quietFlag = &cli.BoolFlag{
 	EnvVars: []string{"SV_QUIET"},
 }
 
-// logger returns the stderr logger of a subcommand: informational messages unless --quiet.
+// logger returns the stderr logger of a subcommand: informational messages, only warnings
+// with --quiet, debug messages too with --verbose.
 func logger(c *cli.Context) *slog.Logger {
 	level := slog.LevelInfo
-	if c.Bool("quiet") {
+	switch {
+	case c.Bool("verbose"):
+		level = slog.LevelDebug
+	case c.Bool("quiet"):
 		level = slog.LevelWarn
 	}
 	return slog.New(slog.NewTextHandler(envOf(c).stderr, &slog.HandlerOptions{

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/ffmpeg"
+)
+
+func dashCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "dash",
+		Usage:     "package a live WebM or MP4 stream on stdin as low-latency MPEG-DASH and HLS",
+		UsageText: "sv dash [options] < stream.webm",
+		Description: `Reads one live stream (a browser's MediaRecorder output, from sv recv) and writes a live
+MPEG-DASH presentation with an HLS playlist over the same CMAF segments into --out:
+manifest.mpd, master.m3u8, media playlists, init and media segments. One FFmpeg child does
+the packaging; H.264 is copied, anything else transcoded to H.264 (--video). With --latency
+low (the default) dash.js plays it about one second behind the camera. When the input ends
+(or on Ctrl-C) the manifest becomes static and sv dash exits 0.
+
+--out must be empty or hold an earlier output of sv dash; --force uses any directory but
+still deletes only the names sv dash writes.
+
+Examples:
+   sv recv | sv dash --out output/live/cam
+   sv dash --in recording.webm --record --out output/vod/talk
+   sv recv | sv dash --ladder 720p,480p,240p --time-url http://192.0.2.7:8000/time
+   sv recv | sv dash --latency normal --seg 4s --window 30 --ffmpeg-log ffmpeg.log`,
+		Flags: []cli.Flag{
+			inFlag,
+			&cli.StringFlag{Name: "out", Value: dash.DefaultOut, Usage: "output `DIR`", EnvVars: []string{"SV_OUT"}},
+			&cli.BoolFlag{Name: "force", Usage: "use --out even if it holds files sv dash did not write", EnvVars: []string{"SV_FORCE"}},
+			&cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}},
+			&cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}},
+			&cli.StringFlag{Name: "audio", Value: "auto", Usage: "auto (copy Opus and AAC, transcode the rest), copy, aac or none", EnvVars: []string{"SV_AUDIO"}},
+			&cli.StringFlag{Name: "ladder", Usage: "H.264 renditions for adaptive bitrate, e.g. `720p,480p,240p` (default: one)", EnvVars: []string{"SV_LADDER"}},
+			&cli.DurationFlag{Name: "seg", Usage: "segment duration", DefaultText: "1s low, 2s normal", EnvVars: []string{"SV_SEG"}},
+			&cli.IntFlag{Name: "window", Value: dash.DefaultWindow, Usage: "segments in the live manifest; older ones are deleted", EnvVars: []string{"SV_WINDOW"}},
+			&cli.BoolFlag{Name: "record", Usage: "keep every segment: a complete on-demand presentation when the input ends", EnvVars: []string{"SV_RECORD"}},
+			&cli.StringFlag{Name: "time-url", Value: dash.DefaultTimeURL, Usage: "clock the players sync to (sv serve's /time)", EnvVars: []string{"SV_TIME_URL"}},
+			ffmpegFlag,
+			ffmpegLogFlag,
+			&cli.StringFlag{Name: "preset", Value: dash.DefaultPreset, Usage: "x264 preset when transcoding (ultrafast .. medium)", EnvVars: []string{"SV_PRESET"}},
+			verboseFlag,
+			quietFlag,
+		},
+		Action: dashAction,
+	}
+}
+
+func dashAction(c *cli.Context) error {
+	e := envOf(c)
+	if c.NArg() > 0 {
+		return usagef("sv dash takes no arguments, got %q (use --in FILE)", c.Args().First())
+	}
+	o, err := dashOptions(c)
+	if err != nil {
+		return err
+	}
+	in, closeIn, err := stageInput(c)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	flog, closeLog, err := ffmpegLog(c)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	o.Log = flog
+	quiet := c.Bool("quiet")
+	o.Info = func(msg string) {
+		if !quiet {
+			infof(e.stderr, "%s", msg)
+		}
+	}
+	o.Warn = func(msg string) { warnf(e.stderr, "%s", msg) }
+	bar := newProgress(c, "dash")
+	defer bar.Finish()
+	o.Progress = func(p dash.Progress) {
+		bar.Describe(fmt.Sprintf("dash · %d segments · %d frames · %.0f fps · %.2fx", p.Segments, p.Frames, p.FPS, p.Speed))
+		bar.Set64(p.InputBytes)
+	}
+
+	start := time.Now()
+	err = dash.Run(e.ctx, in, o)
+	bar.Finish()
+	switch {
+	case errors.Is(err, ffmpeg.ErrNotFound):
+		return withHint(err, "or point --ffmpeg at the binary")
+	case errors.Is(err, dash.ErrNotOurs):
+		return withHint(err, "choose an empty or new --out, or pass --force (sv dash deletes only the names it writes)")
+	case errors.Is(err, dash.ErrNotMedia), errors.Is(err, dash.ErrTruncated), errors.Is(err, dash.ErrNoInput):
+		return withHint(err, "sv dash reads a WebM or MP4 stream as MediaRecorder writes it, from its first byte")
+	case err != nil:
+		return err
+	}
+	if !quiet {
+		infof(e.stderr, "done in %s: %s/manifest.mpd and master.m3u8 are complete", time.Since(start).Round(100*time.Millisecond), strings.TrimSuffix(o.Out, "/"))
+	}
+	return nil
+}
+
+// dashOptions turns the flags into dash.Options; mistakes are usage errors.
+func dashOptions(c *cli.Context) (dash.Options, error) {
+	o := dash.Options{
+		Out:     c.String("out"),
+		Force:   c.Bool("force"),
+		Segment: c.Duration("seg"),
+		Window:  c.Int("window"),
+		Record:  c.Bool("record"),
+		TimeURL: c.String("time-url"),
+		FFmpeg:  c.String("ffmpeg"),
+		Preset:  c.String("preset"),
+	}
+	var err error
+	if o.Latency, err = dash.ParseLatency(c.String("latency")); err != nil {
+		return o, usagef("--latency: %v", err)
+	}
+	if o.Video, err = dash.ParseVideoMode(c.String("video")); err != nil {
+		return o, usagef("--video: %v", err)
+	}
+	if o.Audio, err = dash.ParseAudioMode(c.String("audio")); err != nil {
+		return o, usagef("--audio: %v", err)
+	}
+	if o.Ladder, err = dash.ParseLadder(c.String("ladder")); err != nil {
+		return o, usagef("--ladder: %v", err)
+	}
+	switch {
+	case o.Out == "":
+		return o, usagef("--out must not be empty")
+	case c.IsSet("seg") && o.Segment < 100*time.Millisecond:
+		return o, usagef("--seg must be at least 100ms, not %s", o.Segment)
+	case o.Window < 1:
+		return o, usagef("--window must be at least 1, not %d (use --record to keep everything)", o.Window)
+	case o.Video == dash.VideoCopy && len(o.Ladder) > 1:
+		return o, usagef("--ladder needs transcoding: it cannot go with --video copy")
+	case o.TimeURL == "" || !(strings.HasPrefix(o.TimeURL, "http://") || strings.HasPrefix(o.TimeURL, "https://")):
+		return o, usagef("--time-url must be an http(s) URL, not %q", o.TimeURL)
+	}
+	return o, nil
+}

@@ -1,0 +1,221 @@
+package dash
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Latency selects the kind of presentation.
+type Latency int
+
+const (
+	// Low is LL-DASH: chunked CMAF, 1 s segments written frame by frame, a target latency
+	// and catch-up rates in the MPD. dash.js plays it about a second behind the camera.
+	Low Latency = iota
+	// Normal is classic live DASH: 2 s segments, each written whole, a SegmentTimeline.
+	Normal
+)
+
+func (l Latency) String() string {
+	if l == Normal {
+		return "normal"
+	}
+	return "low"
+}
+
+// VideoMode says what happens to the video.
+type VideoMode int
+
+const (
+	VideoAuto VideoMode = iota // copy H.264, transcode anything else to H.264
+	VideoCopy                  // always copy (H.264, VP9 or AV1; VP8 cannot go into MP4)
+	VideoH264                  // always transcode to H.264
+)
+
+func (m VideoMode) String() string {
+	return [...]string{"auto", "copy", "h264"}[m]
+}
+
+// AudioMode says what happens to the audio.
+type AudioMode int
+
+const (
+	AudioAuto AudioMode = iota // copy Opus and AAC, transcode anything else to AAC
+	AudioCopy                  // always copy (Opus or AAC)
+	AudioAAC                   // always transcode to AAC
+	AudioNone                  // drop the audio
+)
+
+func (m AudioMode) String() string {
+	return [...]string{"auto", "copy", "aac", "none"}[m]
+}
+
+// Defaults of Options.
+const (
+	DefaultOut           = "output/live/cam"
+	DefaultTimeURL       = "http://127.0.0.1:8000/time" // sv serve's default address
+	DefaultWindow        = 10
+	DefaultPreset        = "veryfast"
+	DefaultTargetLatency = 500 * time.Millisecond
+	DefaultQueueLimit    = 8 << 20
+)
+
+// Options configures Run. The zero value is the default of every field, except Out.
+type Options struct {
+	// Out is the output directory; it is created if needed. It must be empty or hold only
+	// files a previous Run wrote (see ErrNotOurs), unless Force is set.
+	Out string
+	// Force lets Run use an Out that holds other files. It still deletes only files whose
+	// names Run writes (manifests, playlists, segments); the others stay.
+	Force bool
+
+	Latency Latency
+	Video   VideoMode
+	Audio   AudioMode
+	// Ladder lists the heights of the H.264 renditions, highest first (720, 480, 240), all
+	// in one adaptation set. Heights above the input's are skipped. Empty means one
+	// rendition: the input's own size when transcoding.
+	Ladder []int
+	// Segment is the segment duration; 0 means 1 s for Low and 2 s for Normal.
+	Segment time.Duration
+	// Window is how many segments the live manifest lists (older ones are deleted from
+	// disk 5 segments later); 0 means DefaultWindow.
+	Window int
+	// Record keeps every segment and lists it in the manifest, so that the output is a
+	// complete on-demand presentation when the input ends. Window is then ignored.
+	Record bool
+	// TargetLatency is the latency dash.js aims at (Low only); 0 means DefaultTargetLatency.
+	TargetLatency time.Duration
+	// TimeURL is the clock the players sync to (UTCTiming): an HTTP endpoint returning the
+	// time in ISO 8601 with milliseconds. "" means DefaultTimeURL.
+	TimeURL string
+
+	// FFmpeg is the FFmpeg binary, a path or a name on PATH; "" means "ffmpeg".
+	FFmpeg string
+	// Preset is the x264 preset when transcoding; "" means DefaultPreset.
+	Preset string
+	// QueueLimit bounds the bytes read ahead of FFmpeg; 0 means DefaultQueueLimit.
+	QueueLimit int64
+
+	// Log receives FFmpeg's log, one line per Write.
+	Log io.Writer
+	// Progress is called about twice a second while FFmpeg runs.
+	Progress func(Progress)
+	// Info and Warn receive one-line, human-readable messages: what Run decided (the
+	// input's codecs, copy or transcode) and problems worth telling the user about (an
+	// input with too few keyframes for the segment duration). They may be called from
+	// other goroutines than Run's, but not concurrently with themselves.
+	Info, Warn func(msg string)
+
+	// handoff, if set, is called with each input chunk's time from being read to being
+	// written to FFmpeg (benchmarks).
+	handoff func(time.Duration)
+}
+
+// Progress reports how far Run has come.
+type Progress struct {
+	InputBytes int64         // bytes read from the input
+	Queued     int64         // of which not yet written to FFmpeg
+	Frames     int64         // video frames output (first rendition)
+	FPS        float64       // frames per second, recent
+	Speed      float64       // media time per wall time; 1 is real time
+	OutTime    time.Duration // media time output
+	Segments   int           // number of the last completed media segment (first rendition)
+}
+
+func (o *Options) segment() time.Duration {
+	switch {
+	case o.Segment > 0:
+		return o.Segment
+	case o.Latency == Normal:
+		return 2 * time.Second
+	}
+	return time.Second
+}
+
+func (o *Options) validate() error {
+	if o.Out == "" {
+		return fmt.Errorf("no output directory")
+	}
+	if o.Segment < 0 || (o.Segment > 0 && o.Segment < 100*time.Millisecond) {
+		return fmt.Errorf("segment duration %v is too short", o.Segment)
+	}
+	if o.Window < 0 {
+		return fmt.Errorf("window %d is negative", o.Window)
+	}
+	if o.Video == VideoCopy && len(o.Ladder) > 1 {
+		return fmt.Errorf("a ladder of several renditions needs transcoding, not video copy")
+	}
+	for _, h := range o.Ladder {
+		if h < 16 || h > 4320 || h%2 != 0 {
+			return fmt.Errorf("rendition height %d: want an even number between 16 and 4320", h)
+		}
+	}
+	if o.Latency != Low && o.Latency != Normal {
+		return fmt.Errorf("unknown latency mode %d", o.Latency)
+	}
+	return nil
+}
+
+// ParseLatency parses "low" or "normal".
+func ParseLatency(s string) (Latency, error) {
+	switch s {
+	case "low":
+		return Low, nil
+	case "normal":
+		return Normal, nil
+	}
+	return 0, fmt.Errorf("unknown latency %q (want low or normal)", s)
+}
+
+// ParseVideoMode parses "auto", "copy" or "h264".
+func ParseVideoMode(s string) (VideoMode, error) {
+	for m := VideoAuto; m <= VideoH264; m++ {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown video mode %q (want auto, copy or h264)", s)
+}
+
+// ParseAudioMode parses "auto", "copy", "aac" or "none".
+func ParseAudioMode(s string) (AudioMode, error) {
+	for m := AudioAuto; m <= AudioNone; m++ {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown audio mode %q (want auto, copy, aac or none)", s)
+}
+
+// ParseLadder parses a comma-separated list of rendition heights such as "720p,480p,240p"
+// (the "p" is optional) and returns them highest first.
+func ParseLadder(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var hs []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSuffix(strings.TrimSpace(f), "p")
+		h, err := strconv.Atoi(f)
+		if err != nil || h < 16 || h > 4320 || h%2 != 0 {
+			return nil, fmt.Errorf("bad rendition %q in ladder %q: want heights like 720p,480p,240p", f, s)
+		}
+		for _, g := range hs {
+			if g == h {
+				return nil, fmt.Errorf("rendition %dp twice in ladder %q", h, s)
+			}
+		}
+		hs = append(hs, h)
+	}
+	// Highest first: the first rendition is the one progress reports count.
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && hs[j] > hs[j-1]; j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+	return hs, nil
+}

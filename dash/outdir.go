@@ -1,0 +1,145 @@
+package dash
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+// ErrNotOurs is returned when the output directory holds files that Run did not write.
+var ErrNotOurs = errors.New("output directory holds files sv dash did not write")
+
+// MarkerName is the file Run leaves in its output directory to recognize it later: a
+// directory holding the marker and nothing but names Run writes is Run's to overwrite.
+const MarkerName = ".sv-dash"
+
+const markerText = "This directory is written by sv dash, which deletes and rewrites everything in it\n" +
+	"whose name it uses (manifests, playlists, segments).\n"
+
+// ownName matches every name FFmpeg's dash muxer writes with the names Run gives it,
+// finished or in progress (".tmp").
+var ownName = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|media_[0-9]+\.m3u8|init-stream[0-9]+\.m4s|chunk-stream[0-9]+-[0-9]+\.m4s)(\.tmp)?$`)
+
+// checkOut reports whether dir may be used: it does not exist, is empty, or holds the
+// marker and only names Run writes. With force, any directory may be used.
+func checkOut(dir string, force bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if force || len(entries) == 0 {
+		return nil
+	}
+	marked := false
+	var foreign []string
+	for _, e := range entries {
+		switch {
+		case e.Name() == MarkerName:
+			marked = true
+		case !ownName.MatchString(e.Name()) || !e.Type().IsRegular():
+			foreign = append(foreign, e.Name())
+		}
+	}
+	if !marked && len(foreign) == 0 {
+		// Our names, but not our marker: another tool's output. Say which.
+		foreign = append(foreign, entries[0].Name())
+	}
+	if len(foreign) > 0 {
+		sort.Strings(foreign)
+		more := ""
+		if len(foreign) > 3 {
+			more = fmt.Sprintf(" and %d more", len(foreign)-3)
+			foreign = foreign[:3]
+		}
+		return fmt.Errorf("%w: %s holds %q%s", ErrNotOurs, dir, foreign, more)
+	}
+	return nil
+}
+
+// prepareOut creates dir, deletes the files a previous run left (only names Run writes)
+// and writes the marker.
+func prepareOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	for _, e := range entries {
+		if ownName.MatchString(e.Name()) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("clean output directory: %w", err)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, MarkerName), []byte(markerText), 0o644); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	return nil
+}
+
+// isLive reports whether the manifests in dir still describe a live presentation: a
+// dynamic MPD, or an HLS media playlist without #EXT-X-ENDLIST.
+func isLive(dir string) bool {
+	mpd, err := os.ReadFile(filepath.Join(dir, "manifest.mpd"))
+	if err == nil && bytes.Contains(mpd, []byte(`type="dynamic"`)) {
+		return true
+	}
+	playlists, _ := filepath.Glob(filepath.Join(dir, "media_*.m3u8"))
+	for _, p := range playlists {
+		b, err := os.ReadFile(p)
+		if err == nil && !bytes.Contains(b, []byte("#EXT-X-ENDLIST")) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeLive deletes what would make a failed run look like a running live stream: the
+// manifests and playlists and the segments still in progress. Finished segments stay.
+func removeLive(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		n := e.Name()
+		if !ownName.MatchString(n) {
+			continue
+		}
+		if filepath.Ext(n) == ".tmp" || filepath.Ext(n) == ".mpd" || filepath.Ext(n) == ".m3u8" {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
+}
+
+// segmentName matches the finished media segments of representation 0.
+var segmentName = regexp.MustCompile(`^chunk-stream0-([0-9]+)\.m4s$`)
+
+// lastSegment returns the highest number of a finished media segment of representation
+// 0 in dir: older segments are deleted as the window moves, so counting files would not do.
+func lastSegment(dir string) int {
+	entries, _ := os.ReadDir(dir)
+	last := 0
+	for _, e := range entries {
+		if m := segmentName.FindStringSubmatch(e.Name()); m != nil {
+			if n, err := strconv.Atoi(m[1]); err == nil && n > last {
+				last = n
+			}
+		}
+	}
+	return last
+}
+
+// hasSegments reports whether dir holds a finished media segment.
+func hasSegments(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "chunk-stream*.m4s"))
+	return len(m) > 0
+}

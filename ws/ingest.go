@@ -151,17 +151,16 @@ type PublisherStats struct {
 
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
-	s := PublisherStats{
-		Kind:     media.Kind(p.kind.Load()),
-		Bytes:    p.bytes.Load(),
-		Messages: p.messages.Load(),
-		Duration: time.Since(p.started),
+	qs := p.q.Stats()
+	return PublisherStats{
+		Kind:      media.Kind(p.kind.Load()),
+		Bytes:     p.bytes.Load(),
+		Messages:  p.messages.Load(),
+		Queued:    qs.Queued,
+		HighWater: qs.HighWater,
+		Written:   qs.Written,
+		Duration:  time.Since(p.started),
 	}
-	if p.q != nil {
-		qs := p.q.Stats()
-		s.Queued, s.HighWater, s.Written = qs.Queued, qs.HighWater, qs.Written
-	}
-	return s
 }
 
 // ValidStream reports whether name is a valid stream name: 1 to 64 of A-Z a-z 0-9 _ -.
@@ -224,6 +223,13 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+func (in *Ingest) buffer() int64 {
+	if in.Buffer <= 0 {
+		return DefaultBuffer
+	}
+	return in.Buffer
+}
+
 func (in *Ingest) log() *slog.Logger {
 	if in.Log == nil {
 		return slog.New(slog.DiscardHandler)
@@ -269,7 +275,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusUnauthorized, "a valid token is required to publish")
 		return
 	}
-	p := &Publisher{Stream: stream, Remote: r.RemoteAddr, Request: r, started: time.Now()}
+	p := &Publisher{Stream: stream, Remote: r.RemoteAddr, Request: r, started: time.Now(), q: queue.New(in.buffer())}
 	sess, err := in.Open(p)
 	if errors.Is(err, ErrBusy) {
 		log.Warn("refused publisher", "status", http.StatusConflict, "reason", err)
@@ -305,15 +311,13 @@ func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Sessi
 	if limit <= 0 {
 		limit = DefaultMaxMessage
 	}
-	buffer := in.Buffer
-	if buffer <= 0 {
-		buffer = DefaultBuffer
-	}
 	idle := in.IdleTimeout
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
-	p.q = queue.New(buffer)
+	if p.q == nil {
+		p.q = queue.New(in.buffer())
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

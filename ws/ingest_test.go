@@ -135,7 +135,28 @@ func TestIngestRoundTrip(t *testing.T) {
 			var pub atomic.Pointer[Publisher]
 			in := &Ingest{Open: func(p *Publisher) (Session, error) { pub.Store(p); return s, nil }}
 			url := serve(t, in) + "/ingest/cam"
-			if err := Publish(context.Background(), url, bytes.NewReader(rec), PublishOptions{}); err != nil {
+			// Counters are read from another goroutine while the session runs, as a
+			// progress display does (the race detector watches this).
+			stop := make(chan struct{})
+			polled := make(chan struct{})
+			go func() {
+				defer close(polled)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if p := pub.Load(); p != nil {
+						p.Stats()
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			err := Publish(context.Background(), url, bytes.NewReader(rec), PublishOptions{})
+			close(stop)
+			<-polled
+			if err != nil {
 				t.Fatal(err)
 			}
 			if err := <-s.closed; err != nil {

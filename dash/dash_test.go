@@ -342,6 +342,21 @@ func TestOutputDirectory(t *testing.T) {
 			t.Errorf("a stale segment of an earlier run survived")
 		}
 	})
+	t.Run("beside sv frames' output", func(t *testing.T) {
+		// The pipe setup puts frames.jsonl in the stream's folder, before or after sv dash
+		// writes there: it is neither foreign nor ever deleted.
+		o := testOptions(t.TempDir())
+		write(filepath.Join(o.Out, FramesName))
+		if err := run(o); err != nil {
+			t.Fatalf("first run beside frames.jsonl: %v", err)
+		}
+		if err := run(o); err != nil {
+			t.Fatalf("second run beside frames.jsonl: %v", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(o.Out, FramesName)); err != nil || string(b) != "mine" {
+			t.Errorf("frames.jsonl was touched: %v", err)
+		}
+	})
 	t.Run("not a directory", func(t *testing.T) {
 		o := testOptions(filepath.Join(t.TempDir(), "file"))
 		write(o.Out)

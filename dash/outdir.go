@@ -26,8 +26,12 @@ const markerText = "This directory is written by sv dash, which deletes and rewr
 // finished or in progress (".tmp").
 var ownName = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|media_[0-9]+\.m3u8|init-stream[0-9]+\.m4s|chunk-stream[0-9]+-[0-9]+\.m4s)(\.tmp)?$`)
 
+// FramesName is the analysis that sv frames writes beside the media in the pipe setup
+// (sv serve streams it as events): Run leaves it alone wherever it is.
+const FramesName = "frames.jsonl"
+
 // checkOut reports whether dir may be used: it does not exist, is empty, or holds the
-// marker and only names Run writes. With force, any directory may be used.
+// marker and only names Run writes (and FramesName). With force, any directory may be used.
 func checkOut(dir string, force bool) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -40,18 +44,21 @@ func checkOut(dir string, force bool) error {
 		return nil
 	}
 	marked := false
-	var foreign []string
+	var foreign, own []string
 	for _, e := range entries {
 		switch {
 		case e.Name() == MarkerName:
 			marked = true
+		case e.Name() == FramesName && e.Type().IsRegular():
 		case !ownName.MatchString(e.Name()) || !e.Type().IsRegular():
 			foreign = append(foreign, e.Name())
+		default:
+			own = append(own, e.Name())
 		}
 	}
-	if !marked && len(foreign) == 0 {
+	if !marked && len(foreign) == 0 && len(own) > 0 {
 		// Our names, but not our marker: another tool's output. Say which.
-		foreign = append(foreign, entries[0].Name())
+		foreign = append(foreign, own[0])
 	}
 	if len(foreign) > 0 {
 		sort.Strings(foreign)

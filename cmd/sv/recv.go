@@ -217,17 +217,20 @@ func (o *outputs) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// close flushes everything to stable storage: the tee files, and stdout when it is a file.
+// close flushes everything to stable storage: the outputs that are files on disk (a tee may
+// be a FIFO, stdout a pipe: nothing to sync there).
 func (o *outputs) close() error {
 	var errs []error
-	if f, ok := o.stdout.(*os.File); ok {
-		if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+	if f, ok := o.stdout.(*os.File); ok && isRegularFile(f) {
+		if err := f.Sync(); err != nil {
 			errs = append(errs, fmt.Errorf("sync stdout: %w", err))
 		}
 	}
 	for _, f := range o.files {
-		if err := f.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("sync %s: %w", f.Name(), err))
+		if isRegularFile(f) {
+			if err := f.Sync(); err != nil {
+				errs = append(errs, fmt.Errorf("sync %s: %w", f.Name(), err))
+			}
 		}
 		if err := f.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", f.Name(), err))

@@ -77,6 +77,7 @@ func newApp(e *env) *cli.App {
 			recvCommand(),
 			sendCommand(),
 			dashCommand(),
+			serveCommand(),
 			framesCommand(),
 			versionCommand(),
 		},

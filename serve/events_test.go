@@ -1,0 +1,201 @@
+package serve
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct{ id, event, data string }
+
+// sseClient reads events from an /events stream.
+type sseClient struct {
+	resp   *http.Response
+	events chan sseEvent
+	cancel context.CancelFunc
+}
+
+func openEvents(t *testing.T, url string, lastID string) *sseClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
+		cancel()
+		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	c := &sseClient{resp: resp, events: make(chan sseEvent, 1000), cancel: cancel}
+	go func() {
+		defer close(c.events)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.data != "" || ev.event != "" {
+					c.events <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[6:]
+			}
+		}
+	}()
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *sseClient) close() {
+	c.cancel()
+	c.resp.Body.Close()
+}
+
+func (c *sseClient) next(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		if !ok {
+			t.Fatal("the event stream ended")
+		}
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5 s")
+	}
+	return sseEvent{}
+}
+
+func appendFile(t *testing.T, p, s string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	p := filepath.Join(ts.dir, EventsFile)
+	url := ts.url + "/live/cam/events"
+
+	// No file yet: the stream waits for one.
+	c := openEvents(t, url, "")
+	if got := c.resp.Header.Get("Cache-Control"); got != "no-cache" {
+		t.Errorf("Cache-Control %q", got)
+	}
+	appendFile(t, p, `{"type":"frame","n":0}`+"\n"+`{"type":"frame","n":1}`+"\n")
+	for i := range 2 {
+		if ev := c.next(t); ev.data != fmt.Sprintf(`{"type":"frame","n":%d}`, i) {
+			t.Fatalf("event %d: %+v", i, ev)
+		}
+	}
+	// A line written in two parts is sent once whole.
+	appendFile(t, p, `{"type":"scene_cut",`)
+	time.Sleep(3 * eventsPoll)
+	appendFile(t, p, `"n":2}`+"\n")
+	ev := c.next(t)
+	if ev.data != `{"type":"scene_cut","n":2}` {
+		t.Fatalf("split line: %+v", ev)
+	}
+	fi, _ := os.Stat(p)
+	if ev.id != fmt.Sprint(fi.Size()) {
+		t.Errorf("id %q, want the offset after the line, %d", ev.id, fi.Size())
+	}
+
+	// A client that reconnects with Last-Event-ID resumes after it.
+	appendFile(t, p, `{"type":"frame","n":3}`+"\n")
+	r := openEvents(t, url, ev.id)
+	if ev := r.next(t); ev.data != `{"type":"frame","n":3}` {
+		t.Errorf("resumed: %+v", ev)
+	}
+	// A new client gets the backlog from the start (the file is small).
+	n := openEvents(t, url, "")
+	if ev := n.next(t); ev.data != `{"type":"frame","n":0}` {
+		t.Errorf("new client: %+v", ev)
+	}
+
+	// A new session replaces the file: reset, then the new file from its start.
+	c.next(t) // n=3
+	tmp := p + ".new"
+	os.WriteFile(tmp, []byte(`{"type":"frame","n":100}`+"\n"), 0o644)
+	os.Rename(tmp, p)
+	if ev := c.next(t); ev.event != "reset" {
+		t.Fatalf("after the file was replaced: %+v", ev)
+	}
+	if ev := c.next(t); ev.data != `{"type":"frame","n":100}` {
+		t.Fatalf("the new file: %+v", ev)
+	}
+	if st := ts.Stats(); st.Events != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestEventsBacklog: a client joining a long file gets only its last lines, whole.
+func TestEventsBacklog(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	var b strings.Builder
+	const lines = 10000
+	for i := range lines {
+		fmt.Fprintf(&b, `{"type":"frame","n":%d,"pad":"%s"}`+"\n", i, strings.Repeat("x", i%50))
+	}
+	ts.write(t, EventsFile, []byte(b.String()))
+	c := openEvents(t, ts.url+"/live/cam/events", "")
+	ev := c.next(t)
+	if !strings.HasPrefix(ev.data, `{"type":"frame","n":`) || !strings.HasSuffix(ev.data, `"}`) {
+		t.Fatalf("first event is not a whole line: %q", ev.data)
+	}
+	var n int
+	fmt.Sscanf(ev.data, `{"type":"frame","n":%d`, &n)
+	if n == 0 || lines-n > eventsBacklog/40 {
+		t.Errorf("the backlog starts at line %d of %d", n, lines)
+	}
+}
+
+// TestServeShutdown: an events stream does not hold up the end of Serve.
+func TestServeShutdown(t *testing.T) {
+	s, err := New(Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, s.Handler(), nil, nil) }()
+	openEvents(t, "http://"+ln.Addr().String()+"/live/cam/events", "")
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if d := time.Since(start); d > ShutdownGrace {
+			t.Errorf("shutdown took %s", d)
+		}
+	case <-time.After(2 * ShutdownGrace):
+		t.Fatal("Serve did not return")
+	}
+}

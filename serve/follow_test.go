@@ -1,0 +1,346 @@
+package serve
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// segmentWriter writes a segment the way FFmpeg does: NAME.tmp, growing, then renamed.
+type segmentWriter struct {
+	t    testing.TB
+	path string // the final name
+	f    *os.File
+	all  []byte
+}
+
+func newSegmentWriter(t testing.TB, path string) *segmentWriter {
+	t.Helper()
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &segmentWriter{t: t, path: path, f: f}
+}
+
+func (w *segmentWriter) write(b []byte) {
+	if _, err := w.f.Write(b); err != nil {
+		w.t.Error(err)
+	}
+	w.all = append(w.all, b...)
+}
+
+func (w *segmentWriter) finish() {
+	if err := w.f.Close(); err != nil {
+		w.t.Error(err)
+	}
+	if err := os.Rename(w.path+".tmp", w.path); err != nil {
+		w.t.Error(err)
+	}
+}
+
+// TestInProgressStreams: a request for a segment being written is answered at once and
+// gets each fragment as it is appended, then exactly the final file.
+func TestInProgressStreams(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	w := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00007.m4s"))
+	first := pattern(3000, 1)
+	w.write(first)
+
+	resp, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00007.m4s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != -1 || len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("status %d, Content-Length %d, Transfer-Encoding %v", resp.StatusCode, resp.ContentLength, resp.TransferEncoding)
+	}
+	if resp.Header.Get("Content-Type") != "video/iso.segment" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	// The first fragment arrives while the writer waits: it is streamed, not held.
+	got := make([]byte, len(first))
+	if _, err := io.ReadFull(resp.Body, got); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("first fragment: %v", err)
+	}
+	for i := range 10 {
+		time.Sleep(3 * time.Millisecond)
+		w.write(pattern(700+i*13, byte(i)))
+	}
+	w.finish()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := append(got, rest...); !bytes.Equal(all, w.all) {
+		t.Fatalf("received %d bytes, the segment has %d (or they differ)", len(all), len(w.all))
+	}
+	if st := ts.Stats(); st.InProgress != 1 || st.Aborted != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestInProgressConcurrent has a writer write segment after segment, fragment by fragment,
+// while clients ask for each at random moments: before its first byte, while it grows,
+// right after the rename. Every client gets exactly the final bytes. Run it with -race.
+func TestInProgressConcurrent(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	const segments, clients = 6, 6
+	rng := rand.New(rand.NewPCG(1, 2))
+	var wg sync.WaitGroup
+	errs := make(chan error, segments*clients)
+	for n := 1; n <= segments; n++ {
+		name := fmt.Sprintf("chunk-stream0-%05d.m4s", n)
+		w := newSegmentWriter(t, filepath.Join(ts.dir, name))
+		started := make(chan struct{})
+		for c := range clients {
+			delay := time.Duration(rng.IntN(40)) * time.Millisecond
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-started
+				time.Sleep(delay)
+				resp, err := noGzipClient.Get(ts.url + "/live/cam/" + name)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != 200 {
+					errs <- fmt.Errorf("%s client %d: status %d: %v", name, c, resp.StatusCode, err)
+					return
+				}
+				final, err := os.ReadFile(filepath.Join(ts.dir, name))
+				if err != nil || !bytes.Equal(b, final) {
+					errs <- fmt.Errorf("%s client %d: %d bytes, the segment has %d (%v)", name, c, len(b), len(final), err)
+				}
+			}()
+		}
+		close(started)
+		for i := range 15 {
+			w.write(pattern(1+rng.IntN(5000), byte(n*16+i)))
+			time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
+		}
+		w.finish()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := ts.Stats(); st.Aborted != 0 || st.InProgress == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	// Every poller ended with its last reader.
+	ts.watchers.mu.Lock()
+	defer ts.watchers.mu.Unlock()
+	if n := len(ts.watchers.files); n != 0 {
+		t.Errorf("%d segment watches left", n)
+	}
+}
+
+// failedRead requests a segment in progress, lets the writer misbehave, and expects the
+// response to fail rather than end like a complete one.
+func failedRead(t *testing.T, ts *testServer, name string, misbehave func(w *segmentWriter)) {
+	t.Helper()
+	w := newSegmentWriter(t, filepath.Join(ts.dir, name))
+	w.write(pattern(2000, 3))
+	resp, err := noGzipClient.Get(ts.url + "/live/cam/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	misbehave(w)
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("the response ended normally after %d more bytes", len(b))
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Logf("read error: %v", err)
+	}
+}
+
+func TestInProgressAbandoned(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	failedRead(t, ts, "chunk-stream0-00001.m4s", func(w *segmentWriter) {
+		w.f.Close()
+		os.Remove(w.path + ".tmp")
+	})
+	failedRead(t, ts, "chunk-stream0-00002.m4s", func(w *segmentWriter) {
+		// Another file takes the final name: not the one we were reading.
+		w.f.Close()
+		os.WriteFile(w.path, []byte("other"), 0o644)
+	})
+	if st := ts.Stats(); st.Aborted != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestInProgressRewritten(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	failedRead(t, ts, "chunk-stream0-00001.m4s", func(w *segmentWriter) {
+		w.f.WriteAt([]byte("patched header"), 0) // bytes already sent change
+		w.finish()
+	})
+	failedRead(t, ts, "chunk-stream0-00002.m4s", func(w *segmentWriter) {
+		w.f.Truncate(100)
+		w.finish()
+	})
+	if st := ts.Stats(); st.Aborted != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestInProgressStalled(t *testing.T) {
+	ts := newTestServer(t, Options{Stall: 50 * time.Millisecond})
+	start := time.Now()
+	failedRead(t, ts, "chunk-stream0-00001.m4s", func(*segmentWriter) {})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("gave up after %s", d)
+	}
+}
+
+func TestInProgressHeadAndRange(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	w := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00003.m4s"))
+	w.write(pattern(1000, 4))
+
+	resp, body := ts.get(t, "HEAD", "/live/cam/chunk-stream0-00003.m4s", nil)
+	if resp.StatusCode != 200 || len(body) != 0 || resp.Header.Get("Content-Type") != "video/iso.segment" {
+		t.Errorf("HEAD: status %d, %d bytes, %v", resp.StatusCode, len(body), resp.Header)
+	}
+	// A Range request waits for the whole segment and gets exactly its range.
+	written := make(chan []byte, 1)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		w.write(pattern(1000, 5))
+		w.finish()
+		written <- w.all
+	}()
+	resp, body = ts.get(t, "GET", "/live/cam/chunk-stream0-00003.m4s", http.Header{"Range": {"bytes=900-1099"}})
+	if all := <-written; resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, all[900:1100]) {
+		t.Errorf("range: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
+
+// TestMissingSegment: a segment that is neither there nor being written is a 404 at once;
+// the one right after a segment in progress is waited for.
+func TestMissingSegment(t *testing.T) {
+	ts := newTestServer(t, Options{Stall: 500 * time.Millisecond})
+	start := time.Now()
+	resp, _ := ts.get(t, "GET", "/live/cam/chunk-stream0-00042.m4s", nil)
+	if resp.StatusCode != 404 || time.Since(start) > 200*time.Millisecond {
+		t.Errorf("status %d after %s", resp.StatusCode, time.Since(start))
+	}
+
+	prev := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00009.m4s"))
+	prev.write(pattern(100, 6))
+	written := make(chan []byte, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		prev.finish()
+		next := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00010.m4s"))
+		next.write(pattern(500, 7))
+		time.Sleep(10 * time.Millisecond)
+		next.write(pattern(500, 8))
+		next.finish()
+		written <- next.all
+	}()
+	resp, body := ts.get(t, "GET", "/live/cam/chunk-stream0-00010.m4s", nil)
+	if all := <-written; resp.StatusCode != 200 || !bytes.Equal(body, all) {
+		t.Errorf("next segment: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	// One that never comes: a 404 once the wait (here Stall) is over.
+	start = time.Now()
+	resp, _ = ts.get(t, "GET", "/live/cam/chunk-stream0-00011.m4s", nil)
+	if d := time.Since(start); resp.StatusCode != 404 || d < 400*time.Millisecond || d > 3*time.Second {
+		t.Errorf("a next segment that never comes: status %d after %s", resp.StatusCode, d)
+	}
+	if st := ts.Stats(); st.Waited != 2 || st.Missing != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// BenchmarkInProgress measures how soon appended bytes reach a client.
+func BenchmarkInProgress(b *testing.B) {
+	ts := newTestServer(b, Options{})
+	w := newSegmentWriter(b, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
+	w.write([]byte{0})
+	resp, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 1024)
+	io.ReadFull(resp.Body, buf[:1])
+	frag := pattern(1024, 9)
+	b.ResetTimer()
+	for b.Loop() {
+		w.write(frag)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	w.finish()
+	io.Copy(io.Discard, resp.Body)
+}
+
+// TestSkippedNumber: FFmpeg skips a segment number now and then to keep numbers on the
+// timeline; a request for it gets the next segment, which holds its media, at once or as
+// soon as the writer moves on to it.
+func TestSkippedNumber(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	s5 := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00005.m4s"))
+	s5.write(pattern(300, 1))
+	s5.finish()
+	s7 := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00007.m4s"))
+	s7.write(pattern(300, 2))
+	written := make(chan []byte, 1)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		s7.write(pattern(300, 3))
+		s7.finish()
+		written <- s7.all
+	}()
+	resp, body := ts.get(t, "GET", "/live/cam/chunk-stream0-00006.m4s", nil)
+	if all := <-written; resp.StatusCode != 200 || !bytes.Equal(body, all) {
+		t.Errorf("skipped number: status %d, %d bytes, want segment 7's %d", resp.StatusCode, len(body), len(all))
+	}
+
+	// Asked for while the segment before is still being written: wait, then the next.
+	s8 := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00008.m4s"))
+	s8.write(pattern(300, 4))
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		s8.finish()
+		s10 := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00010.m4s"))
+		s10.write(pattern(400, 5))
+		s10.finish()
+		written <- s10.all
+	}()
+	resp, body = ts.get(t, "GET", "/live/cam/chunk-stream0-00009.m4s", nil)
+	if all := <-written; resp.StatusCode != 200 || !bytes.Equal(body, all) {
+		t.Errorf("skipped number, asked early: status %d, %d bytes, want segment 10's %d", resp.StatusCode, len(body), len(all))
+	}
+	// Not a skip: the one before does not exist (deleted, or never there).
+	resp, _ = ts.get(t, "GET", "/live/cam/chunk-stream0-00004.m4s", nil)
+	if resp.StatusCode != 404 {
+		t.Errorf("segment 4: status %d", resp.StatusCode)
+	}
+	if st := ts.Stats(); st.Skipped != 2 || st.Waited != 1 || st.Missing != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

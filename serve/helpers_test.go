@@ -1,0 +1,97 @@
+package serve
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testServer is a Server on a real loopback listener, over a temporary media root.
+type testServer struct {
+	*Server
+	root string // the media root
+	dir  string // root/live/cam
+	url  string
+}
+
+func newTestServer(t testing.TB, o Options) *testServer {
+	t.Helper()
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	dir := filepath.Join(root, "live", "cam")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o.Root = root
+	if o.Poll == 0 {
+		o.Poll = time.Millisecond
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+		s.Close()
+	})
+	return &testServer{Server: s, root: root, dir: dir, url: hs.URL}
+}
+
+// write writes a file under root/live/cam.
+func (ts *testServer) write(t testing.TB, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(ts.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// get does a request and reads the whole body.
+func (ts *testServer) get(t *testing.T, method, path string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := noGzipClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp, b
+}
+
+// noGzipClient leaves Accept-Encoding and Content-Encoding to the test.
+var noGzipClient = &http.Client{
+	Transport: &http.Transport{DisableCompression: true},
+	Timeout:   30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// pattern makes n bytes that differ from one offset to the next.
+func pattern(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7) ^ seed ^ byte(i>>8)
+	}
+	return b
+}

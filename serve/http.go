@@ -1,0 +1,106 @@
+package serve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Timeouts of NewHTTPServer and Serve.
+const (
+	// ReadHeaderTimeout drops a client that has not sent its request's headers by then.
+	ReadHeaderTimeout = 10 * time.Second
+	// IdleTimeout closes a kept-alive connection with no request for that long.
+	IdleTimeout = 120 * time.Second
+	// ShutdownGrace is how long Serve lets responses finish when its context ends.
+	ShutdownGrace = 2 * time.Second
+)
+
+// NewHTTPServer returns an http.Server for h with timeouts fit for the open network:
+// request headers within ReadHeaderTimeout, idle connections closed after IdleTimeout.
+// It has no ReadTimeout or WriteTimeout, which would cut the long responses (events,
+// segments in progress) short: requests have no body, and a Server's handlers bound
+// each write with Options.WriteTimeout instead, so a client that stops reading is
+// dropped without limiting how long a response may last.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		// TLS handshake failures (a browser that does not trust a self-signed
+		// certificate yet) and the like: not worth more than a debug line.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Serve serves h on ln, over TLS when tlsConfig is not nil, until ctx ends. It then
+// cancels the requests still running (events streams never end on their own), waits up
+// to ShutdownGrace for them and returns nil. It returns an error only when serving
+// fails.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, log *slog.Logger) error {
+	reqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	srv := NewHTTPServer(h, log)
+	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	srv.TLSConfig = tlsConfig
+
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	cancel()
+	sctx, stop := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer stop()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// deadlineWriter bounds every write of a response to a fixed time from its start,
+// rather than the whole response.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.ResponseWriter.Write(p)
+}
+
+// FlushError is what http.ResponseController.Flush calls.
+func (w *deadlineWriter) FlushError() error {
+	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.rc.Flush()
+}
+
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withWriteDeadlines wraps each response in a deadlineWriter.
+func (s *Server) withWriteDeadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.o.WriteTimeout}, r)
+	})
+}

@@ -1,0 +1,359 @@
+package serve
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/svtool/sv/ws"
+)
+
+// kind says how a file type is cached and served.
+type kind int
+
+const (
+	manifest kind = iota // rewritten while live: revalidated every time, gzipped
+	segment              // written once: immutable, streamed while in progress
+	data                 // anything else: revalidated every time
+)
+
+type mediaType struct {
+	ctype string
+	kind  kind
+}
+
+// mediaTypes are the only files served under /live/, by extension.
+var mediaTypes = map[string]mediaType{
+	".mpd":   {"application/dash+xml", manifest},
+	".m3u8":  {"application/vnd.apple.mpegurl", manifest},
+	".m4s":   {"video/iso.segment", segment},
+	".mp4":   {"video/mp4", segment},
+	".m4a":   {"audio/mp4", segment},
+	".webm":  {"video/webm", segment},
+	".jpg":   {"image/jpeg", data},
+	".jsonl": {"application/x-ndjson", data},
+}
+
+const (
+	segmentCache  = "public, max-age=31536000, immutable"
+	manifestCache = "no-cache"
+	// maxGzip is the largest manifest compressed on the fly; larger ones go as they are.
+	maxGzip = 4 << 20
+	// maxDepth is how many names may follow the stream's (thumbnails in a subfolder).
+	maxDepth = 2
+)
+
+// mediaPath checks the path of a /live/ request and returns the stream, the file's path
+// relative to the root (live/STREAM/NAME...) and its type. It accepts only plain names:
+// letters, digits, '_', '-' and '.', not starting with a dot, so "..", hidden files and
+// anything a decoded %2F or backslash could smuggle in are refused before any file is
+// touched.
+func mediaPath(p string) (stream, rel string, mt mediaType, ok bool) {
+	rest, found := strings.CutPrefix(p, "/live/")
+	if !found {
+		return "", "", mt, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 2 || len(parts) > 1+maxDepth || !ws.ValidStream(parts[0]) {
+		return "", "", mt, false
+	}
+	for _, name := range parts[1:] {
+		if !plainName(name) {
+			return "", "", mt, false
+		}
+	}
+	mt, ok = mediaTypes[path.Ext(parts[len(parts)-1])]
+	if !ok {
+		return "", "", mt, false
+	}
+	return parts[0], "live/" + rest, mt, true
+}
+
+// plainName reports whether name is 1 to 128 of [A-Za-z0-9._-], not starting with a dot
+// and without "..": no media name needs one, and none can then be read as a parent.
+func plainName(name string) bool {
+	if name == "" || len(name) > 128 || name[0] == '.' || strings.Contains(name, "..") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// serveLive serves /live/{stream}/{file} and /live/{stream}/events.
+func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
+	if s.root == nil {
+		notFound(w)
+		return
+	}
+	if stream, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/live/"), "/events"); ok && ws.ValidStream(stream) {
+		s.serveEvents(w, r, stream)
+		return
+	}
+	_, rel, mt, ok := mediaPath(r.URL.Path)
+	if !ok {
+		notFound(w)
+		return
+	}
+	f, fi, err := s.open(rel)
+	if err == nil {
+		defer f.Close()
+		s.serveFile(w, r, f, fi, mt)
+		return
+	}
+	if mt.kind != segment || !errors.Is(err, fs.ErrNotExist) {
+		s.o.Log.Debug("not served", "path", r.URL.Path, "err", err)
+		notFound(w)
+		return
+	}
+	if s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt) {
+		return
+	}
+	// The next segment, asked for a little before the writer starts it?
+	if s.awaitNext(r, rel) && (s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt)) {
+		return
+	}
+	s.stats.missing.Add(1)
+	notFound(w)
+}
+
+// serveSegment serves a segment that is being written, or has just been: it reports
+// false when there is neither.
+func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, rel string, mt mediaType) bool {
+	t, err := s.openTail(rel)
+	if err == nil {
+		defer t.close()
+		s.serveTail(w, r, t, mt)
+		return true
+	}
+	// Renamed between our looks?
+	if f, fi, err := s.open(rel); err == nil {
+		defer f.Close()
+		s.serveFile(w, r, f, fi, mt)
+		return true
+	}
+	return false
+}
+
+// serveStandIn serves the next segment in place of rel when the packager skipped rel's
+// number: the segment before it exists and the one after it exists or is being written,
+// but rel never will (a packager writes its segments in order). FFmpeg skips a number to
+// keep numbers on the MPD's timeline when a copied stream's keyframes come a little more
+// than a segment apart (-index_correction); dash.js, which computes numbers from the
+// timeline, would ask for the missing one, get 404s and stall. The next segment is the
+// right answer: the media of the skipped number's time is in it and in the one before,
+// and players place media by the timestamps inside (asking for the next number then gets
+// the same media again, which replaces itself).
+func (s *Server) serveStandIn(w http.ResponseWriter, r *http.Request, rel string, mt mediaType) bool {
+	dir, name := path.Split(rel)
+	before := false
+	for _, p := range numbered(name, -1) {
+		if fi, err := s.root.Stat(dir + p); err == nil && fi.Mode().IsRegular() {
+			before = true
+			break
+		}
+	}
+	if !before {
+		return false
+	}
+	for _, n := range numbered(name, 1) {
+		if s.exists(dir+n+".tmp") || s.exists(dir+n) {
+			s.stats.skipped.Add(1)
+			return s.serveSegment(w, r, dir+n, mt)
+		}
+	}
+	return false
+}
+
+func (s *Server) exists(rel string) bool {
+	fi, err := s.root.Stat(rel)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// nextSegmentWait bounds how long a request for the segment after the one in progress
+// waits for the writer to start it.
+const nextSegmentWait = 3 * time.Second
+
+// awaitNext waits for segment rel to be started when it is the next one: the segment
+// numbered one or two before it (a packager may skip a number to keep numbers on the
+// timeline) is being written or was finished less than nextSegmentWait ago. A player
+// whose clock is a little ahead asks for it a moment early; it gets it as soon as it
+// exists rather than a 404 and a retry. For any other missing segment, awaitNext
+// returns false at once. It reports whether the segment now exists.
+func (s *Server) awaitNext(r *http.Request, rel string) bool {
+	dir, name := path.Split(rel)
+	prev := append(numbered(name, -1), numbered(name, -2)...)
+	next := numbered(name, 1)
+	recent := false
+	for _, p := range prev {
+		if fi, err := s.root.Stat(dir + p + ".tmp"); err == nil && fi.Mode().IsRegular() {
+			recent = true
+			break
+		}
+		if fi, err := s.root.Stat(dir + p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) < nextSegmentWait {
+			recent = true
+			break
+		}
+	}
+	if !recent {
+		return false
+	}
+	s.stats.waited.Add(1)
+	deadline := time.Now().Add(min(nextSegmentWait, s.o.Stall))
+	timer := time.NewTimer(s.o.Poll)
+	defer timer.Stop()
+	for {
+		// It starts, or the writer skipped its number and went on to the next.
+		if s.exists(rel+".tmp") || s.exists(rel) {
+			return true
+		}
+		for _, n := range next {
+			if s.exists(dir+n+".tmp") || s.exists(dir+n) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		timer.Reset(s.o.Poll)
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-timer.C:
+		}
+	}
+}
+
+// numbered returns the names of the segment delta numbers away from name, by the last
+// number in it: chunk-0-00012.m4s and -1 give chunk-0-00011.m4s. seg10.m4s may have a
+// fixed width or none: -1 gives seg09.m4s and seg9.m4s.
+func numbered(name string, delta int64) []string {
+	ext := path.Ext(name) // .m4s has a digit of its own
+	stem := name[:len(name)-len(ext)]
+	end := strings.LastIndexAny(stem, "0123456789")
+	if end < 0 {
+		return nil
+	}
+	start := end
+	for start > 0 && stem[start-1] >= '0' && stem[start-1] <= '9' {
+		start--
+	}
+	digits := stem[start : end+1]
+	if len(digits) > 18 {
+		return nil
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n+delta < 0 {
+		return nil
+	}
+	padded := fmt.Sprintf("%0*d", len(digits), n+delta)
+	out := []string{stem[:start] + padded + stem[end+1:] + ext}
+	if plain := strconv.FormatInt(n+delta, 10); plain != padded && digits[0] != '0' {
+		out = append(out, stem[:start]+plain+stem[end+1:]+ext)
+	}
+	return out
+}
+
+// open opens a regular file under the root. Stat comes first so that a FIFO or a device
+// is refused before open could block on it.
+func (s *Server) open(rel string) (*os.File, fs.FileInfo, error) {
+	fi, err := s.root.Stat(rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: %w: not a regular file", rel, fs.ErrNotExist)
+	}
+	f, err := s.root.Open(rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w: not a regular file", rel, fs.ErrNotExist)
+	}
+	return f, fi, nil
+}
+
+// mediaHeaders sets the headers every media response has.
+func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
+	h := w.Header()
+	h.Set("Content-Type", mt.ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	s.cors(w)
+	if mt.kind == segment {
+		h.Set("Cache-Control", segmentCache)
+	} else {
+		h.Set("Cache-Control", manifestCache)
+	}
+}
+
+// serveFile serves a complete file: Range, HEAD and conditional requests through
+// http.ServeContent, manifests gzipped when the client takes it.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, mt mediaType) {
+	s.mediaHeaders(w, mt)
+	etag := fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+	w.Header().Set("ETag", etag)
+	var modtime time.Time // none for files that change more often than once a second
+	switch mt.kind {
+	case segment:
+		s.stats.segments.Add(1)
+		modtime = fi.ModTime()
+	case manifest:
+		w.Header().Add("Vary", "Accept-Encoding")
+		if r.Header.Get("Range") == "" && acceptsGzip(r) && fi.Size() <= maxGzip {
+			gz, err := gzipFile(f)
+			if err != nil {
+				s.o.Log.Warn("cannot read", "path", r.URL.Path, "err", err)
+				httpError(w, http.StatusInternalServerError, "cannot read the file")
+				return
+			}
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Length", strconv.Itoa(len(gz))) // ServeContent leaves it to us
+			w.Header().Set("ETag", strings.TrimSuffix(etag, `"`)+`-gz"`)
+			http.ServeContent(w, r, "", modtime, bytes.NewReader(gz))
+			return
+		}
+	}
+	http.ServeContent(w, r, "", modtime, f)
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding takes gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				continue
+			}
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
+}
+
+func gzipFile(f *os.File) ([]byte, error) {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a valid level: no error
+	if _, err := io.Copy(zw, f); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

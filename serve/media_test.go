@@ -1,0 +1,366 @@
+package serve
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMediaHeaders(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	seg := pattern(5000, 1)
+	ts.write(t, "manifest.mpd", []byte(`<MPD type="static"></MPD>`))
+	ts.write(t, "master.m3u8", []byte("#EXTM3U\n"))
+	ts.write(t, "media_0.m3u8", []byte("#EXTM3U\n"))
+	ts.write(t, "init-stream0.m4s", seg[:100])
+	ts.write(t, "chunk-stream0-00001.m4s", seg)
+	ts.write(t, "rec.mp4", seg)
+	ts.write(t, "rec.webm", seg)
+	ts.write(t, "sound.m4a", seg)
+	ts.write(t, "thumbs/000001.jpg", seg)
+	ts.write(t, "frames.jsonl", []byte("{}\n"))
+	ts.write(t, ".sv-dash", []byte("marker"))
+	ts.write(t, "notes.txt", []byte("not media"))
+	ts.write(t, "chunk-stream0-00002.m4s.tmp", seg)
+	ts.write(t, "index.html", []byte("<p>not here</p>"))
+
+	const immutable = "public, max-age=31536000, immutable"
+	for _, c := range []struct {
+		path, ctype, cache string
+		status             int
+	}{
+		{"/live/cam/manifest.mpd", "application/dash+xml", "no-cache", 200},
+		{"/live/cam/master.m3u8", "application/vnd.apple.mpegurl", "no-cache", 200},
+		{"/live/cam/media_0.m3u8", "application/vnd.apple.mpegurl", "no-cache", 200},
+		{"/live/cam/init-stream0.m4s", "video/iso.segment", immutable, 200},
+		{"/live/cam/chunk-stream0-00001.m4s", "video/iso.segment", immutable, 200},
+		{"/live/cam/rec.mp4", "video/mp4", immutable, 200},
+		{"/live/cam/rec.webm", "video/webm", immutable, 200},
+		{"/live/cam/sound.m4a", "audio/mp4", immutable, 200},
+		{"/live/cam/thumbs/000001.jpg", "image/jpeg", "no-cache", 200},
+		{"/live/cam/frames.jsonl", "application/x-ndjson", "no-cache", 200},
+		{"/live/cam/.sv-dash", "", "", 404},
+		{"/live/cam/notes.txt", "", "", 404},
+		{"/live/cam/index.html", "", "", 404},
+		{"/live/cam/chunk-stream0-00002.m4s.tmp", "", "", 404},
+		{"/live/cam/chunk-stream0-00099.m4s", "", "", 404},
+		{"/live/nope/manifest.mpd", "", "", 404},
+		{"/live/cam/", "", "", 404},
+		{"/live/cam", "", "", 404},
+		{"/live/", "", "", 404},
+		{"/live/cam/thumbs", "", "", 404},
+		{"/live/cam/thumbs/", "", "", 404},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			resp, body := ts.get(t, "GET", c.path, nil)
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
+			}
+			if c.status != 200 {
+				if resp.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("a 404 has Cache-Control %q", resp.Header.Get("Cache-Control"))
+				}
+				return
+			}
+			h := resp.Header
+			if got := h.Get("Content-Type"); got != c.ctype {
+				t.Errorf("Content-Type %q, want %q", got, c.ctype)
+			}
+			if got := h.Get("Cache-Control"); got != c.cache {
+				t.Errorf("Cache-Control %q, want %q", got, c.cache)
+			}
+			if h.Get("Access-Control-Allow-Origin") != "*" {
+				t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
+			}
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("ETag") == "" {
+				t.Errorf("headers %v", h)
+			}
+			if c.cache == "no-cache" && h.Get("Last-Modified") != "" {
+				t.Errorf("a file that changes often has Last-Modified (1 s resolution): %q", h.Get("Last-Modified"))
+			}
+			want, _ := os.ReadFile(filepath.Join(ts.root, filepath.FromSlash(strings.TrimPrefix(c.path, "/"))))
+			if !bytes.Equal(body, want) {
+				t.Errorf("body of %d bytes, want the file's %d", len(body), len(want))
+			}
+		})
+	}
+}
+
+func TestCORSOrigin(t *testing.T) {
+	ts := newTestServer(t, Options{CORSOrigin: "https://player.example"})
+	ts.write(t, "manifest.mpd", []byte(`<MPD/>`))
+	resp, _ := ts.get(t, "GET", "/live/cam/manifest.mpd", http.Header{"Origin": {"https://player.example"}})
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://player.example" {
+		t.Errorf("Access-Control-Allow-Origin %q", got)
+	}
+	if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Origin") {
+		t.Errorf("Vary %q lacks Origin", resp.Header.Values("Vary"))
+	}
+	resp, _ = ts.get(t, "GET", "/time", nil)
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://player.example" {
+		t.Errorf("/time: Access-Control-Allow-Origin %q", got)
+	}
+}
+
+func TestRangeAndConditional(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	seg := pattern(10000, 2)
+	ts.write(t, "chunk-stream0-00001.m4s", seg)
+	const p = "/live/cam/chunk-stream0-00001.m4s"
+
+	resp, body := ts.get(t, "GET", p, http.Header{"Range": {"bytes=100-199"}})
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, seg[100:200]) {
+		t.Fatalf("range: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if got := resp.Header.Get("Content-Range"); got != "bytes 100-199/10000" {
+		t.Errorf("Content-Range %q", got)
+	}
+	resp, body = ts.get(t, "GET", p, http.Header{"Range": {"bytes=-10"}})
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, seg[9990:]) {
+		t.Errorf("suffix range: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	resp, _ = ts.get(t, "GET", p, http.Header{"Range": {"bytes=20000-"}})
+	if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		t.Errorf("range past the end: status %d", resp.StatusCode)
+	}
+	resp, body = ts.get(t, "HEAD", p, nil)
+	if resp.StatusCode != 200 || resp.ContentLength != 10000 || len(body) != 0 || resp.Header.Get("Accept-Ranges") != "bytes" {
+		t.Errorf("HEAD: status %d, length %d, %d body bytes, Accept-Ranges %q", resp.StatusCode, resp.ContentLength, len(body), resp.Header.Get("Accept-Ranges"))
+	}
+	etag := resp.Header.Get("ETag")
+	resp, _ = ts.get(t, "GET", p, http.Header{"If-None-Match": {etag}})
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match: status %d", resp.StatusCode)
+	}
+}
+
+func TestGzipManifest(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	mpd := bytes.Repeat([]byte(`<Representation id="0" bandwidth="1000000"/>`+"\n"), 50)
+	ts.write(t, "manifest.mpd", mpd)
+	ts.write(t, "chunk-stream0-00001.m4s", mpd) // compressible, but a segment: never gzipped
+
+	resp, body := ts.get(t, "GET", "/live/cam/manifest.mpd", http.Header{"Accept-Encoding": {"br, gzip;q=0.8"}})
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	if resp.ContentLength != int64(len(body)) || len(body) >= len(mpd)/4 {
+		t.Errorf("gzipped: Content-Length %d, %d bytes of %d", resp.ContentLength, len(body), len(mpd))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(plain, mpd) {
+		t.Errorf("gunzipped manifest differs (%v)", err)
+	}
+	gzETag := resp.Header.Get("ETag")
+	if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Encoding") {
+		t.Errorf("Vary %q", resp.Header.Values("Vary"))
+	}
+	resp, _ = ts.get(t, "GET", "/live/cam/manifest.mpd", http.Header{"Accept-Encoding": {"gzip"}, "If-None-Match": {gzETag}})
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match on the gzipped manifest: status %d", resp.StatusCode)
+	}
+
+	for _, h := range []http.Header{
+		{"Accept-Encoding": {"gzip;q=0"}},
+		{"Accept-Encoding": {"identity"}},
+		{"Accept-Encoding": {"gzip"}, "Range": {"bytes=0-9"}},
+	} {
+		resp, body := ts.get(t, "GET", "/live/cam/manifest.mpd", h)
+		if resp.Header.Get("Content-Encoding") != "" || !bytes.HasPrefix(mpd, body) {
+			t.Errorf("%v: Content-Encoding %q, %d bytes", h, resp.Header.Get("Content-Encoding"), len(body))
+		}
+	}
+	resp, _ = ts.get(t, "GET", "/live/cam/chunk-stream0-00001.m4s", http.Header{"Accept-Encoding": {"gzip"}})
+	if resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("a segment was gzipped")
+	}
+}
+
+func TestMethods(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.write(t, "manifest.mpd", []byte(`<MPD/>`))
+	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"} {
+		for _, p := range []string{"/", "/live/cam/manifest.mpd", "/time"} {
+			resp, _ := ts.get(t, m, p, nil)
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s: status %d, Allow %q", m, p, resp.StatusCode, resp.Header.Get("Allow"))
+			}
+		}
+	}
+	// A CORS preflight (a cross-origin Range request makes one) is answered.
+	resp, _ := ts.get(t, "OPTIONS", "/live/cam/manifest.mpd", http.Header{
+		"Origin":                         {"https://player.example"},
+		"Access-Control-Request-Method":  {"GET"},
+		"Access-Control-Request-Headers": {"range"},
+	})
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Range") {
+		t.Errorf("preflight: status %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = ts.get(t, "OPTIONS", "/live/cam/manifest.mpd", http.Header{
+		"Origin":                        {"https://player.example"},
+		"Access-Control-Request-Method": {"DELETE"},
+	})
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("preflight for DELETE: status %d", resp.StatusCode)
+	}
+}
+
+// TestTraversal asks for files outside the root in every way we could think of, through
+// a real connection (no client-side cleaning of the path): none may be served.
+func TestTraversal(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	base := filepath.Dir(ts.root)
+	secret := []byte("TOP-SECRET-CONTENT")
+	for _, name := range []string{"secret.m4s", "secret.mpd", "secret"} {
+		if err := os.WriteFile(filepath.Join(base, name), secret, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(base, "outside")
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(outside, "secret.m4s"), secret, 0o644)
+	// Symbolic links in the stream folder: out of the root (refused), and within it
+	// (served: that is the root's own content).
+	os.Symlink(filepath.Join(base, "secret.m4s"), filepath.Join(ts.dir, "escape.m4s"))
+	os.Symlink("../../../secret.m4s", filepath.Join(ts.dir, "relescape.m4s"))
+	os.Symlink(outside, filepath.Join(ts.dir, "escapedir"))
+	os.Symlink(base, filepath.Join(ts.root, "live", "up"))
+	ts.write(t, "inside.m4s", []byte("inside"))
+	os.Symlink("inside.m4s", filepath.Join(ts.dir, "alias.m4s"))
+	if err := syscall.Mkfifo(filepath.Join(ts.dir, "fifo.m4s"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	nasty := []string{
+		"/live/cam/../../../secret.m4s",
+		"/live/cam/../../secret.m4s",
+		"/live/cam/%2e%2e/%2e%2e/%2e%2e/secret.m4s",
+		"/live/cam/%2E%2E/%2E%2E/%2E%2E/secret.m4s",
+		"/live/cam/..%2f..%2f..%2fsecret.m4s",
+		"/live/cam/%2e%2e%2f%2e%2e%2f%2e%2e%2fsecret.m4s",
+		"/live/..%2f..%2fsecret.m4s",
+		"/live/cam/..%5c..%5c..%5csecret.m4s",
+		`/live/cam/..\..\..\secret.m4s`,
+		"/live/cam/%252e%252e/%252e%252e/secret.m4s",
+		"/live/cam/.%2e/.%2e/.%2e/secret.m4s",
+		"/live/cam/./../../../secret.m4s",
+		"//live/cam/../../../secret.m4s",
+		"/live/cam//../../../secret.m4s",
+		"/live/cam/escape.m4s",
+		"/live/cam/relescape.m4s",
+		"/live/cam/escapedir/secret.m4s",
+		"/live/up/secret.m4s",
+		"/live/up/outside/secret.m4s",
+		"/live/cam/secret.m4s%00.m4s",
+		"/live/cam/%00/../../../secret.m4s",
+		"/live/cam/" + strings.Repeat("../", 20) + "secret.m4s",
+		"/live/cam/fifo.m4s",
+		"/live/cam/" + base + "/secret.m4s",
+		"/live/cam/%2f" + strings.TrimPrefix(base, "/") + "/secret.m4s",
+		"/../secret.m4s",
+		"/%2e%2e/secret.m4s",
+		"/assets/../../secret",
+		"/assets/%2e%2e/%2e%2e/secret",
+		"/assets/..%2f..%2fsecret",
+		"/live/cam/events/../../../../secret.m4s",
+		"/live/%2e%2e/events",
+		"/live/../../events",
+	}
+	for _, p := range nasty {
+		t.Run(p, func(t *testing.T) {
+			status, body := rawGet(t, ts.url, p)
+			if bytes.Contains(body, secret) {
+				t.Fatalf("status %d: the secret was served", status)
+			}
+			if status == 200 {
+				t.Fatalf("status 200 (%q)", body)
+			}
+		})
+	}
+	// What is inside the root is served, through a link or not.
+	for _, p := range []string{"/live/cam/inside.m4s", "/live/cam/alias.m4s"} {
+		if status, body := rawGet(t, ts.url, p); status != 200 || string(body) != "inside" {
+			t.Errorf("%s: status %d, %q", p, status, body)
+		}
+	}
+}
+
+// rawGet sends a request line with the path exactly as given and reads the response.
+func rawGet(t *testing.T, base, p string) (int, []byte) {
+	t.Helper()
+	u, _ := url.Parse(base)
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", p, u.Host)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func FuzzMediaPath(f *testing.F) {
+	for _, s := range []string{"/live/cam/manifest.mpd", "/live/cam/../x.m4s", "/live/a/b/c.jpg", "/live/cam/%2e.m4s", "/live/-/x.m4s", "/live/cam/.x.m4s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		stream, rel, _, ok := mediaPath(p)
+		if !ok {
+			return
+		}
+		if path.Clean(rel) != rel || strings.Contains(rel, "..") || strings.ContainsAny(rel, "\\\x00") ||
+			!strings.HasPrefix(rel, "live/"+stream+"/") || !filepath.IsLocal(rel) {
+			t.Fatalf("mediaPath(%q) = %q: not a plain path under live/%s", p, rel, stream)
+		}
+		for _, part := range strings.Split(rel, "/") {
+			if part == "" || part[0] == '.' {
+				t.Fatalf("mediaPath(%q) = %q: empty or hidden element", p, rel)
+			}
+		}
+	})
+}
+
+func TestNumbered(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		delta int64
+		want  []string
+	}{
+		{"chunk-stream0-00012.m4s", -1, []string{"chunk-stream0-00011.m4s"}},
+		{"chunk-stream0-00012.m4s", 1, []string{"chunk-stream0-00013.m4s"}},
+		{"chunk-stream0-00001.m4s", -2, nil},
+		{"chunk-stream0-99999.m4s", 1, []string{"chunk-stream0-100000.m4s"}},
+		{"seg10.m4s", -1, []string{"seg09.m4s", "seg9.m4s"}},
+		{"seg100.mp4", -2, []string{"seg098.mp4", "seg98.mp4"}},
+		{"seg9.mp4", 1, []string{"seg10.mp4"}},
+		{"init.m4s", -1, nil},
+		{"seg0.m4s", -1, nil},
+	} {
+		if got := numbered(c.name, c.delta); strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("numbered(%q, %d) = %q, want %q", c.name, c.delta, got, c.want)
+		}
+	}
+}

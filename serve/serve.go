@@ -1,0 +1,325 @@
+// Package serve is the HTTP side of sv: it serves the embedded web pages (package web),
+// the live media that sv dash writes, the server clock and the analysis that sv frames
+// writes, to browsers and players. [New] makes a [Server] whose [Server.Handler] is the
+// whole site; `sv serve` runs it on its own and `sv all` mounts it on its mux next to the
+// WebSocket ingest.
+//
+// # URLs
+//
+//	/                          index: the live streams and links to their pages
+//	/capture?stream=NAME       capture page: camera (or a test clock) to the ingest
+//	/view?stream=NAME          viewer page: low-latency DASH (dash.js) or HLS
+//	/assets/...                the pages' scripts and styles, dash.js and hls.js
+//	/config.json               what the pages need to know (see Config)
+//	/streams.json              the streams under Root/live (see StreamInfo)
+//	/time                      the server clock, ISO 8601 UTC with milliseconds
+//	/live/{stream}/{file}      Root/live/{stream}/{file}: manifests, playlists, segments
+//	/live/{stream}/events      Root/live/{stream}/frames.jsonl as Server-Sent Events
+//
+// # Media
+//
+// Only GET and HEAD are served (and CORS preflights); only files with a media extension
+// (.mpd .m3u8 .m4s .mp4 .m4a .webm .jpg .jsonl) in a stream's folder, whose names do not
+// start with a dot; never a directory listing. Files are opened through an [os.Root], so
+// neither "..", nor encoded traversal, nor a symbolic link pointing out of Root reaches
+// anything outside it. Manifests and playlists are sent with Cache-Control: no-cache and a
+// strong ETag (no Last-Modified: it has one-second resolution and live manifests change
+// faster), gzipped when the client accepts it; finished segments are immutable for a year.
+// Range and conditional requests are served by [http.ServeContent].
+//
+// Segment names repeat when sv dash starts again in the same folder (a publisher that
+// reconnects), so a player that keeps an HTTP cache across sessions must tell them apart:
+// the viewer page adds the session (the MPD's availabilityStartTime) as a query to every
+// request, which the server ignores.
+//
+// # Segments in progress
+//
+// FFmpeg writes each segment as NAME.tmp, growing fragment by fragment, and renames it
+// to NAME when it is complete. A request for NAME while only NAME.tmp exists is answered
+// at once and streamed with chunked transfer: the server polls the file every
+// Options.Poll (a few milliseconds) and sends what FFmpeg appended, until the file has
+// been renamed to NAME and everything is sent. The bytes sent are then checked against
+// the final file; a response that cannot end with exactly the final file's bytes (the
+// writer gave up, deleted or rewrote the file, or stopped writing for Options.Stall) is
+// aborted, so that no client ever takes a truncated segment for a whole one. This is
+// what lets low-latency DASH play without a 404 and a stall at every segment.
+//
+// A segment that neither exists nor is being written is a 404 at once, with two
+// exceptions that keep a low-latency player from stalling. The segment right after the
+// one in progress (or just finished), asked for a moment before FFmpeg starts it, is
+// waited for (up to 3 s, or Stall). And a number FFmpeg skipped (with -index_correction
+// it skips one now and then to keep a copied stream's numbers on the MPD's timeline,
+// when the publisher's keyframes come a little more than a segment apart) is answered
+// with the next segment, which holds the media of that time: players place media by the
+// timestamps inside, and dash.js, which computes numbers from the timeline, would
+// otherwise stall on the missing one.
+//
+// # Latency
+//
+// FFmpeg's availabilityStartTime is the moment its muxer gets the first packet, after
+// it has probed half a second of input; every segment is therefore on disk half a second
+// or more (0.5 s from sv send, 0.67 s from Chromium) before the MPD says it can exist, and a player following the MPD stays that
+// much further behind the camera than it needs to. /streams.json gives, per live stream,
+// that lead as measured from the files (lead_ms; see StreamInfo); the viewer page puts
+// dash.js's clock forward by it, which brought the glass-to-glass latency from ~1.4 s to
+// ~0.7 s on loopback. Other players see the MPD unchanged.
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/svtool/sv/web"
+)
+
+// Defaults of Options.
+const (
+	// DefaultIngest is where publishers send their stream in the pipe setup: sv recv's
+	// default port on the host that served the page.
+	DefaultIngest = "ws://{hostname}:8080/ingest/{stream}"
+	// SameOriginIngest is the ingest of a server that also accepts publishers at
+	// /ingest/{stream} on its own address, as sv all does.
+	SameOriginIngest = "{ws}://{host}/ingest/{stream}"
+	// DefaultPoll is how often a segment in progress is checked for new bytes.
+	DefaultPoll = 4 * time.Millisecond
+	// DefaultStall is how long a segment in progress may stop growing before its
+	// response is given up (the writer is gone).
+	DefaultStall = 10 * time.Second
+	// DefaultWriteTimeout bounds each write to a client: one that stops reading is
+	// dropped after it, however long the response itself may last.
+	DefaultWriteTimeout = 30 * time.Second
+	// MaxEventClients bounds the /events streams served at once.
+	MaxEventClients = 256
+)
+
+// Options configures a Server. The zero value serves the pages only.
+type Options struct {
+	// Root is the media directory: /live/{stream}/{file} is Root/live/{stream}/{file}.
+	// "" serves no media. It must exist.
+	Root string
+	// Ingest is the WebSocket URL the capture page publishes to, a pattern where {stream}
+	// stands for the stream's name, {host} and {hostname} for the page's host with and
+	// without its port, and {ws} for ws or wss as the page is served over HTTP or HTTPS.
+	// "" means DefaultIngest.
+	Ingest string
+	// TokenRequired tells the capture page that the ingest wants a token.
+	TokenRequired bool
+	// CORSOrigin is the Access-Control-Allow-Origin of media, /time and /streams.json;
+	// "" means "*".
+	CORSOrigin string
+	// Poll is how often a segment in progress is checked for new bytes (by one poller
+	// per segment, however many clients read it); 0 means DefaultPoll.
+	Poll time.Duration
+	// Stall is how long a segment in progress may stop growing; 0 means DefaultStall.
+	Stall time.Duration
+	// WriteTimeout bounds each write to a client; 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// Version is shown by the pages; optional.
+	Version string
+	// Log receives a record for each response that failed on the server's side (debug
+	// level for the ordinary ones: a client that went away). nil discards them.
+	Log *slog.Logger
+
+	now func() time.Time // the clock of /time; tests replace it
+}
+
+// Stats counts what a Server did; read it with Server.Stats.
+type Stats struct {
+	Requests   int64 // requests handled
+	Segments   int64 // finished segments served
+	InProgress int64 // segments streamed while being written
+	Aborted    int64 // in-progress responses given up: the writer stopped or rewrote the file
+	Missing    int64 // segment requests answered 404
+	Waited     int64 // requests for the next segment that waited for it to be started
+	Skipped    int64 // requests for a number the packager skipped, answered with the next segment
+	Events     int64 // /events streams opened
+}
+
+// Server serves the pages, the media under Options.Root, /time and the analysis events.
+type Server struct {
+	o     Options
+	root  *os.Root // nil without media
+	pages *pages
+	mux   *http.ServeMux
+	stats struct {
+		requests, segments, inProgress, aborted, missing, waited, skipped, events atomic.Int64
+	}
+	events   atomic.Int64 // open /events streams
+	cache    startCache   // for the lead
+	watchers watchers     // of the segments in progress
+}
+
+// ErrRoot is returned by New when Options.Root is not a directory that can be opened.
+var ErrRoot = errors.New("media root is not a readable directory")
+
+// New checks o and returns a Server. Close it to release the media root.
+func New(o Options) (*Server, error) {
+	if o.Ingest == "" {
+		o.Ingest = DefaultIngest
+	}
+	if err := checkIngest(o.Ingest); err != nil {
+		return nil, err
+	}
+	if o.CORSOrigin == "" {
+		o.CORSOrigin = "*"
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Stall <= 0 {
+		o.Stall = DefaultStall
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	s := &Server{o: o}
+	if o.Root != "" {
+		abs, err := filepath.Abs(o.Root)
+		if err == nil {
+			s.root, err = os.OpenRoot(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRoot, err)
+		}
+	}
+	p, err := newPages(web.FS())
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.pages = p
+	s.routes()
+	return s, nil
+}
+
+// checkIngest accepts a ws:// or wss:// URL pattern with {stream} in it.
+func checkIngest(pattern string) error {
+	if !strings.Contains(pattern, "{stream}") {
+		return fmt.Errorf("ingest URL %q has no {stream}", pattern)
+	}
+	for _, prefix := range []string{"ws://", "wss://", "{ws}://"} {
+		if strings.HasPrefix(pattern, prefix) {
+			return nil
+		}
+	}
+	return fmt.Errorf("ingest URL %q is not a ws:// or wss:// URL", pattern)
+}
+
+// Close releases the media root. Responses still running fail.
+func (s *Server) Close() error {
+	if s.root == nil {
+		return nil
+	}
+	return s.root.Close()
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Requests:   s.stats.requests.Load(),
+		Segments:   s.stats.segments.Load(),
+		InProgress: s.stats.inProgress.Load(),
+		Aborted:    s.stats.aborted.Load(),
+		Missing:    s.stats.missing.Load(),
+		Waited:     s.stats.waited.Load(),
+		Skipped:    s.stats.skipped.Load(),
+		Events:     s.stats.events.Load(),
+	}
+}
+
+// Handler returns the whole site: pages, assets, config, time, streams, media and events.
+// Mount it at "/"; sv all routes /ingest/ elsewhere first.
+func (s *Server) Handler() http.Handler {
+	return s.withWriteDeadlines(s.methods(s.mux))
+}
+
+// Media returns the handler of /live/ alone (media files and events), for a mux that
+// serves its own pages. Mount it at "/live/".
+func (s *Server) Media() http.Handler {
+	return s.withWriteDeadlines(s.methods(http.HandlerFunc(s.serveLive)))
+}
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/live/", s.serveLive)
+	mux.HandleFunc("/time", s.serveTime)
+	mux.HandleFunc("/config.json", s.serveConfig)
+	mux.HandleFunc("/streams.json", s.serveStreams)
+	mux.Handle("/", s.pages)
+	s.mux = mux
+}
+
+// methods lets GET and HEAD through, answers CORS preflights and refuses the rest.
+func (s *Server) methods(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.stats.requests.Add(1)
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			next.ServeHTTP(w, r)
+		case http.MethodOptions:
+			if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+				s.preflight(w, r)
+				return
+			}
+			fallthrough
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
+			httpError(w, http.StatusMethodNotAllowed, "only GET and HEAD are served here")
+		}
+	})
+}
+
+// cors marks a response as readable from other origins.
+func (s *Server) cors(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", s.o.CORSOrigin)
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag")
+	if s.o.CORSOrigin != "*" {
+		h.Add("Vary", "Origin")
+	}
+}
+
+// preflight answers a CORS preflight for GET or HEAD (a Range header makes one).
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	switch r.Header.Get("Access-Control-Request-Method") {
+	case http.MethodGet, http.MethodHead:
+	default:
+		w.Header().Set("Allow", "GET, HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "only GET and HEAD are served here")
+		return
+	}
+	s.cors(w)
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+	h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since, Last-Event-ID, Cache-Control")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// httpError writes a short plain-text error.
+func httpError(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Del("ETag")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+func notFound(w http.ResponseWriter) { httpError(w, http.StatusNotFound, "404 not found") }

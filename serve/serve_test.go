@@ -1,0 +1,363 @@
+package serve
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/svtool/sv/media"
+)
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func TestTime(t *testing.T) {
+	fixed := time.Date(2026, 3, 4, 5, 6, 7, 891_500_000, time.FixedZone("CET", 3600))
+	ts := newTestServer(t, Options{now: func() time.Time { return fixed }})
+	resp, body := ts.get(t, "GET", "/time", nil)
+	if string(body) != "2026-03-04T04:06:07.891Z" {
+		t.Errorf("/time = %q", body)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("headers %v", resp.Header)
+	}
+
+	// The real clock, in the format dash.js's http-xsdate parser reads.
+	ts = newTestServer(t, Options{})
+	before := time.Now()
+	_, body = ts.get(t, "GET", "/time", nil)
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).Match(body) {
+		t.Fatalf("/time = %q", body)
+	}
+	got, err := time.Parse(time.RFC3339Nano, string(body))
+	if err != nil || got.Before(before.Truncate(time.Millisecond)) || got.After(time.Now()) {
+		t.Errorf("/time = %q (%v), not between %v and now", body, err, before)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	ts := newTestServer(t, Options{Ingest: SameOriginIngest, TokenRequired: true, Version: "v1.2.3"})
+	resp, body := ts.get(t, "GET", "/config.json", nil)
+	if resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	var c Config
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Ingest: "{ws}://{host}/ingest/{stream}", TokenRequired: true, Time: "/time", Media: "/live/{stream}/", Version: "v1.2.3"}
+	if c != want {
+		t.Errorf("config %+v, want %+v", c, want)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, o := range []Options{
+		{Ingest: "http://x/ingest/{stream}"},
+		{Ingest: "ws://x/ingest/cam"},
+		{Root: filepath.Join(t.TempDir(), "missing")},
+	} {
+		if s, err := New(o); err == nil {
+			s.Close()
+			t.Errorf("New(%+v) = nil error", o)
+		}
+	}
+	if _, err := New(Options{Root: filepath.Join(t.TempDir(), "missing")}); !errors.Is(err, ErrRoot) {
+		t.Errorf("a missing root: %v, want ErrRoot", err)
+	}
+	// Without a root, pages only.
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln := listen(t)
+	go http.Serve(ln, s.Handler())
+	defer ln.Close()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/live/cam/manifest.mpd")
+	if err != nil || resp.StatusCode != 404 {
+		t.Errorf("media without a root: %v %v", resp.StatusCode, err)
+	}
+}
+
+func TestPages(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	for _, c := range []struct {
+		path, ctype, contains string
+	}{
+		{"/", "text/html; charset=utf-8", "live streams"},
+		{"/capture", "text/html; charset=utf-8", "capture.js"},
+		{"/view", "text/html; charset=utf-8", "view.js"},
+		{"/assets/capture.js", "text/javascript; charset=utf-8", "MediaRecorder"},
+		{"/assets/timecode.js", "text/javascript; charset=utf-8", "crc16"},
+		{"/assets/sv.css", "text/css; charset=utf-8", "body"},
+		{"/assets/vendor/dash.all.min.js", "text/javascript; charset=utf-8", "dashjs"},
+		{"/assets/vendor/hls.min.js", "text/javascript; charset=utf-8", "Hls"},
+		{"/assets/vendor/dash.js-LICENSE.md", "text/plain; charset=utf-8", "BSD"},
+		{"/assets/vendor/hls.js-LICENSE", "text/plain; charset=utf-8", "Apache"},
+	} {
+		resp, body := ts.get(t, "GET", c.path, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != c.ctype || !bytes.Contains(body, []byte(c.contains)) {
+			t.Errorf("%s: status %d, Content-Type %q, %d bytes", c.path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+			continue
+		}
+		if resp.Header.Get("Cache-Control") != "no-cache" || resp.Header.Get("ETag") == "" {
+			t.Errorf("%s: Cache-Control %q, ETag %q", c.path, resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
+		}
+		if strings.HasPrefix(c.ctype, "text/html") && !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("%s: CSP %q", c.path, resp.Header.Get("Content-Security-Policy"))
+		}
+		// Gzipped on request, with its own ETag.
+		resp, gz := ts.get(t, "GET", c.path, http.Header{"Accept-Encoding": {"gzip"}})
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(gz))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, _ := io.ReadAll(zr)
+			if !bytes.Equal(plain, body) || resp.ContentLength != int64(len(gz)) {
+				t.Errorf("%s: gzipped body differs", c.path)
+			}
+		} else if len(body) > 4096 {
+			t.Errorf("%s: %d bytes not gzipped", c.path, len(body))
+		}
+	}
+	for _, p := range []string{"/index.html", "/assets/index.html", "/assets/", "/assets/nope.js", "/capture/", "/nope", "/view.html"} {
+		if resp, _ := ts.get(t, "GET", p, nil); resp.StatusCode != 404 {
+			t.Errorf("%s: status %d", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestStreams(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC)
+	ts := newTestServer(t, Options{now: func() time.Time { return now }})
+	ast := now.Add(-6 * time.Second)
+	mpd := fmt.Sprintf(`<?xml version="1.0"?>
+<MPD type="dynamic" availabilityStartTime="%s">
+ <Period id="0" start="PT0.0S">
+  <AdaptationSet id="0" contentType="video">
+   <Representation id="0" bandwidth="1000000">
+    <SegmentTemplate timescale="1000000" duration="600000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
+   </Representation>
+  </AdaptationSet>
+  <AdaptationSet id="1" contentType="audio">
+   <SegmentTemplate timescale="48000" duration="28800" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
+   <Representation id="1" bandwidth="64000"/>
+  </AdaptationSet>
+ </Period>
+</MPD>`, ast.Format("2006-01-02T15:04:05.000Z"))
+	ts.write(t, "manifest.mpd", []byte(mpd))
+	ts.write(t, "master.m3u8", []byte("#EXTM3U\n"))
+
+	// Segments cut from a real fragmented MP4 (Chrome's), one fragment each: segment n
+	// is fragment n-1, and the tfdt of the next says when segment n ended. The video
+	// segments are written 500 ms ahead of the timeline (segment 5, 300 ms: a late write);
+	// audio 450 ms.
+	rec, err := os.ReadFile("../testdata/vp9-opus.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offsets []int64
+	var starts []time.Duration
+	media.Scan(bytes.NewReader(rec), func(e media.Event) error {
+		if e.Kind == media.EventCluster {
+			offsets, starts = append(offsets, e.Offset), append(starts, e.Time)
+		}
+		return nil
+	})
+	offsets = append(offsets, int64(len(rec)))
+	frag := func(i int) []byte { return rec[offsets[i]:offsets[i+1]] }
+	write := func(name string, b []byte, at time.Time) {
+		p := ts.write(t, name, b)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for rep, lead := range []time.Duration{500 * time.Millisecond, 450 * time.Millisecond} {
+		write(fmt.Sprintf("init-stream%d.m4s", rep), rec[:offsets[0]], ast)
+		for n := 1; n <= 8; n++ {
+			l := lead
+			if rep == 0 && n == 5 {
+				l = 300 * time.Millisecond
+			}
+			write(fmt.Sprintf("chunk-stream%d-%05d.m4s", rep, n), frag(n-1), ast.Add(starts[n]-l))
+		}
+		write(fmt.Sprintf("chunk-stream%d-%05d.m4s.tmp", rep, 9), frag(8), now)
+	}
+	os.MkdirAll(filepath.Join(ts.root, "live", "old"), 0o755)
+	os.WriteFile(filepath.Join(ts.root, "live", "old", "manifest.mpd"), []byte(`<MPD type="static" availabilityStartTime="2020-01-01T00:00:00Z"></MPD>`), 0o644)
+	os.MkdirAll(filepath.Join(ts.root, "live", "analysis-only"), 0o755)
+	os.WriteFile(filepath.Join(ts.root, "live", "analysis-only", EventsFile), []byte("{}\n"), 0o644)
+	os.MkdirAll(filepath.Join(ts.root, "live", "empty"), 0o755)
+	os.MkdirAll(filepath.Join(ts.root, "live", "bad.name"), 0o755)
+	os.WriteFile(filepath.Join(ts.root, "live", "bad.name", "manifest.mpd"), []byte(`<MPD/>`), 0o644)
+
+	for range 2 { // the second time from the cache
+		_, body := ts.get(t, "GET", "/streams.json", nil)
+		var got struct{ Streams []StreamInfo }
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range got.Streams {
+			names = append(names, s.Name)
+		}
+		if strings.Join(names, " ") != "analysis-only cam old" {
+			t.Fatalf("streams %q: %s", names, body)
+		}
+		cam := got.Streams[1]
+		if !cam.Live || !cam.DASH || !cam.HLS || cam.Events || cam.Session != ast.Format("2006-01-02T15:04:05.000Z") {
+			t.Errorf("cam: %+v", cam)
+		}
+		if cam.LeadMS == nil || *cam.LeadMS != 450 {
+			t.Errorf("cam: lead %v, want 450 ms (audio's, the least; video's best is 500)", cam.LeadMS)
+		}
+		if old := got.Streams[2]; old.Live || old.LeadMS != nil {
+			t.Errorf("old: %+v", old)
+		}
+		if a := got.Streams[0]; a.Live || a.DASH || !a.Events {
+			t.Errorf("analysis-only: %+v", a)
+		}
+	}
+}
+
+func TestExpandTemplate(t *testing.T) {
+	for _, c := range []struct {
+		tmpl, want string
+		ok         bool
+	}{
+		{"chunk-stream$RepresentationID$-$Number%05d$.m4s", "chunk-stream v1-00042.m4s", true},
+		{"seg-$Number$.m4s", "seg-42.m4s", true},
+		{"$Bandwidth$/$Number%03d$.mp4", "64000/042.mp4", true},
+		{"a$$b-$Number$.m4s", "a$b-42.m4s", true},
+		{"seg-$Time$.m4s", "", false},
+		{"seg-$Number", "", false},
+		{"seg-$Number%5d$.m4s", "", false},
+	} {
+		got, ok := expandTemplate(c.tmpl, " v1", "64000", 42)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("expandTemplate(%q) = %q, %v; want %q, %v", c.tmpl, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestSelfSigned(t *testing.T) {
+	cert, err := SelfSigned([]string{"localhost", "127.0.0.1", "::1", "sv.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := Fingerprint(cert)
+	if !regexp.MustCompile(`^([0-9A-F]{2}:){31}[0-9A-F]{2}$`).MatchString(fp) {
+		t.Errorf("fingerprint %q", fp)
+	}
+	if got := cert.Leaf.DNSNames; strings.Join(got, " ") != "localhost sv.example" || len(cert.Leaf.IPAddresses) != 2 {
+		t.Errorf("names %q, addresses %v", got, cert.Leaf.IPAddresses)
+	}
+
+	s, err := New(Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, s.Handler(), TLSConfig(cert), nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+
+	// A client that trusts the certificate (as a browser does once the user accepts it)
+	// gets HTTP/2; one that does not is refused.
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	client := &http.Client{Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: "localhost"},
+		ForceAttemptHTTP2: true,
+	}}
+	resp, err := client.Get("https://" + ln.Addr().String() + "/time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Errorf("status %d over %s", resp.StatusCode, resp.Proto)
+	}
+	sum := resp.TLS.PeerCertificates[0]
+	if Fingerprint(tls.Certificate{Certificate: [][]byte{sum.Raw}}) != fp {
+		t.Error("the server's certificate has another fingerprint")
+	}
+	if _, err := http.Get("https://" + ln.Addr().String() + "/time"); err == nil {
+		t.Error("an untrusting client was served")
+	}
+}
+
+func TestLoadCertificate(t *testing.T) {
+	if _, err := LoadCertificate("missing.pem", "missing.key"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing files: %v", err)
+	}
+}
+
+// TestWriteDeadline: a client that stops reading is dropped after WriteTimeout, while a
+// response that keeps being read may last longer than that.
+func TestWriteDeadline(t *testing.T) {
+	ts := newTestServer(t, Options{WriteTimeout: 300 * time.Millisecond})
+	w := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				w.write(pattern(64<<10, 1))
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		w.finish()
+	}()
+	resp, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Read for longer than WriteTimeout: fine.
+	deadline := time.Now().Add(600 * time.Millisecond)
+	buf := make([]byte, 64<<10)
+	for time.Now().Before(deadline) {
+		if _, err := resp.Body.Read(buf); err != nil {
+			t.Fatalf("a client that reads was dropped: %v", err)
+		}
+	}
+	// Stop reading: the server gives up once its writes block for WriteTimeout.
+	time.Sleep(time.Second)
+	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
+		t.Error("a client that stopped reading got the whole response")
+	}
+}

@@ -1,0 +1,130 @@
+package serve
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/svtool/sv/ws"
+)
+
+// StreamInfo describes one stream folder under Root/live, as /streams.json lists it.
+type StreamInfo struct {
+	Name string `json:"name"`
+	// Live is true while the MPD is dynamic (sv dash is running); false once the
+	// presentation is complete, or when there is only an HLS playlist or events.
+	Live bool `json:"live"`
+	// Session identifies one run of the packager: the MPD's availabilityStartTime. It
+	// changes when a publisher reconnects and sv dash starts again.
+	Session string    `json:"session,omitempty"`
+	Updated time.Time `json:"updated"` // when the manifest was last written
+	DASH    bool      `json:"dash"`    // manifest.mpd exists
+	HLS     bool      `json:"hls"`     // master.m3u8 exists
+	Events  bool      `json:"events"`  // frames.jsonl exists: /live/{stream}/events has data
+	// LeadMS is how far ahead of the live MPD's timeline its segments are written, in
+	// ms: a player that puts its clock forward by it plays at the true live edge (see
+	// the package documentation). Absent when not measured yet.
+	LeadMS *int64 `json:"lead_ms,omitempty"`
+}
+
+// maxMPD is the most of a manifest read to describe its stream.
+const maxMPD = 1 << 20
+
+var (
+	mpdDynamic = regexp.MustCompile(`\btype="dynamic"`)
+	mpdStart   = regexp.MustCompile(`\bavailabilityStartTime="([^"]{1,64})"`)
+)
+
+// Streams lists the stream folders under Root/live that hold a manifest, a playlist or
+// events, by name.
+func (s *Server) Streams() []StreamInfo {
+	if s.root == nil {
+		return nil
+	}
+	dir, err := s.root.Open("live")
+	if err != nil {
+		return nil
+	}
+	entries, err := dir.ReadDir(1024)
+	dir.Close()
+	if err != nil && err != io.EOF && len(entries) == 0 {
+		return nil
+	}
+	var out []StreamInfo
+	for _, e := range entries {
+		if !e.IsDir() || !ws.ValidStream(e.Name()) {
+			continue
+		}
+		if info, ok := s.stream(e.Name()); ok {
+			out = append(out, info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// stream describes one stream folder, if it has anything to show.
+func (s *Server) stream(name string) (StreamInfo, bool) {
+	info := StreamInfo{Name: name}
+	base := "live/" + name + "/"
+	if f, fi, err := s.open(base + "manifest.mpd"); err == nil {
+		mpd, _ := io.ReadAll(io.LimitReader(f, maxMPD))
+		f.Close()
+		head := mpd[:min(len(mpd), 4096)] // the MPD element and its attributes come first
+		info.DASH = true
+		info.Live = mpdDynamic.Match(head)
+		if m := mpdStart.FindSubmatch(head); m != nil {
+			info.Session = string(m[1])
+		}
+		info.Updated = fi.ModTime().UTC()
+		if info.Live {
+			if lead, ok := s.lead(mpd, base, s.o.now()); ok {
+				ms := lead.Milliseconds()
+				info.LeadMS = &ms
+			}
+		}
+	}
+	if fi, err := s.root.Stat(base + "master.m3u8"); err == nil && fi.Mode().IsRegular() {
+		info.HLS = true
+		if info.Updated.IsZero() {
+			info.Updated = fi.ModTime().UTC()
+		}
+	}
+	if fi, err := s.root.Stat(base + EventsFile); err == nil && fi.Mode().IsRegular() {
+		info.Events = true
+		if info.Updated.IsZero() {
+			info.Updated = fi.ModTime().UTC()
+		}
+	}
+	return info, info.DASH || info.HLS || info.Events
+}
+
+func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/streams.json" {
+		notFound(w)
+		return
+	}
+	streams := s.Streams()
+	if streams == nil {
+		streams = []StreamInfo{}
+	}
+	s.cors(w)
+	writeJSON(w, map[string]any{"streams": streams})
+}
+
+// writeJSON sends v as an uncached JSON response.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "cannot encode: "+err.Error())
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.Write(append(b, '\n'))
+}

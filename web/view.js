@@ -1,0 +1,548 @@
+// The viewer page: plays a live stream with dash.js in low-latency mode (or HLS with
+// hls.js, or natively on Safari), shows its latency, buffer, bitrate and stalls, reads the
+// capture timecode from the picture for the true glass-to-glass latency, and charts the
+// analysis of sv frames when the stream has some.
+//
+// It polls /streams.json to know when the stream starts, ends and starts again (a new
+// session: the publisher reconnected), and reloads the player by itself.
+(function () {
+  'use strict';
+  const { $, setText } = sv;
+
+  const POLL = 1000; // ms between looks at /streams.json
+  const FROZEN = 8000; // a live stream whose picture has not moved for this long is reloaded
+  const WINDOW = 60000; // ms of glass-to-glass samples kept for the statistics
+
+  let video = $('video'); // replaced by a fresh element for each load
+  const st = {
+    stream: '',
+    cfg: null,
+    base: '', // /live/NAME/
+    mode: 'auto',
+    tech: '', // dash, hls.js, native
+    dash: null,
+    hls: null,
+    session: null, // the session being played
+    key: '',
+    lead: 0, // ms the player's clock is put forward by (serve's lead_ms)
+    phase: 'loading',
+    ended: false,
+    everPlayed: false,
+    stalls: 0,
+    stallMs: 0,
+    stallStart: 0,
+    lastProgress: 0, // performance.now() when currentTime last moved
+    lastTime: 0,
+    loads: 0,
+    g2g: [], // [performance.now(), ms] over the last WINDOW
+    drained: [], // samples not yet taken by takeSamples()
+    lastG2G: NaN,
+    tcFrames: 0,
+    errors: [],
+  };
+
+  function overlay(text) {
+    const el = $('overlay');
+    el.hidden = !text;
+    if (text) setText(el, text);
+  }
+
+  function setPhase(phase, text) {
+    st.phase = phase;
+    setText('state', text || phase);
+    document.body.dataset.phase = phase;
+  }
+
+  // withKey adds the session to our media URLs: segment names repeat from one session
+  // to the next, and the server marks segments immutable.
+  function withKey(url) {
+    try {
+      const u = new URL(url, location.href);
+      if (u.origin === location.origin && u.pathname.startsWith(st.base) && st.key) {
+        u.searchParams.set('s', st.key);
+        return u.href;
+      }
+    } catch (e) {
+      // not a URL we know: leave it
+    }
+    return url;
+  }
+
+  function destroy() {
+    if (st.dash) {
+      // Catch-up off first: dash.js 5 otherwise sets the rate of a detached element.
+      st.dash.updateSettings({ streaming: { liveCatchup: { enabled: false } } });
+      video.pause();
+      st.dash.reset();
+      st.dash = null;
+    }
+    if (st.hls) {
+      st.hls.destroy();
+      st.hls = null;
+    }
+    if (st.tech === 'native') {
+      video.removeAttribute('src');
+      video.load();
+    }
+    if (st.tech) replaceVideo();
+    st.tech = '';
+  }
+
+  // replaceVideo puts a fresh element in place of the video: a player that was reset may
+  // still hold callbacks on the old one (dash.js 5 sets its playbackRate when it becomes
+  // ready), which must not fire on the next player's element.
+  function replaceVideo() {
+    const fresh = video.cloneNode(false);
+    fresh.muted = video.muted;
+    fresh.volume = video.volume;
+    video.replaceWith(fresh);
+    video = fresh;
+    watchVideo(fresh);
+  }
+
+  function chooseTech(info) {
+    const mse = !!(window.MediaSource || window.ManagedMediaSource);
+    const nativeHLS = video.canPlayType('application/vnd.apple.mpegurl') !== '';
+    if (st.mode === 'hls' || !info.dash || (!mse && nativeHLS)) {
+      return mse ? 'hls.js' : 'native';
+    }
+    return 'dash';
+  }
+
+  // leadOf is how far to put the player's clock forward: the server's measure of how far
+  // ahead of the MPD's timeline the segments are written (?lead=MS overrides it).
+  function leadOf(info) {
+    const forced = Number(sv.param('lead', NaN));
+    if (Number.isFinite(forced)) return forced;
+    return Math.max(0, Math.min(3000, info.lead_ms || 0));
+  }
+
+  async function load(info) {
+    destroy();
+    st.session = info.session;
+    st.lead = leadOf(info);
+    st.key = (info.session || '').replace(/[^0-9A-Za-z]/g, '');
+    st.ended = false;
+    st.loads++;
+    st.lastProgress = performance.now();
+    const tech = chooseTech(info);
+    setPhase('loading', 'loading ' + tech);
+    overlay('starting…');
+    try {
+      if (tech === 'dash') await loadDash();
+      else if (tech === 'hls.js') await loadHls();
+      else loadNative();
+      st.tech = tech;
+      setText('player', tech === 'dash' ? 'dash.js ' + dashjs.Version : tech === 'hls.js' ? 'hls.js ' + Hls.version : 'native HLS');
+    } catch (e) {
+      setPhase('error', e.message);
+      overlay('cannot play: ' + e.message);
+      st.session = null; // try again on the next poll
+    }
+  }
+
+  async function loadDash() {
+    await sv.loadScript('/assets/vendor/dash.all.min.js');
+    const p = dashjs.MediaPlayer().create();
+    p.updateSettings({
+      debug: { logLevel: 2 }, // errors only
+      streaming: {
+        // The MPD's ServiceDescription sets the target latency and catch-up rates.
+        utcSynchronization: {
+          // The MPD names its clock (sv dash --time-url); if that is not reachable from
+          // here (another machine, 127.0.0.1), dash.js falls back to the page's server.
+          defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-xsdate:2014', value: new URL(st.cfg.time, location.href).href },
+          // FFmpeg's availabilityStartTime is half a second late (it probes the input
+          // first): with the server's measure of that, play at the true live edge.
+          artificialTimeOffsetToApply: st.lead,
+        },
+        buffer: { bufferToKeep: 10, bufferTimeDefault: 4 },
+      },
+    });
+    const delay = Number(sv.param('delay', NaN));
+    if (Number.isFinite(delay)) p.updateSettings({ streaming: { delay: { liveDelay: delay } } });
+    p.addRequestInterceptor((req) => {
+      req.url = withKey(req.url);
+      return Promise.resolve(req);
+    });
+    p.on(dashjs.MediaPlayer.events.ERROR, (e) => {
+      const msg = e.error ? e.error.message || String(e.error.code) : 'error';
+      st.errors.push(msg);
+      if (st.errors.length > 20) st.errors.shift();
+    });
+    p.initialize(video, withKey(st.base + 'manifest.mpd'), true);
+    st.dash = p;
+  }
+
+  async function loadHls() {
+    await sv.loadScript('/assets/vendor/hls.min.js');
+    if (!Hls.isSupported()) throw new Error('hls.js is not supported here');
+    const h = new Hls({
+      lowLatencyMode: true,
+      liveSyncDuration: 1.5,
+      liveMaxLatencyDuration: 6,
+      maxLiveSyncPlaybackRate: 1.1,
+      backBufferLength: 10,
+      xhrSetup: (xhr, url) => xhr.open('GET', withKey(url), true),
+    });
+    h.on(Hls.Events.ERROR, (ev, data) => {
+      st.errors.push(data.details);
+      if (st.errors.length > 20) st.errors.shift();
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) h.recoverMediaError();
+      else st.session = null; // reload on the next poll
+    });
+    h.loadSource(st.base + 'master.m3u8');
+    h.attachMedia(video);
+    st.hls = h;
+  }
+
+  function loadNative() {
+    video.src = withKey(st.base + 'master.m3u8');
+    video.play().catch(() => {});
+  }
+
+  // watch follows the stream's state on the server, one look at a time.
+  let watching = false;
+  async function watch() {
+    if (watching) return;
+    watching = true;
+    try {
+      await look();
+    } finally {
+      watching = false;
+    }
+  }
+
+  async function look() {
+    let info = null;
+    try {
+      const r = await fetch('/streams.json', { cache: 'no-store' });
+      const list = (await r.json()).streams || [];
+      info = list.find((s) => s.name === st.stream) || null;
+    } catch (e) {
+      setPhase('offline', 'cannot reach the server');
+      return;
+    }
+    const playable = info && (info.dash || info.hls);
+    if (!playable) {
+      // Gone (a new session is setting up its folder, or it was deleted): stop asking
+      // for its segments.
+      if (st.tech) {
+        destroy();
+        st.session = null;
+      }
+      setPhase('waiting', 'waiting for the stream');
+      overlay('waiting for stream “' + st.stream + '” to start…');
+      return;
+    }
+    if (info.live && info.session !== st.session) {
+      // A new session: wait (a few seconds at most) for its first segment, which tells
+      // the server how far ahead of the timeline the segments are.
+      const age = sv.clock.now() - Date.parse(info.session);
+      if (info.lead_ms === undefined && age < 4000 && sv.param('lead', '') === '') {
+        setPhase('starting', 'the stream is starting');
+        return;
+      }
+      load(info);
+      return;
+    }
+    if (st.dash && info.lead_ms !== undefined && sv.param('lead', '') === '') {
+      const lead = leadOf(info);
+      if (Math.abs(lead - st.lead) > 100) {
+        st.lead = lead; // applies at dash.js's next clock sync
+        st.dash.updateSettings({ streaming: { utcSynchronization: { artificialTimeOffsetToApply: lead } } });
+      }
+    }
+    if (!info.live) {
+      if (st.tech && info.session === st.session && !st.ended) {
+        st.ended = true;
+        setPhase('ended', 'ended; waiting for the stream to start again');
+      } else if (!st.tech) {
+        setPhase('waiting', 'not live; waiting for the stream to start');
+        overlay('stream “' + st.stream + '” is not live; waiting for it to start…');
+      }
+      return;
+    }
+    // Live and loaded: recover a player whose picture has stopped for good.
+    if (st.tech && !video.paused && performance.now() - st.lastProgress > FROZEN) {
+      load(info);
+    }
+  }
+
+  // TimecodeReader decodes the capture timecode of every frame the video presents.
+  class TimecodeReader {
+    constructor() {
+      this.canvas = document.createElement('canvas');
+      this.ctx = this.canvas.getContext('2d', { willReadFrequently: true });
+      if (!('requestVideoFrameCallback' in HTMLVideoElement.prototype)) {
+        setInterval(() => { if (!video.paused) this.read(video, video.videoWidth, video.videoHeight, 0); }, 40);
+      }
+    }
+
+    // watch follows the frames of one video element, for as long as it is the page's.
+    watch(v) {
+      if (!('requestVideoFrameCallback' in HTMLVideoElement.prototype)) return;
+      const cb = (now, meta) => {
+        if (v !== video) return;
+        // The frame will be on screen at expectedDisplayTime (performance.now() time).
+        this.read(v, meta.width || v.videoWidth, meta.height || v.videoHeight, meta.expectedDisplayTime - performance.now());
+        v.requestVideoFrameCallback(cb);
+      };
+      v.requestVideoFrameCallback(cb);
+    }
+
+    read(v, w, h, ahead) {
+      if (!w || !h) return;
+      const sh = svTimecode.stripHeight(w);
+      if (this.canvas.width !== w || this.canvas.height !== sh) {
+        this.canvas.width = w;
+        this.canvas.height = sh;
+      }
+      this.ctx.drawImage(v, 0, 0, w, sh, 0, 0, w, sh);
+      const ms = svTimecode.decodeRGBA(this.ctx.getImageData(0, 0, w, sh).data, w, sh);
+      if (ms < 0) return;
+      const shown = sv.clock.now() + ahead;
+      const g2g = shown - ms;
+      const t = performance.now();
+      st.tcFrames++;
+      st.lastG2G = g2g;
+      st.g2g.push([t, g2g]);
+      while (st.g2g.length && t - st.g2g[0][0] > WINDOW) st.g2g.shift();
+      st.drained.push(Math.round(g2g));
+      if (st.drained.length > 10000) st.drained.shift();
+    }
+  }
+  let reader = null;
+
+  function recentG2G(ms) {
+    const now = performance.now();
+    return st.g2g.filter(([t]) => now - t <= ms).map(([, v]) => v);
+  }
+
+  function bufferAhead() {
+    const b = video.buffered;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) <= video.currentTime + 0.1 && video.currentTime <= b.end(i)) return b.end(i) - video.currentTime;
+    }
+    return 0;
+  }
+
+  function stats() {
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    const recent = recentG2G(30000);
+    const s = {
+      phase: st.phase,
+      tech: st.tech,
+      session: st.session,
+      loads: st.loads,
+      currentTime: video.currentTime,
+      paused: video.paused,
+      readyState: video.readyState,
+      buffer: bufferAhead(),
+      width: video.videoWidth,
+      height: video.videoHeight,
+      rate: video.playbackRate,
+      stalls: st.stalls,
+      stallMs: st.stallMs + (st.stallStart ? performance.now() - st.stallStart : 0),
+      dropped: q ? q.droppedVideoFrames : 0,
+      frames: q ? q.totalVideoFrames : 0,
+      g2g: st.lastG2G,
+      g2gMedian: sv.quantile(recent, 0.5),
+      g2gP95: sv.quantile(recent, 0.95),
+      tcFrames: st.tcFrames,
+      latency: NaN,
+      target: NaN,
+      lowLatency: false,
+      bitrate: NaN,
+      offset: sv.clock.offset,
+      lead: st.lead,
+      errors: st.errors.slice(-5),
+      analysis: { frames: analysis.frames.length, cuts: analysis.cuts.length, latency: analysis.latency },
+    };
+    if (st.dash) {
+      try {
+        s.latency = st.dash.getCurrentLiveLatency() * 1000;
+        s.target = st.dash.getTargetLiveDelay() * 1000;
+        s.lowLatency = st.dash.getLowLatencyModeEnabled();
+        const rep = st.dash.getCurrentRepresentationForType('video');
+        if (rep) s.bitrate = rep.bandwidth;
+      } catch (e) {
+        // not ready yet
+      }
+    } else if (st.hls) {
+      s.latency = st.hls.latency * 1000;
+      s.target = st.hls.targetLatency * 1000;
+      const level = st.hls.levels && st.hls.levels[st.hls.currentLevel];
+      if (level) s.bitrate = level.bitrate;
+    }
+    return s;
+  }
+
+  function show() {
+    const s = stats();
+    setText('latency', sv.formatSeconds(s.latency) + (s.lowLatency ? ' · low-latency mode' : ''));
+    setText('g2g', Number.isFinite(s.g2g) ? sv.formatSeconds(s.g2g) : '– (needs the test clock’s timecode)');
+    setText('g2g-stats', Number.isFinite(s.g2gMedian) ? sv.formatSeconds(s.g2gMedian) + ' / ' + sv.formatSeconds(s.g2gP95) + ' (last 30 s)' : '–');
+    setText('target', sv.formatSeconds(s.target));
+    setText('buffer', s.buffer.toFixed(2) + ' s');
+    setText('bitrate', sv.formatBitrate(s.bitrate));
+    setText('resolution', s.width ? s.width + '×' + s.height : '–');
+    setText('frames', s.frames ? s.frames + ' shown, ' + s.dropped + ' dropped' : '–');
+    setText('rate', s.rate.toFixed(2) + '×');
+    setText('stalls', s.stalls + (s.stalls ? ' (' + (s.stallMs / 1000).toFixed(1) + ' s)' : ''));
+    setText('offset', sv.clock.synced ? sv.clock.offset + ' ms' : '–');
+    $('unmute').textContent = video.muted ? 'Unmute' : 'Mute';
+  }
+
+  function watchVideo(v) {
+    v.addEventListener('playing', () => {
+      if (st.stallStart) {
+        st.stallMs += performance.now() - st.stallStart;
+        st.stallStart = 0;
+      }
+      st.everPlayed = true;
+      overlay('');
+      setPhase('playing', 'playing' + (st.tech ? ' (' + st.tech + ')' : ''));
+    });
+    v.addEventListener('waiting', () => {
+      if (!st.everPlayed || st.stallStart) return;
+      st.stalls++;
+      st.stallStart = performance.now();
+      setPhase('stalled', 'waiting for data');
+    });
+    v.addEventListener('timeupdate', () => {
+      if (v.currentTime !== st.lastTime) {
+        st.lastTime = v.currentTime;
+        st.lastProgress = performance.now();
+      }
+    });
+    // Autoplay muted; if even that is refused, a click starts it.
+    v.addEventListener('canplay', () => {
+      if (v.paused) v.play().catch(() => overlay('click to play'));
+    });
+    if (reader) reader.watch(v);
+  }
+
+  // Analysis: the motion and luma of the last 30 s of frames, scene cuts marked.
+  const analysis = {
+    frames: [], // [pts_ms, motion, luma]
+    cuts: [], // pts_ms
+    latency: NaN,
+    start() {
+      const es = new EventSource(st.base + 'events');
+      es.onmessage = (ev) => {
+        let r;
+        try { r = JSON.parse(ev.data); } catch (e) { return; }
+        if (r.type === 'frame') {
+          this.frames.push([r.pts_ms, r.motion, r.luma]);
+          if (Number.isFinite(r.latency_ms)) this.latency = r.latency_ms;
+        } else if (r.type === 'scene_cut') {
+          this.cuts.push(r.pts_ms);
+        } else {
+          return;
+        }
+        $('analysis').hidden = false;
+        const last = this.frames.length ? this.frames[this.frames.length - 1][0] : 0;
+        while (this.frames.length && (this.frames.length > 4000 || last - this.frames[0][0] > 60000)) this.frames.shift();
+        while (this.cuts.length && last - this.cuts[0] > 60000) this.cuts.shift();
+      };
+      es.addEventListener('reset', () => {
+        this.frames = [];
+        this.cuts = [];
+      });
+      setInterval(() => this.draw(), 500);
+    },
+    draw() {
+      if ($('analysis').hidden || !this.frames.length) return;
+      const c = $('chart');
+      const ctx = c.getContext('2d');
+      const w = c.width, h = c.height;
+      const end = this.frames[this.frames.length - 1][0];
+      const span = 30000;
+      const x = (pts) => w - ((end - pts) / span) * w;
+      ctx.clearRect(0, 0, w, h);
+      ctx.fillStyle = '#0d1117';
+      ctx.fillRect(0, 0, w, h);
+      ctx.strokeStyle = '#f85149';
+      ctx.lineWidth = 2;
+      for (const cut of this.cuts) {
+        if (end - cut > span) continue;
+        ctx.beginPath();
+        ctx.moveTo(x(cut), 0);
+        ctx.lineTo(x(cut), h);
+        ctx.stroke();
+      }
+      const shown = this.frames.filter((f) => end - f[0] <= span);
+      const maxMotion = Math.max(0.02, ...shown.map((f) => f[1]));
+      const line = (color, value) => {
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 1.5;
+        ctx.beginPath();
+        shown.forEach((f, i) => {
+          const y = h - 4 - value(f) * (h - 8);
+          if (i) ctx.lineTo(x(f[0]), y);
+          else ctx.moveTo(x(f[0]), y);
+        });
+        ctx.stroke();
+      };
+      line('#58a6ff', (f) => f[1] / maxMotion);
+      line('#e3b341', (f) => f[2]);
+      setText('analysis-latency', Number.isFinite(this.latency) ? 'analysis ' + sv.formatSeconds(this.latency) + ' behind capture' : '');
+    },
+  };
+
+  async function init() {
+    st.stream = sv.param('stream', 'cam');
+    st.mode = sv.param('player', 'auto');
+    $('mode').value = st.mode;
+    if (!sv.validStream(st.stream)) {
+      setPhase('error', 'bad stream name');
+      overlay('a stream name is 1 to 64 of A-Z a-z 0-9 _ -');
+      return;
+    }
+    setText('title', st.stream);
+    document.title = 'sv · ' + st.stream;
+    $('capture-link').href = '/capture?stream=' + encodeURIComponent(st.stream);
+    $('unmute').onclick = () => {
+      video.muted = !video.muted;
+      if (!video.muted) video.volume = 1;
+      video.play().catch(() => {});
+    };
+    $('golive').onclick = () => {
+      const b = video.buffered;
+      if (b.length) video.currentTime = Math.max(0, b.end(b.length - 1) - 0.3);
+    };
+    $('mode').onchange = () => {
+      st.mode = $('mode').value;
+      st.session = null; // reload with the new player on the next poll
+      destroy();
+    };
+    $('overlay').addEventListener('click', () => video.play().catch(() => {}));
+    reader = new TimecodeReader();
+    watchVideo(video);
+    try {
+      st.cfg = await sv.config();
+    } catch (e) {
+      setPhase('error', e.message);
+      overlay('cannot read the server configuration');
+      return;
+    }
+    st.base = sv.fill(st.cfg.media, st.stream);
+    await sv.clock.sync(st.cfg.time);
+    sv.clock.keep(st.cfg.time);
+    analysis.start();
+    watch();
+    setInterval(watch, POLL);
+    setInterval(show, 500);
+  }
+
+  // For tests and dashboards.
+  window.svViewer = {
+    stats,
+    // takeSamples returns the glass-to-glass latencies (ms) decoded since the last call.
+    takeSamples: () => st.drained.splice(0),
+  };
+
+  init();
+})();

@@ -1,0 +1,169 @@
+package web
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io/fs"
+	"math/rand/v2"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/svtool/sv/frames"
+)
+
+// TestFS checks that the pages, their scripts and the vendored players with their
+// licences are embedded, and that every /assets/ file a page refers to exists.
+func TestFS(t *testing.T) {
+	fsys := FS()
+	for _, name := range []string{
+		"index.html", "capture.html", "view.html", "common.js", "timecode.js", "capture.js", "view.js",
+		"index.js", "ticker.js", "sv.css",
+		"vendor/dash.all.min.js", "vendor/dash.js-LICENSE.md", "vendor/hls.min.js", "vendor/hls.js-LICENSE", "vendor/VERSIONS",
+	} {
+		if fi, err := fs.Stat(fsys, name); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ref := regexp.MustCompile(`(?:src|href)="/assets/([^"]+)"|['"]/assets/([^'"]+)['"]`)
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(name, "vendor/") {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		for _, m := range ref.FindAllSubmatch(b, -1) {
+			asset := string(m[1]) + string(m[2])
+			if _, err := fs.Stat(fsys, asset); err != nil {
+				t.Errorf("%s refers to /assets/%s, which is not embedded", name, asset)
+			}
+		}
+		if strings.HasSuffix(name, ".html") && (bytes.Contains(b, []byte("http://")) || bytes.Contains(b, []byte("https://"))) {
+			t.Errorf("%s loads something from another site", name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, _ := fs.ReadFile(fsys, "vendor/VERSIONS")
+	if !regexp.MustCompile(`(?m)^dashjs 5\.\d+\.\d+ sha512-`).Match(versions) || !regexp.MustCompile(`(?m)^hls\.js 1\.\d+\.\d+ sha512-`).Match(versions) {
+		t.Errorf("vendor/VERSIONS:\n%s", versions)
+	}
+}
+
+// TestTimecodeJS checks timecode.js against package frames, the reference, bit for bit:
+// the strip the page draws is the one frames.DrawTimecode draws, and the page reads what
+// frames draws, also blurred and noisy, exactly when frames.DecodeTimecode does.
+func TestTimecodeJS(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; the browser test covers timecode.js in Chromium")
+	}
+	type tcCase struct {
+		Width  int    `json:"width"`
+		Height int    `json:"height"`
+		MS     int64  `json:"ms"`
+		Plane  string `json:"plane"`
+		want   int64  // what frames decodes from Plane, or -1
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var cases []tcCase
+	add := func(w, h int, ms int64, damage func([]byte, int, int)) {
+		plane := make([]byte, w*h)
+		if err := frames.DrawTimecode(plane, w, h, w, ms); err != nil {
+			t.Fatal(err)
+		}
+		drawMS := ms
+		if damage != nil {
+			damage(plane, w, h)
+			drawMS = -1 // only decoding
+		}
+		want, ok := frames.DecodeTimecode(plane, w, h, w)
+		if !ok {
+			want = -1
+		}
+		cases = append(cases, tcCase{Width: w, Height: h, MS: drawMS, Plane: base64.StdEncoding.EncodeToString(plane), want: want})
+	}
+	for _, ms := range []int64{0, 1, 1_767_225_600_123, 1_799_999_999_999, 1<<44 - 1, 123456789} {
+		for _, w := range []int{64, 100, 320, 640, 641, 1280, 1920} {
+			add(w, max(w/32, w*9/16), ms, nil)
+		}
+	}
+	for range 30 {
+		ms := rng.Int64N(1 << 44)
+		add(640, 480, ms, func(p []byte, w, h int) { // blur and noise, as a lossy encoder would
+			blurred := make([]byte, len(p))
+			for y := range h {
+				for x := range w {
+					sum, n := 0, 0
+					for dx := -2; dx <= 2; dx++ {
+						if xx := x + dx; xx >= 0 && xx < w {
+							sum += int(p[y*w+xx])
+							n++
+						}
+					}
+					v := sum/n + rng.IntN(41) - 20
+					blurred[y*w+x] = byte(min(255, max(0, v)))
+				}
+			}
+			copy(p, blurred)
+		})
+	}
+	// Not a strip: flat grey, and a strip with one block flipped (the CRC fails).
+	add(640, 480, 42, func(p []byte, w, h int) {
+		for i := range p {
+			p[i] = 128
+		}
+	})
+	add(640, 480, 42, func(p []byte, w, h int) {
+		for y := range w / 32 {
+			for x := 20 * w / 64; x < 21*w/64; x++ {
+				p[y*w+x] ^= 255
+			}
+		}
+	})
+
+	in, _ := json.Marshal(map[string]any{"cases": cases})
+	cmd := exec.Command(node, "testdata/timecode_check.js")
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var got []struct {
+		Drawn       *string `json:"drawn"`
+		Decoded     int64   `json:"decoded"`
+		DecodedRGBA int64   `json:"decodedRGBA"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(cases) {
+		t.Fatalf("node answered %d results (%v)", len(got), err)
+	}
+	for i, c := range cases {
+		g := got[i]
+		if c.MS >= 0 {
+			if g.Drawn == nil || *g.Drawn != c.Plane {
+				t.Errorf("%dx%d, %d ms: timecode.js draws another strip than frames.DrawTimecode", c.Width, c.Height, c.MS)
+			}
+			if c.want != c.MS {
+				t.Errorf("%dx%d: frames decodes %d from its own %d", c.Width, c.Height, c.want, c.MS)
+			}
+		}
+		if g.Decoded != c.want || g.DecodedRGBA != c.want {
+			t.Errorf("case %d (%dx%d): timecode.js decodes %d (RGBA %d), frames %d", i, c.Width, c.Height, g.Decoded, g.DecodedRGBA, c.want)
+		}
+	}
+	decoded := 0
+	for _, c := range cases {
+		if c.MS < 0 && c.want >= 0 {
+			decoded++
+		}
+	}
+	if decoded < 25 {
+		t.Errorf("only %d of 30 damaged strips were decodable: the damage is too strong to test anything", decoded)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // BenchmarkHandoff measures the handoff latency, from input bytes read to the same bytes
@@ -17,7 +19,7 @@ import (
 // each run is reported on its own: it waits, by design, for FFmpeg to start (Run reads and
 // queues the input while it looks at the header and starts FFmpeg).
 func BenchmarkHandoff(b *testing.B) {
-	requireFFmpeg(b)
+	testenv.RequireFFmpeg(b)
 	path := longInput(b)
 	for _, c := range []struct {
 		name  string
@@ -60,7 +62,7 @@ func BenchmarkHandoff(b *testing.B) {
 // time from its first byte to the first media segment in progress on disk (what a server
 // streaming in-progress segments can serve) and to the first complete segment.
 func BenchmarkStartup(b *testing.B) {
-	requireFFmpeg(b)
+	testenv.RequireFFmpeg(b)
 	path := longInput(b)
 	for _, c := range []struct {
 		name  string
@@ -88,7 +90,7 @@ func BenchmarkStartup(b *testing.B) {
 // one core at real time, packaging the 640x480 30 fps recording as fast as they can: copy,
 // and a transcode with the default x264 preset.
 func BenchmarkCPU(b *testing.B) {
-	requireFFmpeg(b)
+	testenv.RequireFFmpeg(b)
 	path := longInput(b)
 	media := probe(b, path, nil, "v").duration
 	for _, c := range []struct {

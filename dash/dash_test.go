@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/internal/testenv"
+
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/media"
 )
@@ -32,7 +34,7 @@ func testOptions(out string) Options {
 // every segment of every representation without an error, the duration is within one
 // segment of the input's and the frame count within 2 %.
 func TestPackage(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	for _, in := range inputs(t) {
 		var hdr input
 		f, err := os.Open(in.path)
@@ -176,7 +178,7 @@ func checkSegmentsStandAlone(t *testing.T, init string, segs []string) {
 }
 
 func TestLadder(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	in := inputNamed(t, "h264-opus-kf1s.webm")
 	o := testOptions(t.TempDir())
 	o.Ladder = []int{1080, 240, 120}
@@ -214,7 +216,7 @@ func TestLadder(t *testing.T) {
 }
 
 func TestKeyframeWarning(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	for _, c := range []struct {
 		name string
 		warn bool
@@ -241,7 +243,7 @@ func TestKeyframeWarning(t *testing.T) {
 // TestBadInput: input that is not media, or stops too early, fails with an error that says
 // so, before or after FFmpeg, and leaves no manifest.
 func TestBadInput(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	good, err := os.ReadFile(inputNamed(t, "h264-opus-kf1s.webm").path)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +293,7 @@ func TestFFmpegMissing(t *testing.T) {
 }
 
 func TestOutputDirectory(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	path := inputNamed(t, "h264-video-only.webm").path
 	run := func(o Options) error {
 		f, err := os.Open(path)
@@ -458,7 +460,7 @@ const startupBudget = 1500 * time.Millisecond
 // low-latency MPD that dash.js recognizes during the stream, old segments deleted, a static
 // MPD after the end.
 func TestRealtimeCopy(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	path := longInput(t)
 	o := Options{Out: t.TempDir(), Window: 1, TimeURL: "http://127.0.0.1:1/time"}
 	var mu sync.Mutex
@@ -511,7 +513,7 @@ func TestRealtimeCopy(t *testing.T) {
 // TestRealtimeTranscode publishes in real time and transcodes with the default preset:
 // start-up within budget; then an interrupt finalizes the presentation within 5 s.
 func TestRealtimeTranscode(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	o := Options{Out: t.TempDir(), Video: VideoH264, TimeURL: "http://127.0.0.1:1/time"}
 	st, stop := realtime(t, longInput(t), o)
 	t.Logf("transcode: first fragment %v, first segment %v after the first byte", st.fragment, st.segment)
@@ -535,7 +537,7 @@ func TestRealtimeTranscode(t *testing.T) {
 // it is silent: Run fails at once saying so, with FFmpeg's last words, and no manifest claims
 // the stream is still live.
 func TestFFmpegKilled(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	t.Parallel()
 	path := inputNamed(t, "h264-opus-kf1s.webm").path
 	for _, idle := range []bool{false, true} {

@@ -22,18 +22,6 @@ import (
 	"github.com/svtool/sv/media"
 )
 
-func requireFFmpeg(t testing.TB) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed: run scripts/deps.sh", tool)
-			}
-			t.Skipf("%s is not installed: run scripts/deps.sh", tool)
-		}
-	}
-}
-
 // testInput is a recording to package.
 type testInput struct {
 	name string

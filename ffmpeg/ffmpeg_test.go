@@ -15,17 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-func requireFFmpeg(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ffmpeg is not installed: run scripts/deps.sh")
-		}
-		t.Skip("ffmpeg is not installed: run scripts/deps.sh")
-	}
-}
+	"github.com/svtool/sv/internal/testenv"
+)
 
 func TestNotFound(t *testing.T) {
 	_, err := Start(context.Background(), Config{Path: filepath.Join(t.TempDir(), "ffmpeg")})
@@ -38,7 +30,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	var reports []Progress
 	p, err := Start(context.Background(), Config{
 		Args: []string{"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "2",
@@ -69,7 +61,7 @@ func TestProgress(t *testing.T) {
 // TestStdinStdout pipes raw audio through FFmpeg unchanged, both through Process.Stdin and
 // through Config.Stdin.
 func TestStdinStdout(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	in := make([]byte, 1<<20)
 	for i := range in {
 		in[i] = byte(i * 7)
@@ -105,7 +97,7 @@ func TestStdinStdout(t *testing.T) {
 }
 
 func TestExitError(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	var log bytes.Buffer
 	p, err := Start(context.Background(), Config{
 		Args: []string{"-i", filepath.Join(t.TempDir(), "missing.webm"), "-f", "null", "-"},
@@ -157,7 +149,7 @@ func TestTailKeepsLastLines(t *testing.T) {
 
 // TestStopClosesStdin: FFmpeg reading a pipe ends cleanly once its stdin is closed.
 func TestStopClosesStdin(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "out.wav")
 	p, err := Start(context.Background(), Config{
 		Args: []string{"-f", "s16le", "-ar", "8000", "-ac", "1", "-i", "pipe:0", out},
@@ -183,7 +175,7 @@ func TestStopClosesStdin(t *testing.T) {
 // TestStopInterrupts: FFmpeg that does not read stdin stops on SIGINT and still finalizes
 // its output; that counts as a clean stop.
 func TestStopInterrupts(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "out.mkv")
 	p, err := Start(context.Background(), Config{
 		Args: []string{"-re", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
@@ -258,7 +250,7 @@ func TestContextCancel(t *testing.T) {
 // TestParentDeath kills a process that started FFmpeg with SIGKILL (no chance to clean up)
 // and checks that FFmpeg goes too.
 func TestParentDeath(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	if os.Getenv("SV_FFMPEG_TEST_PARENT") == "1" {
 		p, err := Start(context.Background(), Config{
 			Args: []string{"-re", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-f", "null", "-"},
@@ -364,7 +356,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func TestNice(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	p, err := Start(context.Background(), Config{
 		Args: []string{"-f", "s16le", "-ar", "8000", "-ac", "1", "-i", "pipe:0", "-f", "null", "-"},
 		Nice: 5,

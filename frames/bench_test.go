@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // benchInput returns an H.264 file (Constrained Baseline, like a browser's) of size WxH at
@@ -17,7 +19,7 @@ import (
 // decoder has real work.
 func benchInput(b *testing.B, size string, seconds int) string {
 	b.Helper()
-	requireFFmpeg(b)
+	testenv.RequireFFmpeg(b)
 	benchInputs.Lock()
 	defer benchInputs.Unlock()
 	if p, ok := benchInputs.m[size]; ok {

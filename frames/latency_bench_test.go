@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // liveSource draws frames at fps in real time, each with the timecode of the moment it is
@@ -15,7 +17,7 @@ import (
 // MediaRecorder: the stream it returns is what sv recv would pass on.
 func liveSource(tb testing.TB, ctx context.Context, w, h, fps int, d time.Duration) io.ReadCloser {
 	tb.Helper()
-	requireFFmpeg(tb)
+	testenv.RequireFFmpeg(tb)
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "gray",
 		"-s", fmt.Sprintf("%dx%d", w, h), "-use_wallclock_as_timestamps", "1", "-i", "pipe:0",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline", "-pix_fmt", "yuv420p",

@@ -2,7 +2,6 @@ package frames
 
 import (
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -10,25 +9,12 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // recordings returns the browser recordings in the repository's testdata.
-func recordings(t *testing.T) []string {
-	t.Helper()
-	var files []string
-	for _, pat := range []string{"*.webm", "*.mp4"} {
-		m, _ := filepath.Glob(filepath.Join("..", "testdata", pat))
-		files = append(files, m...)
-	}
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no recordings in testdata")
-		}
-		t.Skip("no recordings in testdata")
-	}
-	sort.Strings(files)
-	return files
-}
+func recordings(t *testing.T) []string { t.Helper(); return testenv.Recordings(t) }
 
 // ffmpegLog runs ffmpeg with a video filter over path and returns the submatches of re
 // in its log, in order.
@@ -57,7 +43,7 @@ var scdetTime = regexp.MustCompile(`lavfi\.scd\.time: ([0-9.]+)`)
 // their timestamps are ffprobe's, the scene cuts are scdet's (same threshold) within one
 // frame, and the mean luma matches signalstats.
 func TestRecordings(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	for _, path := range recordings(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			t.Parallel()
@@ -104,7 +90,7 @@ func matchWithin(a, b []int, tol int) bool {
 var yavg = regexp.MustCompile(`lavfi\.signalstats\.YAVG=([0-9.]+)`)
 
 func TestLumaMatchesSignalstats(t *testing.T) {
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	path := recordings(t)[0]
 	r := runFile(t, path, Options{})
 	stats := ffmpegLog(t, path, "signalstats,metadata=mode=print:key=lavfi.signalstats.YAVG:file=/dev/stderr", yavg)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/internal/testenv"
+
 	"github.com/svtool/sv/ffmpeg"
 )
 
@@ -73,7 +75,7 @@ func runFile(t *testing.T, path string, o Options) *result {
 // the graph makes them (millisecond time base, no frame rate rounding).
 func lavfi(t *testing.T, name, graph string) string {
 	t.Helper()
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	out := filepath.Join(t.TempDir(), name+".mkv")
 	cmd := exec.Command("ffmpeg", "-v", "error", "-filter_complex", graph,
 		"-fps_mode", "passthrough", "-enc_time_base", "1:1000",
@@ -208,7 +210,7 @@ func TestRunVariableFrameRate(t *testing.T) {
 // encodeGray encodes gray frames drawn by Go with FFmpeg's encoder arguments codec.
 func encodeGray(t *testing.T, w, h int, frames [][]byte, fps int, codec ...string) string {
 	t.Helper()
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "gray.mkv")
 	args := []string{"-v", "error", "-f", "rawvideo", "-pix_fmt", "gray",
 		"-s", fmt.Sprintf("%dx%d", w, h), "-r", strconv.Itoa(fps), "-i", "pipe:0"}
@@ -339,7 +341,7 @@ func TestRunThumbnails(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	t.Parallel()
-	requireFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	audio := filepath.Join(t.TempDir(), "audio.webm")
 	if b, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "libopus", audio).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 func TestSniff(t *testing.T) {
@@ -328,26 +330,12 @@ func fuzzScan(t *testing.T, k Kind, data []byte) {
 
 // FFmpeg-generated files and ffprobe cross-checks.
 
-// needFFmpeg skips the test when ffmpeg or ffprobe is missing, unless CI=true:
-// there a missing tool fails the test.
-func needFFmpeg(t testing.TB) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not found: %v", tool, err)
-		}
-	}
-}
-
 // ffmpeg runs ffmpeg with args and returns what it wrote to stdout (write to
 // pipe:1 for a live stream) or, if the last argument is a file name in dir,
 // that file's contents.
 func ffmpeg(t testing.TB, args ...string) []byte {
 	t.Helper()
-	needFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -528,7 +516,7 @@ func TestTestdata(t *testing.T) {
 	if len(files) == 0 {
 		t.Skip("no recordings in ../testdata")
 	}
-	needFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			events := crossCheck(t, f)

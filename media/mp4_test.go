@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // Builders for hand-made MP4 streams.
@@ -391,7 +393,7 @@ func TestMP4Errors(t *testing.T) {
 }
 
 func TestMP4FFmpeg(t *testing.T) {
-	needFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	dir := t.TempDir()
 	frag := []string{"-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "500000"}
 	tests := []struct {

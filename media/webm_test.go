@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // Builders for hand-made WebM streams.
@@ -459,7 +461,7 @@ func unknownSizes(t *testing.T, data []byte, events []Event) []byte {
 }
 
 func TestWebMFFmpeg(t *testing.T) {
-	needFFmpeg(t)
+	testenv.RequireFFmpeg(t)
 	dir := t.TempDir()
 	tests := []struct {
 		name, file string

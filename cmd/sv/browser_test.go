@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/internal/testenv"
+
 	"github.com/chromedp/chromedp"
 
 	"github.com/svtool/sv/dash"
@@ -60,22 +62,6 @@ var chromiumFlags = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("mute-audio", true),
 }
 
-// requireChromium returns Chromium's path; a missing browser fails the test in CI and
-// skips it elsewhere.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed: run scripts/deps.sh")
-	}
-	t.Skip("chromium is not installed: run scripts/deps.sh")
-	return ""
-}
-
 func TestBrowserPipeline(t *testing.T) {
 	run := 25 * time.Second
 	if v := os.Getenv("SV_LATENCY_RUN"); v != "" {
@@ -87,8 +73,8 @@ func TestBrowserPipeline(t *testing.T) {
 	} else if testing.Short() {
 		t.Skip("streams for 25 s; not with -short")
 	}
-	requireTools(t, "ffmpeg", "ffprobe")
-	chromium := requireChromium(t)
+	testenv.Require(t, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(t)
 
 	p := startPipeline(t, "clock", true)
 	b := startBrowser(t, chromium)
@@ -194,8 +180,8 @@ func TestBrowserReconnect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for 20 s; not with -short")
 	}
-	requireTools(t, "ffmpeg", "ffprobe")
-	chromium := requireChromium(t)
+	testenv.Require(t, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(t)
 	p := startPipeline(t, "again", false)
 	b := startBrowser(t, chromium)
 	capture := b.open(t, "http://"+p.serveAddr+"/capture?stream=again&source=clock&autostart=1&resolution=640x480&fps=30")

@@ -10,12 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI scripts in testdata/script: real sv processes, piped together,
 // talking over real sockets on loopback.
 func TestScripts(t *testing.T) {
-	requireTools(t, "ffmpeg", "ffprobe")
+	testenv.Require(t, "ffmpeg", "ffprobe")
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -61,19 +62,6 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
-}
-
-// requireTools fails the test in CI, and skips it elsewhere, when a tool is missing.
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed: run scripts/deps.sh", tool)
-			}
-			t.Skipf("%s is not installed: run scripts/deps.sh", tool)
-		}
-	}
 }
 
 // freeport VAR sets VAR to a free loopback address, host:port, and VAR_PORT to its port.

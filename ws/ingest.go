@@ -371,7 +371,11 @@ func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Sessi
 	code, reason := closeCode(cause, serr)
 	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if !r.peerGone {
-		ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+		// One write for header and payload: a process that exits right after the session
+		// must not leave the publisher a close frame without its code.
+		if b, err := ws.CompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason))); err == nil {
+			conn.Write(b)
+		}
 	}
 	if serr != nil {
 		return serr

@@ -79,6 +79,7 @@ func newApp(e *env) *cli.App {
 			dashCommand(),
 			serveCommand(),
 			framesCommand(),
+			allCommand(),
 			versionCommand(),
 		},
 	}

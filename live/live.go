@@ -1,0 +1,310 @@
+// Package live is sv's whole pipeline in one process, the library behind `sv all`: one
+// HTTP handler that accepts publishers at /ingest/{stream} (ws.Ingest), serves the pages
+// and the media (serve.Server) and /healthz, and runs, for every live stream, the very
+// stages the separate commands run, fed from the publisher's bytes:
+//
+//   - the recording, OUT/recordings/{stream}/{start}.webm (or .mp4): byte for byte what the
+//     publisher sent, fsynced before the publisher is told its stream is safe;
+//   - dash.Run into OUT/live/{stream}: live DASH and HLS;
+//   - frames.Run into OUT/live/{stream}/frames.jsonl: the per-frame analysis, which
+//     serve streams at /live/{stream}/events;
+//   - with Options.Seekable, once the session has ended, a seekable copy of the recording
+//     (streams copied by FFmpeg, not transcoded): {start}.seekable.mkv for WebM,
+//     {start}.seekable.mp4 for MP4.
+//
+// # Fan-out
+//
+// The ingest's queue delivers a publisher's bytes to one Session.Write at a time. Each
+// write goes, in order, to the recording file and to the pipe dash.Run reads (dash.Run
+// reads its input into its own bounded queue whatever FFmpeg does), so neither ever loses
+// a byte; when they fall behind, the ingest's queue fills and TCP pushes back on the
+// publisher, as with sv recv. The analysis is the one consumer allowed to lose: it gets a
+// bounded queue of its own (Options.AnalysisBuffer), fed without ever blocking. When that
+// queue is full, the analysis of the session stops: frames.Run sees the end of its input,
+// its summary says that the analysis fell behind (complete false), and the bytes it did
+// not get are counted (SessionStats.Skipped). It does not rejoin the stream in this
+// version. Should the packaging fail mid-stream, the recording goes on and the failure is
+// reported when the session ends.
+//
+// # Sessions
+//
+// A session begins when a publisher is admitted (Options.MaxStreams bounds them; a second
+// publisher of a live stream is refused with ws.ErrBusy) and ends, after the publisher
+// closed or vanished, once the recording is fsynced, the manifest is static, the
+// summary written and (Options.Seekable) the seekable copy made: only then does the
+// publisher get its close frame, and only then may the stream be published again. A new session of the same stream reuses its folder
+// (dash.Run overwrites its own output; frames.jsonl is rewritten) and starts a new
+// recording file.
+//
+// [Server.Serve] runs the whole until its context ends; then publishers are closed with
+// 1001, every session is finished as if its publisher had closed, and Serve returns once
+// all of them have, with no FFmpeg left behind.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/frames"
+	"github.com/svtool/sv/serve"
+	"github.com/svtool/sv/ws"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxStreams     = 16
+	DefaultAnalysisBuffer = 16 << 20
+	// StopGrace is how long Serve lets the sessions finish on their own after its context
+	// has ended, before it cancels their stages (which then stop FFmpeg).
+	StopGrace = 3 * time.Second
+)
+
+// ErrTooMany refuses a publisher when Options.MaxStreams streams are live (HTTP 503).
+var ErrTooMany = errors.New("too many live streams")
+
+// Options configures a Server.
+type Options struct {
+	// Out is the output directory: OUT/live/{stream} and OUT/recordings/{stream}. It is
+	// created if needed; it is also the media root that is served.
+	Out string
+	// MaxStreams bounds the live streams; 0 means DefaultMaxStreams.
+	MaxStreams int
+	// Token, when set, is required from publishers.
+	Token string
+	// AllowOrigins are the page origins, besides the server's own and loopback, that may
+	// publish ("*" for any).
+	AllowOrigins []string
+	// AnalysisBuffer bounds the bytes waiting for the analysis of one stream; 0 means
+	// DefaultAnalysisBuffer.
+	AnalysisBuffer int64
+	// Dash is the template of every stream's dash.Options; Out is set per stream, and
+	// TimeURL when empty to the server's own /time (see Serve).
+	Dash dash.Options
+	// Frames is the template of every stream's frames.Options (LowDelay is always set).
+	Frames frames.Options
+	// Version is shown by the pages.
+	Version string
+	// Log receives the server's and the sessions' messages, FFmpeg's log at debug level;
+	// nil discards them.
+	Log *slog.Logger
+	// Seekable makes a seekable copy of every recording when its session ends (see
+	// SessionStats.Seekable), with FFmpeg copying the streams; Dash.FFmpeg is the binary.
+	Seekable bool
+	// OnSession, if set, is called when a session has ended, with what it did.
+	OnSession func(SessionStats)
+}
+
+// SessionStats is what one session did.
+type SessionStats struct {
+	Stream    string
+	Recording string        // the recording's path ("" if nothing arrived)
+	Seekable  string        // its seekable copy's path, with Options.Seekable ("" if none)
+	Bytes     int64         // bytes received and recorded
+	Analysed  int64         // bytes given to the analysis
+	Skipped   int64         // bytes the analysis did not get because it fell behind
+	Duration  time.Duration // from the publisher's admission to the end of the session
+	Err       error         // why the session failed, nil if it ended cleanly
+}
+
+// Server is sv's whole pipeline behind one http.Handler. Use New, then Serve.
+type Server struct {
+	o      Options
+	log    *slog.Logger
+	web    *serve.Server
+	ingest *ws.Ingest
+	mux    *http.ServeMux
+
+	// stop ends the publishers' sessions (ws.Ingest.Context); kill cancels the stages of
+	// the sessions that do not finish within StopGrace.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	killCtx context.Context
+	kill    context.CancelFunc
+
+	mu       sync.Mutex
+	streams  map[string]*session
+	timeURL  string
+	sessions sync.WaitGroup
+}
+
+// New makes a Server writing into o.Out.
+func New(o Options) (*Server, error) {
+	if o.Out == "" {
+		return nil, errors.New("no output directory")
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams
+	}
+	if o.AnalysisBuffer <= 0 {
+		o.AnalysisBuffer = DefaultAnalysisBuffer
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, dir := range []string{"live", "recordings"} {
+		if err := os.MkdirAll(filepath.Join(o.Out, dir), 0o755); err != nil {
+			return nil, fmt.Errorf("output directory: %w", err)
+		}
+	}
+	web, err := serve.New(serve.Options{
+		Root:          o.Out,
+		Ingest:        serve.SameOriginIngest,
+		TokenRequired: o.Token != "",
+		Version:       o.Version,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{o: o, log: log, web: web, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
+	s.killCtx, s.kill = context.WithCancel(context.Background())
+	s.ingest = &ws.Ingest{
+		Open:        s.open,
+		AllowOrigin: ws.SameOrigin(o.AllowOrigins...),
+		Log:         log,
+		Context:     s.stopCtx,
+	}
+	if token := o.Token; token != "" {
+		s.ingest.Authorize = func(_, got string) bool { return ws.TokenEqual(got, token) }
+	}
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/ingest/", s.ingest)
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, "ok\n")
+	})
+	s.mux.Handle("/", web.Handler())
+	return s, nil
+}
+
+// Handler is the whole site: /ingest/{stream}, /healthz and everything serve.Server serves.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves ln until ctx ends, then closes the publishers, finishes every session
+// (recordings fsynced, manifests static, summaries written, FFmpeg gone) and returns. It
+// returns nil after ctx ended, or why serving failed. A Server serves once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.timeURL == "" {
+		s.timeURL = "http://" + timeHost(ln.Addr()) + "/time"
+	}
+	s.mu.Unlock()
+	// Publishers are told at once, not after the HTTP server's shutdown grace: their
+	// connections are hijacked, which http.Server.Shutdown does not wait for.
+	stopSessions := context.AfterFunc(ctx, s.stop)
+	defer stopSessions()
+	err := serve.Serve(ctx, ln, s.mux, nil, s.log)
+	s.Close()
+	return err
+}
+
+// Close ends every session as Serve does when its context ends, and waits for them.
+func (s *Server) Close() error {
+	s.stop()
+	done := make(chan struct{})
+	go func() {
+		s.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(StopGrace):
+		s.log.Warn("sessions still finishing: stopping their stages", "after", StopGrace)
+		s.kill()
+		<-done
+	}
+	s.kill()
+	return s.web.Close()
+}
+
+// timeHost is the host:port players reach /time at: the listener's, with a loopback
+// address in place of an unspecified one.
+func timeHost(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := ta.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
+}
+
+// Live returns the names of the streams that have a session.
+func (s *Server) Live() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.streams))
+	for name := range s.streams {
+		names = append(names, name)
+	}
+	return names
+}
+
+// open admits a publisher (ws.Ingest.Open) and starts its session's stages.
+func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopCtx.Err() != nil {
+		return nil, ws.ErrShutdown
+	}
+	if _, ok := s.streams[p.Stream]; ok {
+		return nil, ws.ErrBusy
+	}
+	if len(s.streams) >= s.o.MaxStreams {
+		return nil, fmt.Errorf("%w: %d", ErrTooMany, s.o.MaxStreams)
+	}
+	sess, err := s.start(p)
+	if err != nil {
+		return nil, err
+	}
+	s.streams[p.Stream] = sess
+	s.sessions.Add(1)
+	return sess, nil
+}
+
+// end forgets a finished session.
+func (s *Server) end(sess *session) {
+	s.mu.Lock()
+	delete(s.streams, sess.stream)
+	s.mu.Unlock()
+	s.sessions.Done()
+}
+
+// dashOptions is the template with this stream's output and logs.
+func (s *Server) dashOptions(out string, log *slog.Logger) dash.Options {
+	o := s.o.Dash
+	o.Out = out
+	o.Force = false
+	o.TimeURL = s.timeURL
+	o.Log = logWriter{log, "ffmpeg-dash"}
+	o.Info = func(msg string) { log.Info(msg, "stage", "dash") }
+	o.Warn = func(msg string) { log.Warn(msg, "stage", "dash") }
+	return o
+}
+
+// logWriter turns FFmpeg's log lines into debug records.
+type logWriter struct {
+	log  *slog.Logger
+	from string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Debug(strings.TrimRight(string(p), "\n"), "from", w.from)
+	return len(p), nil
+}

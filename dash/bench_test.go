@@ -32,7 +32,7 @@ func BenchmarkHandoff(b *testing.B) {
 				var mu sync.Mutex
 				var waits []time.Duration
 				o := Options{Out: b.TempDir(), Video: c.video, TimeURL: "http://127.0.0.1:1/time"}
-				o.handoff = func(d time.Duration) {
+				o.Handoff = func(d time.Duration) {
 					mu.Lock()
 					waits = append(waits, d)
 					mu.Unlock()

@@ -165,8 +165,8 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 		limit = DefaultQueueLimit
 	}
 	q := queue.New(limit)
-	if o.handoff != nil {
-		q.OnWrite(o.handoff)
+	if o.Handoff != nil {
+		q.OnWrite(o.Handoff)
 	}
 	w := newWatcher()
 	say := serialize(o.Info, o.Warn)

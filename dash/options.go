@@ -110,9 +110,10 @@ type Options struct {
 	// other goroutines than Run's, but not concurrently with themselves.
 	Info, Warn func(msg string)
 
-	// handoff, if set, is called with each input chunk's time from being read to being
-	// written to FFmpeg (benchmarks).
-	handoff func(time.Duration)
+	// Handoff, if set, is called with each input chunk's time from being read to being
+	// written whole into FFmpeg's stdin: the delay Run adds (metrics, benchmarks). It
+	// runs in the goroutine feeding FFmpeg and must be quick.
+	Handoff func(time.Duration)
 }
 
 // Progress reports how far Run has come.

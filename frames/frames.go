@@ -52,6 +52,9 @@ type Options struct {
 	LowDelay bool
 	// FFmpeg is the FFmpeg binary, a path or a name looked up on PATH; "" means "ffmpeg".
 	FFmpeg string
+	// QueueLimit bounds the input read ahead of FFmpeg; 0 means DefaultQueueLimit. A
+	// live consumer that wants to notice when the analysis falls behind keeps it small.
+	QueueLimit int64
 	// Log, if set, receives FFmpeg's log (errors only), one line per Write.
 	Log io.Writer
 	// Progress, if set, is called from Run's goroutine about four times a second and once
@@ -114,6 +117,10 @@ const (
 	FreezeStart                      // a frozen stretch of at least FreezeMin began at PTS
 	FreezeEnd                        // the frozen stretch ended at PTS (the first frame that differs)
 	Thumbnail                        // a thumbnail of the frame at PTS was written to File
+	// Skip: the analysis fell behind the live stream and skipped ahead; it goes on at
+	// PTS, and Duration of media before it was not analysed. Run never reports it: the
+	// live server (package live) does, between two runs over the same stream.
+	Skip
 )
 
 var eventNames = [...]string{
@@ -123,6 +130,7 @@ var eventNames = [...]string{
 	FreezeStart: "freeze_start",
 	FreezeEnd:   "freeze_end",
 	Thumbnail:   "thumbnail",
+	Skip:        "skip",
 }
 
 func (t EventType) String() string {
@@ -140,7 +148,7 @@ type Event struct {
 	N        int64         // the frame it happened at; for an end at the end of the input, the frame count
 	PTS      time.Duration // when it happened, in media time
 	Score    float64       // SceneCut: the scene score
-	Duration time.Duration // BlackEnd, FreezeEnd: the length of the stretch
+	Duration time.Duration // BlackEnd, FreezeEnd: the length of the stretch; Skip: the media skipped
 	File     string        // Thumbnail: the JPEG file
 }
 

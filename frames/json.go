@@ -39,7 +39,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	switch e.Type {
 	case SceneCut:
 		b = appendMetric(b, `,"score":`, e.Score)
-	case BlackEnd, FreezeEnd:
+	case BlackEnd, FreezeEnd, Skip:
 		b = appendMS(b, `,"duration_ms":`, e.Duration)
 	case Thumbnail:
 		b = appendString(b, `,"file":`, e.File)

@@ -28,6 +28,8 @@ func TestJSON(t *testing.T) {
 			`{"type":"freeze_end","n":9,"pts_ms":300,"duration_ms":267}`},
 		{&Event{Type: Thumbnail, N: 150, PTS: 5 * time.Second, File: "thumbs/\"x\"\n/000005000.jpg"},
 			`{"type":"thumbnail","n":150,"pts_ms":5000,"file":"thumbs/\"x\"\n/000005000.jpg"}`},
+		{&Event{Type: Skip, N: 300, PTS: 20 * time.Second, Duration: 9500 * time.Millisecond},
+			`{"type":"skip","n":300,"pts_ms":20000,"duration_ms":9500}`},
 		{&Summary{Frames: 452, Analysed: 452, Width: 320, Height: 240, LastPTS: 15031 * time.Millisecond,
 			Duration: 15065 * time.Millisecond, SceneCuts: 5, Elapsed: 242 * time.Millisecond, FPS: 1867.77, Speed: 62.2512, Complete: true},
 			`{"type":"summary","frames":452,"analysed":452,"width":320,"height":240,"first_pts_ms":0,"last_pts_ms":15031,"duration_ms":15065,"scene_cuts":5,"blacks":0,"black_ms":0,"freezes":0,"frozen_ms":0,"timecodes":0,"elapsed_ms":242,"fps":1867.8,"speed":62.25,"complete":true}`},

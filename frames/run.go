@@ -14,8 +14,9 @@ import (
 	"github.com/svtool/sv/internal/queue"
 )
 
-// feedLimit bounds the input queued for FFmpeg: about a minute of webcam video.
-const feedLimit = 8 << 20
+// DefaultQueueLimit bounds the input queued for FFmpeg (Options.QueueLimit): about a
+// minute of webcam video.
+const DefaultQueueLimit = 8 << 20
 
 // pipeSize is the buffer asked for FFmpeg's output pipe: a few frames at 320x240.
 const pipeSize = 1 << 20
@@ -77,7 +78,11 @@ func Run(ctx context.Context, in io.Reader, emit func(Record) error, opts Option
 	fed := make(chan feedResult, 1)
 	go func() {
 		stdin := proc.Stdin()
-		n, err := queue.Copy(ctx, stdin, in, feedLimit)
+		limit := o.QueueLimit
+		if limit <= 0 {
+			limit = DefaultQueueLimit
+		}
+		n, err := queue.Copy(ctx, stdin, in, limit)
 		stdin.Close()
 		fed <- feedResult{n, err}
 	}()

@@ -103,10 +103,13 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		s.serveEvents(w, r, stream)
 		return
 	}
-	_, rel, mt, ok := mediaPath(r.URL.Path)
+	stream, rel, mt, ok := mediaPath(r.URL.Path)
 	if !ok {
 		notFound(w)
 		return
+	}
+	if mt.kind == segment && s.o.OnSegment != nil {
+		s.o.OnSegment(stream, r)
 	}
 	f, fi, err := s.open(rel)
 	if err == nil {

@@ -126,6 +126,10 @@ type Options struct {
 	// Log receives a record for each response that failed on the server's side (debug
 	// level for the ordinary ones: a client that went away). nil discards them.
 	Log *slog.Logger
+	// OnSegment, if set, is called for every request of a media segment (init or media,
+	// finished or in progress) with the stream's name, before it is served: how sv all
+	// counts segment requests and viewers. It must be quick.
+	OnSegment func(stream string, r *http.Request)
 
 	now func() time.Time // the clock of /time; tests replace it
 }

@@ -12,6 +12,7 @@
   const POLL = 1000; // ms between looks at /streams.json
   const FROZEN = 8000; // a live stream whose picture has not moved for this long is reloaded
   const WINDOW = 60000; // ms of glass-to-glass samples kept for the statistics
+  const VIEWER = Math.random().toString(36).slice(2, 10); // this page, for viewer counts
 
   let video = $('video'); // replaced by a fresh element for each load
   const st = {
@@ -54,12 +55,14 @@
   }
 
   // withKey adds the session to our media URLs: segment names repeat from one session
-  // to the next, and the server marks segments immutable.
+  // to the next, and the server marks segments immutable. It also adds this page's
+  // viewer id, by which sv all counts its viewers.
   function withKey(url) {
     try {
       const u = new URL(url, location.href);
       if (u.origin === location.origin && u.pathname.startsWith(st.base) && st.key) {
         u.searchParams.set('s', st.key);
+        u.searchParams.set('v', VIEWER);
         return u.href;
       }
     } catch (e) {

@@ -1,6 +1,6 @@
 // Package live is sv's whole pipeline in one process, the library behind `sv all`: one
 // HTTP handler that accepts publishers at /ingest/{stream} (ws.Ingest), serves the pages
-// and the media (serve.Server) and /healthz, and runs, for every live stream, the very
+// and the media (serve.Server), /healthz and /metrics, and runs, for every live stream, the very
 // stages the separate commands run, fed from the publisher's bytes:
 //
 //   - the recording, OUT/recordings/{stream}/{start}.webm (or .mp4): byte for byte what the
@@ -15,16 +15,33 @@
 // # Fan-out
 //
 // The ingest's queue delivers a publisher's bytes to one Session.Write at a time. Each
-// write goes, in order, to the recording file and to the pipe dash.Run reads (dash.Run
-// reads its input into its own bounded queue whatever FFmpeg does), so neither ever loses
-// a byte; when they fall behind, the ingest's queue fills and TCP pushes back on the
-// publisher, as with sv recv. The analysis is the one consumer allowed to lose: it gets a
-// bounded queue of its own (Options.AnalysisBuffer), fed without ever blocking. When that
-// queue is full, the analysis of the session stops: frames.Run sees the end of its input,
-// its summary says that the analysis fell behind (complete false), and the bytes it did
-// not get are counted (SessionStats.Skipped). It does not rejoin the stream in this
-// version. Should the packaging fail mid-stream, the recording goes on and the failure is
-// reported when the session ends.
+// write goes, in order, to the recording file, then to two branches: the packager and the
+// analysis, each a stage function reading a bounded queue of its own. The recording and
+// the packager never lose a byte: when they fall behind, the ingest's queue fills and TCP
+// pushes back on the publisher, as with sv recv.
+//
+// The session also scans the stream (media.Scanner) and keeps its header and the bytes of
+// the current cluster, so that a branch that lost its place can rejoin the stream: a new
+// run of its stage is fed the header and then the stream from the next cluster that
+// opens with a keyframe, which every stage accepts as a stream of its own.
+//
+//   - The packager's FFmpeg dies mid-stream (a crash, the OOM killer, kill -9): dash.Run
+//     returns, the MPD disappears, and a new run starts after a backoff (250 ms, doubling
+//     up to 8 s; back to 250 ms after a run of 30 s) at the next keyframe. Players see a
+//     new presentation (a new availabilityStartTime) and the viewer page reloads its
+//     player by itself. An FFmpeg that fails within 3 s of starting, or input the stage
+//     refuses, is not restarted: the stream goes on without packaging.
+//   - The analysis falls behind: it never blocks the session. When its queue is full
+//     (Options.AnalysisBuffer) or its oldest bytes have waited Options.AnalysisLag, its
+//     run is stopped, its backlog dropped, and a new run joins at the next keyframe.
+//     frames.jsonl reads as one analysis: frame numbers go on, a "skip" event marks each
+//     gap, and the one summary at the end counts every run and says what was skipped.
+//     The analysis' FFmpeg dying is handled as the packager's is.
+//
+// Everything is counted per stream in /metrics (Prometheus text format): bytes and
+// messages in, sessions, FFmpeg restarts, segments written, frames analysed and skipped,
+// queue high-water marks, the handoff latency into the packager's FFmpeg, segment requests
+// and viewers.
 //
 // # Sessions
 //
@@ -64,7 +81,8 @@ import (
 // Defaults of Options.
 const (
 	DefaultMaxStreams     = 16
-	DefaultAnalysisBuffer = 16 << 20
+	DefaultAnalysisBuffer = 4 << 20
+	DefaultAnalysisLag    = 5 * time.Second
 	// StopGrace is how long Serve lets the sessions finish on their own after its context
 	// has ended, before it cancels their stages (which then stop FFmpeg).
 	StopGrace = 3 * time.Second
@@ -86,8 +104,10 @@ type Options struct {
 	// publish ("*" for any).
 	AllowOrigins []string
 	// AnalysisBuffer bounds the bytes waiting for the analysis of one stream; 0 means
-	// DefaultAnalysisBuffer.
+	// DefaultAnalysisBuffer. AnalysisLag bounds how long they may wait; 0 means
+	// DefaultAnalysisLag. Past either bound, the analysis skips ahead (see Fan-out).
 	AnalysisBuffer int64
+	AnalysisLag    time.Duration
 	// Dash is the template of every stream's dash.Options; Out is set per stream, and
 	// TimeURL when empty to the server's own /time (see Serve).
 	Dash dash.Options
@@ -108,22 +128,29 @@ type Options struct {
 // SessionStats is what one session did.
 type SessionStats struct {
 	Stream    string
-	Recording string        // the recording's path ("" if nothing arrived)
-	Seekable  string        // its seekable copy's path, with Options.Seekable ("" if none)
-	Bytes     int64         // bytes received and recorded
-	Analysed  int64         // bytes given to the analysis
-	Skipped   int64         // bytes the analysis did not get because it fell behind
-	Duration  time.Duration // from the publisher's admission to the end of the session
-	Err       error         // why the session failed, nil if it ended cleanly
+	Recording string // the recording's path ("" if nothing arrived)
+	Seekable  string // its seekable copy's path, with Options.Seekable ("" if none)
+	Bytes     int64  // bytes received and recorded
+	Analysed  int64  // bytes the analysis got
+	Skipped   int64  // bytes it did not get, or dropped unread, because it fell behind or restarted
+	// SkippedFrames counts the video frames in those bytes, Skips the times the analysis
+	// fell behind and skipped ahead.
+	SkippedFrames, Skips int64
+	// DashRestarts and AnalysisRestarts count the FFmpeg processes started again after
+	// dying mid-stream.
+	DashRestarts, AnalysisRestarts int64
+	Duration                       time.Duration // from the publisher's admission to the end of the session
+	Err                            error         // why the session failed, nil if it ended cleanly
 }
 
 // Server is sv's whole pipeline behind one http.Handler. Use New, then Serve.
 type Server struct {
-	o      Options
-	log    *slog.Logger
-	web    *serve.Server
-	ingest *ws.Ingest
-	mux    *http.ServeMux
+	o       Options
+	log     *slog.Logger
+	web     *serve.Server
+	ingest  *ws.Ingest
+	mux     *http.ServeMux
+	metrics *metrics
 
 	// stop ends the publishers' sessions (ws.Ingest.Context); kill cancels the stages of
 	// the sessions that do not finish within StopGrace.
@@ -149,6 +176,9 @@ func New(o Options) (*Server, error) {
 	if o.AnalysisBuffer <= 0 {
 		o.AnalysisBuffer = DefaultAnalysisBuffer
 	}
+	if o.AnalysisLag <= 0 {
+		o.AnalysisLag = DefaultAnalysisLag
+	}
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -158,17 +188,19 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("output directory: %w", err)
 		}
 	}
+	m := newMetrics()
 	web, err := serve.New(serve.Options{
 		Root:          o.Out,
 		Ingest:        serve.SameOriginIngest,
 		TokenRequired: o.Token != "",
 		Version:       o.Version,
 		Log:           log,
+		OnSegment:     m.segmentRequest,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, log: log, web: web, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
+	s := &Server{o: o, log: log, web: web, metrics: m, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.killCtx, s.kill = context.WithCancel(context.Background())
 	s.ingest = &ws.Ingest{
@@ -187,11 +219,13 @@ func New(o Options) (*Server, error) {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	})
+	s.mux.Handle("/metrics", m.handler())
 	s.mux.Handle("/", web.Handler())
 	return s, nil
 }
 
-// Handler is the whole site: /ingest/{stream}, /healthz and everything serve.Server serves.
+// Handler is the whole site: /ingest/{stream}, /healthz, /metrics and everything
+// serve.Server serves.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve serves ln until ctx ends, then closes the publishers, finishes every session
@@ -275,6 +309,7 @@ func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 	}
 	s.streams[p.Stream] = sess
 	s.sessions.Add(1)
+	s.metrics.live.Set(float64(len(s.streams)))
 	return sess, nil
 }
 
@@ -282,16 +317,33 @@ func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 func (s *Server) end(sess *session) {
 	s.mu.Lock()
 	delete(s.streams, sess.stream)
+	s.metrics.live.Set(float64(len(s.streams)))
 	s.mu.Unlock()
 	s.sessions.Done()
 }
 
-// dashOptions is the template with this stream's output and logs.
-func (s *Server) dashOptions(out string, log *slog.Logger) dash.Options {
+// dashOptions is the template with this stream's output, logs and metrics, for one run
+// of dash.Run.
+func (s *Server) dashOptions(out string, log *slog.Logger, m *streamMetrics) dash.Options {
 	o := s.o.Dash
 	o.Out = out
 	o.Force = false
+	s.mu.Lock()
 	o.TimeURL = s.timeURL
+	s.mu.Unlock()
+	o.Handoff = func(d time.Duration) { m.handoff.Observe(d.Seconds()) }
+	segments := 0
+	progress := o.Progress
+	o.Progress = func(p dash.Progress) {
+		if p.Segments > segments {
+			m.segments.Add(float64(p.Segments - segments))
+			segments = p.Segments
+		}
+		raise(m.dashHigh, p.Queued)
+		if progress != nil {
+			progress(p)
+		}
+	}
 	o.Log = logWriter{log, "ffmpeg-dash"}
 	o.Info = func(msg string) { log.Info(msg, "stage", "dash") }
 	o.Warn = func(msg string) { log.Warn(msg, "stage", "dash") }

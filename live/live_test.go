@@ -1,11 +1,10 @@
 package live
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,45 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/svtool/sv/frames"
-	"github.com/svtool/sv/internal/queue"
 	"github.com/svtool/sv/internal/testenv"
 	"github.com/svtool/sv/ws"
 )
-
-// A full analysis queue stops the analysis at once, counts what it did not get, and its
-// summary says so; the writer never waits for it.
-func TestAnalysisFallsBehind(t *testing.T) {
-	sess := &session{analysis: queue.New(1), analysing: true, log: slog.New(slog.DiscardHandler)}
-	done := make(chan struct{})
-	go func() {
-		sess.feedAnalysis(make([]byte, 3*queue.BufSize))
-		sess.feedAnalysis(make([]byte, 10))
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("feeding a full analysis queue blocked")
-	}
-	if sess.analysing || !sess.fellBehind.Load() {
-		t.Errorf("analysing %v, fell behind %v; want false, true", sess.analysing, sess.fellBehind.Load())
-	}
-	if sess.analysed != queue.BufSize || sess.skipped != 2*queue.BufSize+10 {
-		t.Errorf("analysed %d, skipped %d; want %d, %d", sess.analysed, sess.skipped, queue.BufSize, 2*queue.BufSize+10)
-	}
-	var out bytes.Buffer
-	w := bufio.NewWriter(&out)
-	if err := sess.emit(w, &frames.Summary{Complete: true}); err != nil {
-		t.Fatal(err)
-	}
-	if s := out.String(); !strings.Contains(s, `"complete":false`) || !strings.Contains(s, errFellBehind.Error()) {
-		t.Errorf("summary %q does not say the analysis fell behind", s)
-	}
-}
 
 // serveTest runs a Server on a loopback port until the test ends or stop is called.
 func serveTest(t *testing.T, o Options) (addr string, stop func() time.Duration) {
@@ -238,4 +205,189 @@ func TestFailingAnalysis(t *testing.T) {
 	if fi, err := os.Stat(st.Seekable); err != nil || fi.Size() == 0 || !strings.HasSuffix(st.Seekable, ".seekable.mkv") {
 		t.Errorf("seekable copy %q: %v", st.Seekable, err)
 	}
+}
+
+// metricValue returns the value of one series from /metrics, -1 if absent.
+func metricValue(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// ffmpegChild returns the pid of this process's FFmpeg child whose command line holds s.
+func ffmpegChild(t *testing.T, s string) int {
+	t.Helper()
+	for _, pid := range ffmpegChildren(t) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(cmdline, []byte(s)) {
+			return pid
+		}
+	}
+	return 0
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+	}
+}
+
+// availabilityStart returns the live MPD's availabilityStartTime, "" if there is no live MPD.
+func availabilityStart(path string) string {
+	mpd, err := os.ReadFile(path)
+	if err != nil || !bytes.Contains(mpd, []byte(`type="dynamic"`)) {
+		return ""
+	}
+	_, rest, ok := bytes.Cut(mpd, []byte(`availabilityStartTime="`))
+	if !ok {
+		return ""
+	}
+	v, _, _ := bytes.Cut(rest, []byte(`"`))
+	return string(v)
+}
+
+// FFmpeg killed with SIGKILL mid-stream, the packager's and then the analysis': each is
+// started again at the next keyframe, the restarts show in /metrics, the stream goes live
+// again as a new presentation, the recording misses nothing, and the analysis says where
+// it skipped.
+func TestFFmpegKilled(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	out := t.TempDir()
+	ended := make(chan SessionStats, 1)
+	addr, _ := serveTest(t, Options{Out: out, OnSession: func(st SessionStats) { ended <- st }})
+	rec := filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm")
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- publish(context.Background(), addr, "k", rec, true) }()
+	mpd := filepath.Join(out, "live", "k", "manifest.mpd")
+	waitFile(t, filepath.Join(out, "live", "k", "chunk-stream0-00002.m4s"))
+	first := availabilityStart(mpd)
+
+	pid := ffmpegChild(t, "manifest.mpd")
+	if pid == 0 || first == "" {
+		t.Fatalf("no packager FFmpeg (%d) or no live MPD (%q)", pid, first)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitUntil(t, 5*time.Second, "the packager's restart in /metrics", func() bool {
+		return metricValue(t, addr, `sv_ffmpeg_restarts_total{stage="dash",stream="k"}`) == 1
+	})
+	waitUntil(t, 5*time.Second, "a new live presentation", func() bool {
+		again := availabilityStart(mpd)
+		return again != "" && again != first
+	})
+	waitFile(t, filepath.Join(out, "live", "k", "chunk-stream0-00002.m4s"))
+
+	pid = ffmpegChild(t, "rawvideo")
+	if pid == 0 {
+		t.Fatal("no analysis FFmpeg")
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitUntil(t, 5*time.Second, "the analysis' restart in /metrics", func() bool {
+		return metricValue(t, addr, `sv_ffmpeg_restarts_total{stage="analysis",stream="k"}`) == 1
+	})
+
+	if err := <-pubErr; err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	st := <-ended
+	want, _ := os.ReadFile(rec)
+	got, err := os.ReadFile(st.Recording)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("recording differs from what was sent (%v)", err)
+	}
+	if st.DashRestarts != 1 || st.AnalysisRestarts != 1 || st.Err != nil {
+		t.Errorf("session: %d packager and %d analysis restarts, err %v; want 1, 1, nil", st.DashRestarts, st.AnalysisRestarts, st.Err)
+	}
+	if m, _ := os.ReadFile(mpd); !bytes.Contains(m, []byte(`type="static"`)) {
+		t.Error("the manifest is not static at the end")
+	}
+	jsonl, _ := os.ReadFile(filepath.Join(out, "live", "k", "frames.jsonl"))
+	lines := strings.Split(strings.TrimSpace(string(jsonl)), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(string(jsonl), `{"type":"skip"`) || !strings.Contains(last, `"type":"summary"`) ||
+		!strings.Contains(last, `"complete":false`) || !strings.Contains(last, "restarted 1 times") {
+		t.Errorf("the analysis does not tell of its restart; last line %s", last)
+	}
+	if n := metricValue(t, addr, `sv_ingest_bytes_total{stream="k"}`); n != float64(len(want)) {
+		t.Errorf("sv_ingest_bytes_total %v, want %d", n, len(want))
+	}
+	if n := metricValue(t, addr, `sv_publisher_sessions_total{stream="k"}`); n != 1 {
+		t.Errorf("sv_publisher_sessions_total %v, want 1", n)
+	}
+	if n := metricValue(t, addr, `sv_frames_analysed_total{stream="k"}`); n < 200 || n > 452 {
+		t.Errorf("sv_frames_analysed_total %v, want most of the 452 frames", n)
+	}
+	if n := metricValue(t, addr, `sv_segments_written_total{stream="k"}`); n < 8 {
+		t.Errorf("sv_segments_written_total %v, want at least 8 of the 15 s", n)
+	}
+	if n := metricValue(t, addr, `sv_handoff_seconds_count{stream="k"}`); n < 10 {
+		t.Errorf("sv_handoff_seconds_count %v", n)
+	}
+}
+
+// An analysis that cannot keep up (its first FFmpeg stalls for 8 s, with a small analysis
+// buffer) skips ahead instead of holding anything up: the recording and the presentation
+// are whole, the analysis goes on from a later keyframe, and the analysis, the session and
+// /metrics say what was skipped.
+func TestAnalysisSkipsAhead(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	out, bin := t.TempDir(), t.TempDir()
+	slow := filepath.Join(bin, "ffmpeg")
+	script := "#!/bin/sh\nif mkdir " + filepath.Join(bin, "once") + " 2>/dev/null; then sleep 8; fi\nexec ffmpeg \"$@\"\n"
+	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan SessionStats, 1)
+	o := Options{Out: out, AnalysisBuffer: 128 << 10, OnSession: func(st SessionStats) { ended <- st }}
+	o.Frames.FFmpeg = slow
+	addr, _ := serveTest(t, o)
+	rec := filepath.Join(testenv.Dir(), "h264-cuts.webm")
+	if err := publish(context.Background(), addr, "fast", rec, true); err != nil {
+		t.Fatal(err)
+	}
+	st := <-ended
+	want, _ := os.ReadFile(rec)
+	if got, err := os.ReadFile(st.Recording); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("recording differs from what was sent (%v)", err)
+	}
+	if st.Err != nil || st.Skips == 0 || st.SkippedFrames == 0 || st.Analysed+st.Skipped != st.Bytes {
+		t.Errorf("session: err %v, %d skips, %d frames and %d bytes skipped, %d analysed of %d",
+			st.Err, st.Skips, st.SkippedFrames, st.Skipped, st.Analysed, st.Bytes)
+	}
+	if m, _ := os.ReadFile(filepath.Join(out, "live", "fast", "manifest.mpd")); !bytes.Contains(m, []byte(`type="static"`)) {
+		t.Error("the manifest is not static at the end")
+	}
+	jsonl, _ := os.ReadFile(filepath.Join(out, "live", "fast", "frames.jsonl"))
+	lines := strings.Split(strings.TrimSpace(string(jsonl)), "\n")
+	last := lines[len(lines)-1]
+	frames := strings.Count(string(jsonl), `{"type":"frame"`)
+	if !strings.Contains(last, `"complete":false`) || !strings.Contains(last, "skipped ahead") {
+		t.Errorf("the summary does not say the analysis skipped: %s", last)
+	}
+	if frames == 0 || int64(frames)+st.SkippedFrames != 452 {
+		t.Errorf("%d frames analysed and %d skipped, want 452 in all", frames, st.SkippedFrames)
+	}
+	if n := metricValue(t, addr, `sv_analysis_skips_total{stream="fast"}`); n != float64(st.Skips) {
+		t.Errorf("sv_analysis_skips_total %v, want %d", n, st.Skips)
+	}
+	if n := metricValue(t, addr, `sv_frames_skipped_total{stream="fast"}`); n != float64(st.SkippedFrames) {
+		t.Errorf("sv_frames_skipped_total %v, want %d", n, st.SkippedFrames)
+	}
+	t.Logf("%d skips, %d frames analysed, %d skipped", st.Skips, frames, st.SkippedFrames)
 }

@@ -10,55 +10,48 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/frames"
-	"github.com/svtool/sv/internal/queue"
 	"github.com/svtool/sv/media"
 	"github.com/svtool/sv/ws"
 )
 
-// errFellBehind is what the summary of an analysis that was stopped says.
-var errFellBehind = errors.New("analysis fell behind the live stream and was stopped")
-
-// errPackagerGone ends writes to a packager that has returned.
-var errPackagerGone = errors.New("packaging has ended")
-
-// noWait is a done context: Push with it never blocks, it fails when the queue is full.
-var noWait = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
-// session is one publisher's stream fanned out to the recording, dash.Run and frames.Run.
+// session is one publisher's stream fanned out to the recording, the packager (dash.Run)
+// and the analysis (frames.Run), each of the two a branch that can rejoin the stream.
 // Write and Close are called from the ingest's writer goroutine only.
 type session struct {
 	srv     *Server
 	pub     *ws.Publisher
 	stream  string
 	log     *slog.Logger
+	m       *streamMetrics
 	started time.Time
 	recDir  string
 
-	rec     *os.File
-	recBuf  *bufio.Writer
-	recPath string
-	bytes   int64
+	cur      cursor
+	rec      *os.File
+	recBuf   *bufio.Writer
+	recPath  string
+	bytes    int64
+	messages int64
 
-	dashW    *io.PipeWriter // nil once the packager has failed
-	dashDone chan error
-
-	analysis   *queue.Queue
-	analysing  bool
-	fellBehind atomic.Bool
-	analysed   int64
-	skipped    int64
-	jsonl      *os.File
+	dash       *branch
+	dashDone   chan error
+	analysis   *branch
 	framesDone chan error
+	jsonl      *os.File
+	out        *analysisOut
 }
+
+// analysisReadAhead bounds the bytes frames.Run reads ahead of its FFmpeg, so that the
+// analysis branch's own queue shows when the analysis falls behind.
+const analysisReadAhead = 128 << 10
+
+// dashQueue bounds the bytes between the session and dash.Run, which reads them into its
+// own queue (Options.QueueLimit) whatever FFmpeg does.
+const dashQueue = 1 << 20
 
 // start makes the session's folders and starts its packager and analysis.
 func (s *Server) start(p *ws.Publisher) (*session, error) {
@@ -74,67 +67,58 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 		return nil, fmt.Errorf("analysis output: %w", err)
 	}
 	log := s.log.With("stream", p.Stream)
+	m := s.metrics.stream(p.Stream)
 	sess := &session{
 		srv:        s,
 		pub:        p,
 		stream:     p.Stream,
 		log:        log,
+		m:          m,
 		started:    time.Now(),
 		recDir:     recDir,
 		dashDone:   make(chan error, 1),
-		analysis:   queue.New(s.o.AnalysisBuffer),
-		analysing:  true,
-		jsonl:      jsonl,
 		framesDone: make(chan error, 1),
+		jsonl:      jsonl,
+		out:        &analysisOut{w: bufio.NewWriterSize(jsonl, 64<<10), m: m},
 	}
+	s.metrics.sessions.WithLabelValues(p.Stream).Inc()
 
-	dashR, dashW := io.Pipe()
-	sess.dashW = dashW
-	dopts := s.dashOptions(liveDir, log)
-	go func() {
-		err := dash.Run(s.killCtx, dashR, dopts)
-		dashR.CloseWithError(errPackagerGone) // a failed packager must not block Write
-		sess.dashDone <- err
-	}()
+	sess.dash = newBranch("packaging", false, dashQueue, s.killCtx, log)
+	sess.dash.restarted = m.dashRestarts.Inc
+	sess.dash.stage = func(ctx context.Context, in io.Reader, n int) error {
+		o := s.dashOptions(liveDir, log, m)
+		err := dash.Run(ctx, in, o)
+		if n > 0 && (errors.Is(err, dash.ErrNoInput) || errors.Is(err, dash.ErrTruncated)) {
+			return nil // the stream ended before the new run had a segment
+		}
+		return err
+	}
+	sess.dash.start(sess.dashDone)
 
-	framesR, framesW := io.Pipe()
-	go func() {
-		_, err := sess.analysis.WriteTo(s.killCtx, framesW)
-		framesW.CloseWithError(err)
-	}()
 	fopts := s.o.Frames
 	fopts.LowDelay = true
+	fopts.QueueLimit = analysisReadAhead
 	fopts.Log = logWriter{log, "ffmpeg-frames"}
-	go func() {
-		w := bufio.NewWriterSize(jsonl, 64<<10)
-		emit := func(rec frames.Record) error { return sess.emit(w, rec) }
-		err := frames.Run(s.killCtx, framesR, emit, fopts)
-		if ferr := w.Flush(); err == nil && ferr != nil {
-			err = fmt.Errorf("write %s: %w", dash.FramesName, ferr)
+	sess.analysis = newBranch("analysis", true, s.o.AnalysisBuffer, s.killCtx, log)
+	sess.analysis.maxLag = s.o.AnalysisLag
+	sess.analysis.restarted = m.analysisRestarts.Inc
+	sess.analysis.lost = func(n int64) { m.skipped.Add(float64(n)) }
+	sess.analysis.stage = func(ctx context.Context, in io.Reader, n int) error {
+		sess.out.begin(n)
+		return frames.Run(ctx, in, sess.out.emit, fopts)
+	}
+	sess.analysis.ended = func(n int, pushed int64, skipped bool) {
+		if skipped {
+			// The frames queued but not decoded were dropped with the backlog.
+			sess.analysis.loseFrames(pushed - sess.out.runFrames)
+			m.skips.Inc()
 		}
-		framesR.CloseWithError(errPackagerGone) // the queue fails: Write stops feeding it
-		sess.framesDone <- err
-	}()
+	}
+	sess.analysis.start(sess.framesDone)
 	return sess, nil
 }
 
-// emit writes one analysis record as a JSON line, flushed at once for /events.
-func (sess *session) emit(w *bufio.Writer, rec frames.Record) error {
-	if sum, ok := rec.(*frames.Summary); ok && sess.fellBehind.Load() {
-		sum.Complete = false
-		sum.Error = errFellBehind.Error()
-	}
-	line := append(rec.AppendJSON(make([]byte, 0, 256)), '\n')
-	if _, err := w.Write(line); err != nil {
-		return fmt.Errorf("write %s: %w", dash.FramesName, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", dash.FramesName, err)
-	}
-	return nil
-}
-
-// Write hands p to the recording, the packager and, while it keeps up, the analysis.
+// Write hands p to the recording, the packager and the analysis.
 func (sess *session) Write(p []byte) (int, error) {
 	if sess.rec == nil {
 		if err := sess.createRecording(p); err != nil {
@@ -145,37 +129,16 @@ func (sess *session) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("write recording: %w", err)
 	}
 	sess.bytes += int64(len(p))
-	if sess.dashW != nil {
-		if _, err := sess.dashW.Write(p); err != nil {
-			// The packager has failed; it says why when the session ends. The recording
-			// goes on.
-			sess.log.Warn("packaging stopped; the recording goes on", "err", err)
-			sess.dashW = nil
-		}
-	}
-	sess.feedAnalysis(p)
-	return len(p), nil
-}
+	sess.m.bytes.Add(float64(len(p)))
+	st := sess.pub.Stats()
+	sess.m.messages.Add(float64(st.Messages - sess.messages))
+	sess.messages = st.Messages
+	raise(sess.m.ingestHigh, st.HighWater)
 
-// feedAnalysis queues p for the analysis without ever blocking; once the analysis falls
-// behind (its queue is full) or has ended, it gets nothing more.
-func (sess *session) feedAnalysis(p []byte) {
-	for len(p) > 0 && sess.analysing {
-		buf := queue.GetBuf()
-		n := copy(*buf, p)
-		if err := sess.analysis.Push(noWait, buf, n); err != nil {
-			sess.analysing = false
-			if errors.Is(err, context.Canceled) {
-				sess.fellBehind.Store(true)
-				sess.analysis.CloseWrite()
-				sess.log.Warn("analysis fell behind: stopped for this session", "queued", sess.analysis.Stats().Queued)
-			}
-			break
-		}
-		sess.analysed += int64(n)
-		p = p[n:]
-	}
-	sess.skipped += int64(len(p))
+	sess.cur.write(p, st.Kind)
+	sess.dash.feed(p, &sess.cur)
+	sess.analysis.feed(p, &sess.cur)
+	return len(p), nil
 }
 
 // createRecording opens the recording file, named by the session's start time and the
@@ -215,24 +178,31 @@ func (sess *session) createRecording(first []byte) error {
 func (sess *session) Close(cause error) error {
 	defer sess.srv.end(sess)
 	recErr := sess.closeRecording()
-	if sess.dashW != nil {
-		sess.dashW.Close()
-	}
-	if sess.analysing {
-		sess.analysis.CloseWrite()
-	}
+	sess.dash.closeInput()
+	sess.analysis.closeInput()
 	dashErr := <-sess.dashDone
 	framesErr := <-sess.framesDone
+	sess.out.finish(sess.analysis)
+	if err := sess.out.w.Flush(); framesErr == nil && err != nil {
+		framesErr = fmt.Errorf("write %s: %w", dash.FramesName, err)
+	}
 	if err := sess.jsonl.Close(); framesErr == nil && err != nil {
 		framesErr = fmt.Errorf("write %s: %w", dash.FramesName, err)
 	}
 	if sess.bytes == 0 {
 		dashErr, framesErr = nil, nil // nothing arrived: nothing to package or analyse
 	}
+	raise(sess.m.dashHigh, sess.dash.highWater.Load())
+	raise(sess.m.analysisHigh, sess.analysis.highWater.Load())
+	if recErr != nil {
+		sess.m.fail("recording")
+	}
 	if dashErr != nil {
+		sess.m.fail("dash")
 		sess.log.Error("packaging failed", "err", dashErr)
 	}
 	if framesErr != nil {
+		sess.m.fail("analysis")
 		sess.log.Warn("analysis failed", "err", framesErr)
 	}
 	var seekable string
@@ -244,17 +214,21 @@ func (sess *session) Close(cause error) error {
 		}
 	}
 	st := SessionStats{
-		Stream:    sess.stream,
-		Recording: sess.recPath,
-		Seekable:  seekable,
-		Bytes:     sess.bytes,
-		Analysed:  sess.analysed,
-		Skipped:   sess.skipped,
-		Duration:  time.Since(sess.started),
-		Err:       errors.Join(recErr, dashErr, framesErr, seekErr),
+		Stream:           sess.stream,
+		Recording:        sess.recPath,
+		Seekable:         seekable,
+		Bytes:            sess.bytes,
+		Analysed:         sess.analysis.given.Load() - sess.analysis.dropped.Load(),
+		Skipped:          sess.analysis.lostBytes.Load(),
+		SkippedFrames:    sess.analysis.lostFrames.Load(),
+		Skips:            sess.analysis.skips.Load(),
+		DashRestarts:     sess.dash.restarts.Load(),
+		AnalysisRestarts: sess.analysis.restarts.Load(),
+		Duration:         time.Since(sess.started),
+		Err:              errors.Join(recErr, dashErr, framesErr, seekErr),
 	}
-	sess.log.Info("session ended", "bytes", st.Bytes, "analysed", st.Analysed, "skipped", st.Skipped,
-		"duration", st.Duration.Round(time.Millisecond), "cause", cause)
+	sess.log.Info("session ended", "bytes", st.Bytes, "skips", st.Skips, "skipped", st.Skipped,
+		"restarts", st.DashRestarts+st.AnalysisRestarts, "duration", st.Duration.Round(time.Millisecond), "cause", cause)
 	if f := sess.srv.o.OnSession; f != nil {
 		f(st)
 	}

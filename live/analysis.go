@@ -1,0 +1,137 @@
+package live
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/frames"
+)
+
+// analysisOut writes the analysis of a session as one stream of JSON lines, as if one
+// run of frames.Run had analysed the whole stream when there were several (the analysis
+// fell behind and skipped ahead, or its FFmpeg died): frame numbers go on from run to
+// run, a skip event marks where each later run begins, and one summary at the end covers
+// every run. Its methods are called from the analysis branch's goroutine, finish after
+// the branch has returned.
+type analysisOut struct {
+	w    *bufio.Writer
+	m    *streamMetrics
+	line []byte
+
+	base      int64 // frames decoded by the runs before this one
+	runFrames int64 // frames decoded by this run
+	lastPTS   time.Duration
+	anyFrame  bool
+	needSkip  bool // the next frame is the first of a later run
+
+	sum  frames.Summary // of the runs that have ended
+	runs int            // runs that gave a summary
+}
+
+// begin starts the n-th run.
+func (o *analysisOut) begin(n int) {
+	o.base += o.runFrames
+	o.runFrames = 0
+	o.needSkip = n > 0
+}
+
+// emit is frames.Run's emit function.
+func (o *analysisOut) emit(rec frames.Record) error {
+	switch r := rec.(type) {
+	case *frames.Frame:
+		if o.needSkip {
+			o.needSkip = false
+			if o.anyFrame {
+				skip := frames.Event{Type: frames.Skip, N: o.base, PTS: r.PTS, Duration: max(0, r.PTS-o.lastPTS)}
+				if err := o.write(&skip); err != nil {
+					return err
+				}
+			}
+		}
+		r.N += o.base
+		o.runFrames++
+		o.lastPTS, o.anyFrame = r.PTS, true
+		o.m.analysed.Inc()
+	case *frames.Event:
+		r.N += o.base
+	case *frames.Summary:
+		mergeSummary(&o.sum, r, o.runs == 0)
+		o.runs++
+		return nil // one summary for all the runs, by finish
+	}
+	return o.write(rec)
+}
+
+func (o *analysisOut) write(rec frames.Record) error {
+	o.line = append(rec.AppendJSON(o.line[:0]), '\n')
+	if _, err := o.w.Write(o.line); err != nil {
+		return fmt.Errorf("write %s: %w", dash.FramesName, err)
+	}
+	if err := o.w.Flush(); err != nil { // at once, for /events
+		return fmt.Errorf("write %s: %w", dash.FramesName, err)
+	}
+	return nil
+}
+
+// finish writes the summary of every run, saying what was not analysed.
+func (o *analysisOut) finish(b *branch) {
+	if o.runs == 0 {
+		return
+	}
+	var why []string
+	if n := b.skips.Load(); n > 0 {
+		why = append(why, fmt.Sprintf("fell behind the live stream and skipped ahead %d times (%d frames not analysed)", n, b.lostFrames.Load()))
+	}
+	if n := b.restarts.Load(); n > 0 {
+		why = append(why, fmt.Sprintf("FFmpeg died and was restarted %d times", n))
+	}
+	if len(why) > 0 {
+		if o.sum.Error != "" {
+			why = append(why, o.sum.Error)
+		}
+		o.sum.Complete = false
+		o.sum.Error = "analysis " + strings.Join(why, "; ")
+	}
+	o.write(&o.sum)
+}
+
+// mergeSummary adds the summary of a later run, s, to acc.
+func mergeSummary(acc, s *frames.Summary, first bool) {
+	if first {
+		*acc = *s
+		return
+	}
+	if s.Frames > 0 {
+		if acc.Frames == 0 {
+			acc.FirstPTS = s.FirstPTS
+		}
+		acc.Width, acc.Height = s.Width, s.Height
+		acc.LastPTS = s.LastPTS
+		acc.Duration = s.FirstPTS + s.Duration - acc.FirstPTS
+	}
+	if s.Timecodes > 0 {
+		if acc.Timecodes == 0 || s.LatencyMin < acc.LatencyMin {
+			acc.LatencyMin = s.LatencyMin
+		}
+		acc.LatencyMax = max(acc.LatencyMax, s.LatencyMax)
+		n := acc.Timecodes + s.Timecodes
+		acc.LatencyMean = time.Duration((int64(acc.LatencyMean)*acc.Timecodes + int64(s.LatencyMean)*s.Timecodes) / n)
+		acc.Timecodes = n
+	}
+	acc.Frames += s.Frames
+	acc.Analysed += s.Analysed
+	acc.SceneCuts += s.SceneCuts
+	acc.Blacks += s.Blacks
+	acc.Black += s.Black
+	acc.Freezes += s.Freezes
+	acc.Frozen += s.Frozen
+	acc.Elapsed += s.Elapsed
+	if acc.Elapsed > 0 {
+		acc.FPS = float64(acc.Analysed) / acc.Elapsed.Seconds()
+		acc.Speed = acc.Duration.Seconds() / acc.Elapsed.Seconds()
+	}
+	acc.Complete, acc.Error = s.Complete, s.Error
+}

@@ -1,0 +1,161 @@
+package live
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// viewerWindow is how recently a viewer must have asked for a segment to count.
+const viewerWindow = 10 * time.Second
+
+// metrics are the Server's Prometheus metrics, in a registry of its own (so that several
+// Servers can live in one process), served at /metrics. Per-stream series carry the label
+// stream and add up over the stream's sessions.
+type metrics struct {
+	reg *prometheus.Registry
+
+	live     prometheus.Gauge
+	bytes    *prometheus.CounterVec
+	messages *prometheus.CounterVec
+	sessions *prometheus.CounterVec
+	failures *prometheus.CounterVec // {stream, stage}
+	restarts *prometheus.CounterVec // {stream, stage}
+	segments *prometheus.CounterVec
+	analysed *prometheus.CounterVec
+	skipped  *prometheus.CounterVec
+	skips    *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	viewers  *prometheus.GaugeVec
+	highs    *prometheus.GaugeVec // {stream, queue}
+	handoff  *prometheus.HistogramVec
+
+	mu   sync.Mutex
+	seen map[string]map[string]time.Time // stream -> viewer -> last segment request
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry(), seen: make(map[string]map[string]time.Time)}
+	stream := []string{"stream"}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sv", Name: name, Help: help}, append(stream, labels...))
+		m.reg.MustRegister(c)
+		return c
+	}
+	m.live = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "sv", Name: "live_streams", Help: "Streams with a publisher session."})
+	m.bytes = counter("ingest_bytes_total", "Bytes received from publishers and recorded.")
+	m.messages = counter("ingest_messages_total", "WebSocket messages received from publishers.")
+	m.sessions = counter("publisher_sessions_total", "Publisher sessions admitted.")
+	m.failures = counter("stage_failures_total", "Sessions whose stage failed for good (recording, dash, analysis).", "stage")
+	m.restarts = counter("ffmpeg_restarts_total", "FFmpeg processes restarted after dying mid-stream.", "stage")
+	m.segments = counter("segments_written_total", "Media segments completed (first video rendition).")
+	m.analysed = counter("frames_analysed_total", "Frames analysed.")
+	m.skipped = counter("frames_skipped_total", "Video frames the analysis skipped because it fell behind or restarted.")
+	m.skips = counter("analysis_skips_total", "Times the analysis fell behind and skipped ahead to the next keyframe.")
+	m.requests = counter("segment_requests_total", "Requests for media segments.")
+	m.viewers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sv", Name: "viewers",
+		Help: "Players that asked for a segment in the last 10 s."}, stream)
+	m.highs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sv", Name: "queue_high_water_bytes",
+		Help: "Most bytes ever waiting in a stream's queue: ingest (socket to stages), dash (to the packager), analysis."},
+		[]string{"stream", "queue"})
+	m.handoff = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "sv", Name: "handoff_seconds",
+		Help:    "Time from a chunk reaching the packager to its being written into FFmpeg.",
+		Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}}, stream)
+	m.reg.MustRegister(m.live, m.viewers, m.highs, m.handoff,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// streamMetrics are one stream's series, looked up once per session.
+type streamMetrics struct {
+	bytes, messages                    prometheus.Counter
+	dashRestarts, analysisRestarts     prometheus.Counter
+	segments, analysed, skipped, skips prometheus.Counter
+	handoff                            prometheus.Observer
+	ingestHigh, dashHigh, analysisHigh prometheus.Gauge
+	failures                           *prometheus.CounterVec
+	stream                             string
+}
+
+func (m *metrics) stream(name string) *streamMetrics {
+	return &streamMetrics{
+		stream:           name,
+		bytes:            m.bytes.WithLabelValues(name),
+		messages:         m.messages.WithLabelValues(name),
+		dashRestarts:     m.restarts.WithLabelValues(name, "dash"),
+		analysisRestarts: m.restarts.WithLabelValues(name, "analysis"),
+		segments:         m.segments.WithLabelValues(name),
+		analysed:         m.analysed.WithLabelValues(name),
+		skipped:          m.skipped.WithLabelValues(name),
+		skips:            m.skips.WithLabelValues(name),
+		handoff:          m.handoff.WithLabelValues(name),
+		ingestHigh:       m.highs.WithLabelValues(name, "ingest"),
+		dashHigh:         m.highs.WithLabelValues(name, "dash"),
+		analysisHigh:     m.highs.WithLabelValues(name, "analysis"),
+		failures:         m.failures,
+	}
+}
+
+// fail counts a stage that failed for good.
+func (sm *streamMetrics) fail(stage string) { sm.failures.WithLabelValues(sm.stream, stage).Inc() }
+
+// raise sets a high-water gauge to v if v is higher.
+func raise(g prometheus.Gauge, v int64) {
+	var d dto.Metric
+	if g.Write(&d) == nil && d.Gauge.GetValue() >= float64(v) {
+		return
+	}
+	g.Set(float64(v))
+}
+
+// segmentRequest counts a segment request and its viewer: the page's viewer id (the
+// query parameter v that the viewer page adds), or else the client's address.
+func (m *metrics) segmentRequest(stream string, r *http.Request) {
+	m.requests.WithLabelValues(stream).Inc()
+	id := r.URL.Query().Get("v")
+	if id == "" || len(id) > 32 {
+		id, _, _ = net.SplitHostPort(r.RemoteAddr)
+	}
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.seen[stream]
+	if v == nil {
+		v = make(map[string]time.Time)
+		m.seen[stream] = v
+	}
+	v[id] = now
+	m.countViewers(stream, now)
+}
+
+// Viewers returns how many players asked for a segment of stream in the last 10 s.
+func (m *metrics) Viewers(stream string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.countViewers(stream, time.Now())
+}
+
+// countViewers forgets the viewers gone quiet and sets the gauge; m.mu is held.
+func (m *metrics) countViewers(stream string, now time.Time) int {
+	v := m.seen[stream]
+	for id, t := range v {
+		if now.Sub(t) > viewerWindow {
+			delete(v, id)
+		}
+	}
+	if len(v) == 0 {
+		delete(m.seen, stream)
+	}
+	m.viewers.WithLabelValues(stream).Set(float64(len(v)))
+	return len(v)
+}

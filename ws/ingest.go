@@ -78,6 +78,9 @@ var (
 	ErrLost = errors.New("publisher connection lost without a close frame")
 	// ErrShutdown: the server is shutting down.
 	ErrShutdown = errors.New("server shutting down")
+	// ErrTakenOver: another publisher took the stream over (Publisher.Stop); the
+	// publisher is closed with StatusTakenOver and should not reconnect.
+	ErrTakenOver = errors.New("another publisher took over the stream")
 )
 
 // CloseError is a close frame with an abnormal code from the other side of a connection.
@@ -125,11 +128,18 @@ type Ingest struct {
 	Context context.Context
 }
 
+// StatusTakenOver is the close code of a publisher stopped with ErrTakenOver, one of
+// the codes RFC 6455 leaves to applications: sv's capture page stops rather than
+// reconnecting when it gets it.
+const StatusTakenOver ws.StatusCode = 4001
+
 // Publisher is one publishing connection. Its counters may be read from any goroutine.
 type Publisher struct {
 	Stream  string
 	Remote  string
 	Request *http.Request
+
+	stop atomic.Pointer[func(error)] // set while the session runs
 
 	kind     atomic.Int32
 	bytes    atomic.Int64
@@ -147,6 +157,15 @@ type PublisherStats struct {
 	HighWater int64 // most bytes ever waiting
 	Written   int64 // bytes the session took
 	Duration  time.Duration
+}
+
+// Stop ends the publisher's session as if it had closed, except that the publisher is
+// told reason (ErrTakenOver, ErrShutdown) in the close frame. Every byte already accepted
+// is still written. It does nothing once the session has ended or before it has begun.
+func (p *Publisher) Stop(reason error) {
+	if f := p.stop.Load(); f != nil {
+		(*f)(reason)
+	}
 }
 
 // Stats returns the publisher's counters.
@@ -283,7 +302,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		log.Error("refused publisher", "status", http.StatusServiceUnavailable, "err", err)
+		log.Warn("refused publisher", "status", http.StatusServiceUnavailable, "err", err)
 		refuse(w, http.StatusServiceUnavailable, "cannot publish: "+err.Error())
 		return
 	}
@@ -340,6 +359,8 @@ func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Sessi
 		stop := context.AfterFunc(in.Context, func() { wake(ErrShutdown) })
 		defer stop()
 	}
+	p.stop.Store(&wake)
+	defer p.stop.Store(nil)
 
 	r := &reader{
 		p:     p,
@@ -398,6 +419,8 @@ func closeCode(cause, serr error) (ws.StatusCode, string) {
 		return ws.StatusPolicyViolation, truncate(cause.Error())
 	case errors.Is(cause, ErrShutdown):
 		return ws.StatusGoingAway, truncate(cause.Error())
+	case errors.Is(cause, ErrTakenOver):
+		return StatusTakenOver, truncate(cause.Error())
 	case errors.As(cause, &ce):
 		return ws.StatusNormalClosure, ""
 	}

@@ -98,8 +98,14 @@ type Options struct {
 	Out string
 	// MaxStreams bounds the live streams; 0 means DefaultMaxStreams.
 	MaxStreams int
-	// Token, when set, is required from publishers.
+	// Token, when set, is required from publishers. Keys, when set, maps streams to the
+	// key their publisher must present instead (or as well: either is accepted).
 	Token string
+	Keys  map[string]string
+	// Takeover lets a second publisher of a live stream take it over: the first is closed
+	// (ws.ErrTakenOver) and its session finished, then the second is admitted. Without
+	// it the second is refused (HTTP 409).
+	Takeover bool
 	// AllowOrigins are the page origins, besides the server's own and loopback, that may
 	// publish ("*" for any).
 	AllowOrigins []string
@@ -192,7 +198,7 @@ func New(o Options) (*Server, error) {
 	web, err := serve.New(serve.Options{
 		Root:          o.Out,
 		Ingest:        serve.SameOriginIngest,
-		TokenRequired: o.Token != "",
+		TokenRequired: o.Token != "" || len(o.Keys) > 0,
 		Version:       o.Version,
 		Log:           log,
 		OnSegment:     m.segmentRequest,
@@ -209,8 +215,13 @@ func New(o Options) (*Server, error) {
 		Log:         log,
 		Context:     s.stopCtx,
 	}
-	if token := o.Token; token != "" {
-		s.ingest.Authorize = func(_, got string) bool { return ws.TokenEqual(got, token) }
+	if o.Token != "" || len(o.Keys) > 0 {
+		s.ingest.Authorize = func(stream, got string) bool {
+			if key, ok := o.Keys[stream]; ok && ws.TokenEqual(got, key) {
+				return true
+			}
+			return o.Token != "" && ws.TokenEqual(got, o.Token)
+		}
 	}
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/ingest/", s.ingest)
@@ -294,6 +305,16 @@ func (s *Server) Live() []string {
 func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old, ok := s.streams[p.Stream]; ok && s.o.Takeover {
+		s.log.Info("taking the stream over", "stream", p.Stream, "from", old.pub.Remote, "to", p.Remote)
+		old.pub.Stop(ws.ErrTakenOver)
+		s.mu.Unlock()
+		select {
+		case <-old.done:
+		case <-time.After(takeoverWait):
+		}
+		s.mu.Lock()
+	}
 	if s.stopCtx.Err() != nil {
 		return nil, ws.ErrShutdown
 	}
@@ -305,6 +326,7 @@ func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 	}
 	sess, err := s.start(p)
 	if err != nil {
+		s.log.Error("cannot start the stream", "stream", p.Stream, "err", err)
 		return nil, err
 	}
 	s.streams[p.Stream] = sess
@@ -313,12 +335,17 @@ func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 	return sess, nil
 }
 
+// takeoverWait bounds how long a publisher taking a stream over waits for the previous
+// session to finish (its recording flushed, its manifest finalized).
+const takeoverWait = 10 * time.Second
+
 // end forgets a finished session.
 func (s *Server) end(sess *session) {
 	s.mu.Lock()
 	delete(s.streams, sess.stream)
 	s.metrics.live.Set(float64(len(s.streams)))
 	s.mu.Unlock()
+	close(sess.done)
 	s.sessions.Done()
 }
 

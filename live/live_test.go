@@ -391,3 +391,50 @@ func TestAnalysisSkipsAhead(t *testing.T) {
 	}
 	t.Logf("%d skips, %d frames analysed, %d skipped", st.Skips, frames, st.SkippedFrames)
 }
+
+// With per-stream keys, each stream takes its own key (or the shared token) and nothing
+// else. With Takeover, a second publisher of a live stream closes the first (close code
+// 4001), whose session is finished first; each session has its own whole recording.
+func TestKeysAndTakeover(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	out := t.TempDir()
+	ended := make(chan SessionStats, 2)
+	addr, _ := serveTest(t, Options{Out: out, Token: "shared", Keys: map[string]string{"cam": "k-cam"}, Takeover: true,
+		OnSession: func(st SessionStats) { ended <- st }})
+	rec := filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm")
+	pub := func(ctx context.Context, stream, token string, realtime bool) error {
+		f, err := os.Open(rec)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return ws.Publish(ctx, "ws://"+addr+"/ingest/"+stream, f, ws.PublishOptions{Token: token, Realtime: realtime})
+	}
+	ctx := context.Background()
+	for _, c := range []struct{ stream, token string }{{"cam", "k-other"}, {"cam", ""}, {"other", "k-cam"}} {
+		if err := pub(ctx, c.stream, c.token, false); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("stream %s with key %q: %v, want a 401 refusal", c.stream, c.token, err)
+		}
+	}
+	if err := pub(ctx, "other", "shared", false); err != nil {
+		t.Errorf("the shared token: %v", err)
+	}
+	<-ended
+
+	first := make(chan error, 1)
+	go func() { first <- pub(ctx, "cam", "k-cam", true) }()
+	waitFile(t, filepath.Join(out, "live", "cam", "chunk-stream0-00002.m4s"))
+	if err := pub(ctx, "cam", "k-cam", false); err != nil {
+		t.Errorf("the publisher taking over: %v", err)
+	}
+	if err := <-first; err == nil || !strings.Contains(err.Error(), "4001") {
+		t.Errorf("the publisher taken over: %v, want a 4001 close", err)
+	}
+	want, _ := os.ReadFile(rec)
+	a, b := <-ended, <-ended
+	ga, _ := os.ReadFile(a.Recording)
+	gb, _ := os.ReadFile(b.Recording)
+	if a.Recording == b.Recording || len(ga) == 0 || len(ga) >= len(want) || !bytes.Equal(ga, want[:len(ga)]) || !bytes.Equal(gb, want) {
+		t.Errorf("recordings %s (%d bytes) and %s (%d bytes): want a prefix, then the whole %d", a.Recording, len(ga), b.Recording, len(gb), len(want))
+	}
+}

@@ -29,6 +29,7 @@ type session struct {
 	m       *streamMetrics
 	started time.Time
 	recDir  string
+	done    chan struct{} // closed when the session has ended
 
 	cur      cursor
 	rec      *os.File
@@ -76,6 +77,7 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 		m:          m,
 		started:    time.Now(),
 		recDir:     recDir,
+		done:       make(chan struct{}),
 		dashDone:   make(chan error, 1),
 		framesDone: make(chan error, 1),
 		jsonl:      jsonl,

@@ -68,6 +68,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -288,6 +289,39 @@ func timeHost(a net.Addr) string {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	return net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
+}
+
+// StreamStatus is one live stream, as a status display shows it.
+type StreamStatus struct {
+	Stream   string
+	Since    time.Time // when its session began
+	Bytes    int64     // received in this session
+	Viewers  int       // players that asked for a segment in the last 10 s
+	Restarts int64     // FFmpeg restarts in this session
+	Skips    int64     // times its analysis skipped ahead in this session
+}
+
+// Status returns the live streams, by name.
+func (s *Server) Status() []StreamStatus {
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.streams))
+	for _, sess := range s.streams {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	st := make([]StreamStatus, 0, len(sessions))
+	for _, sess := range sessions {
+		st = append(st, StreamStatus{
+			Stream:   sess.stream,
+			Since:    sess.started,
+			Bytes:    sess.pub.Stats().Bytes,
+			Viewers:  s.metrics.Viewers(sess.stream),
+			Restarts: sess.dash.restarts.Load() + sess.analysis.restarts.Load(),
+			Skips:    sess.analysis.skips.Load(),
+		})
+	}
+	slices.SortFunc(st, func(a, b StreamStatus) int { return strings.Compare(a.Stream, b.Stream) })
+	return st
 }
 
 // Live returns the names of the streams that have a session.

@@ -1,14 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/ffmpeg"
+	"github.com/svtool/sv/internal/demo"
 	"github.com/svtool/sv/live"
 	"github.com/svtool/sv/ws"
 )
@@ -27,13 +38,22 @@ OUT/live/{stream}/frames.jsonl (as sv frames). A slow analysis never holds up th
 when it falls behind, it stops for that stream and its summary says so.
 
 A publisher that reconnects under the same name starts a new session in the same folder
-and a new recording. Ctrl-C closes the publishers, finishes every stream (recordings
-fsynced, manifests static) and exits 130.
+and a new recording; a second publisher of a live stream is refused, or takes it over
+with --takeover. When FFmpeg dies mid-stream it is started again at the next keyframe;
+an analysis that falls behind skips ahead to the next keyframe. /metrics counts it all
+(Prometheus). Ctrl-C closes the publishers, finishes every stream (recordings fsynced,
+manifests static) and exits 130.
+
+--demo publishes a recording built into sv, in a loop, as the stream "demo": live video
+and analysis with no camera. --keys FILE gives each stream its own publishing key: one
+"STREAM KEY" pair per line, # for comments. On a terminal, a status line shows the live
+streams, their bitrate and viewers.
 
 Examples:
+   sv all --demo --open                           # the demo stream in your browser
    sv all                                         # then open http://127.0.0.1:8080/capture?stream=cam
-   sv send --rate realtime testdata/h264-opus-kf1s.webm ws://127.0.0.1:8080/ingest/demo
-   sv all --listen 0.0.0.0:8080 --token "$SV_TOKEN" --max-streams 4`,
+   sv send --rate realtime testdata/h264-opus-kf1s.webm ws://127.0.0.1:8080/ingest/test
+   sv all --listen 0.0.0.0:8080 --token "$SV_TOKEN" --max-streams 4 --log-format json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "address to listen on", EnvVars: []string{"SV_LISTEN"}},
 			&cli.StringFlag{Name: "out", Value: "output", Usage: "output `DIR`: DIR/live/{stream} and DIR/recordings/{stream}", EnvVars: []string{"SV_OUT"}},
@@ -42,8 +62,14 @@ Examples:
 			&cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}},
 			&cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}},
 			&cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}},
+			&cli.StringFlag{Name: "keys", Usage: "per-stream publishing keys: `FILE` of \"STREAM KEY\" lines", EnvVars: []string{"SV_KEYS"}},
+			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
 			&cli.BoolFlag{Name: "seekable", Value: true, Usage: "when a stream ends, also write a seekable copy of its recording (FFmpeg, streams copied)", EnvVars: []string{"SV_SEEKABLE"}},
+			&cli.StringFlag{Name: "time-url", Usage: "the clock `URL` put in the manifests (default: this server's /time; set it when players reach the server by another address)", EnvVars: []string{"SV_TIME_URL"}},
+			&cli.BoolFlag{Name: "demo", Usage: "publish the built-in recording in a loop as the stream \"demo\"", EnvVars: []string{"SV_DEMO"}},
+			&cli.BoolFlag{Name: "open", Usage: "open the viewer (and, without --demo, the capture page) in the default browser"},
 			ffmpegFlag,
+			logFormatFlag,
 			verboseFlag,
 			quietFlag,
 		},
@@ -56,7 +82,13 @@ func allAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("sv all takes no arguments, got %q", c.Args().First())
 	}
-	o, err := allOptions(c)
+	status := &statusLine{w: e.stderr}
+	showStatus := isTerminal(e.stderr) && !c.Bool("quiet") && c.String("log-format") != "json"
+	log := logger(c)
+	if showStatus {
+		log = loggerTo(c, status)
+	}
+	o, err := allOptions(c, log)
 	if err != nil {
 		return err
 	}
@@ -73,32 +105,183 @@ func allAction(c *cli.Context) error {
 		return err
 	}
 	addr := listenAddr(c.String("listen"), ln)
-	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && o.Token == "" {
-		warnf(e.stderr, "listening on %s without a token: anyone who can reach it can publish (set --token)", addr)
+	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && o.Token == "" && len(o.Keys) == 0 {
+		warnf(e.stderr, "listening on %s without a token: anyone who can reach it can publish (set --token or --keys)", addr)
 	}
+	stream := "cam"
+	if c.Bool("demo") {
+		stream = demo.Stream
+	}
+	capture := fmt.Sprintf("http://%s/capture?stream=%s", addr, stream)
+	viewer := fmt.Sprintf("http://%s/view?stream=%s", addr, stream)
 	if !c.Bool("quiet") {
-		infof(e.stderr, "serving http://%s/ (pages, media, /healthz); publishers at ws://%s/ingest/{stream}", addr, addr)
-		infof(e.stderr, "capture: http://%s/capture?stream=cam   viewer: http://%s/view?stream=cam", addr, addr)
+		infof(e.stderr, "serving http://%s/ (pages, media, /healthz, /metrics); publishers at ws://%s/ingest/{stream}", addr, addr)
+		if c.Bool("demo") {
+			infof(e.stderr, "demo: publishing a built-in recording in a loop as the stream %q", demo.Stream)
+			infof(e.stderr, "viewer: %s", viewer)
+		} else {
+			infof(e.stderr, "capture: %s   viewer: %s", capture, viewer)
+		}
 		infof(e.stderr, "writing %s/live/{stream} and %s/recordings/{stream}", o.Out, o.Out)
 	}
-	if err := srv.Serve(e.ctx, ln); err != nil {
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	if c.Bool("demo") {
+		wg.Go(func() {
+			url := fmt.Sprintf("ws://%s/ingest/%s", addr, demo.Stream)
+			demo.Run(ctx, url, demo.Options{FFmpeg: o.Dash.FFmpeg, Token: demoToken(o), Log: log})
+		})
+	}
+	if c.Bool("open") {
+		pages := []string{viewer}
+		if !c.Bool("demo") {
+			pages = []string{capture, viewer}
+		}
+		for _, page := range pages {
+			if err := openBrowser(page); err != nil {
+				warnf(e.stderr, "cannot open %s: %v", page, err)
+			}
+		}
+	}
+	if showStatus {
+		wg.Go(func() { showLive(ctx, srv, status) })
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
 	return context.Canceled // only an interrupt ends the server, once every stream is finished
 }
 
+// demoToken is what the demo publisher presents: its own key, or the shared token.
+func demoToken(o live.Options) string {
+	if key, ok := o.Keys[demo.Stream]; ok {
+		return key
+	}
+	return o.Token
+}
+
+// showLive redraws the status line every second until ctx ends: each live stream with its
+// bitrate and viewers.
+func showLive(ctx context.Context, srv *live.Server, status *statusLine) {
+	defer status.set("")
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := map[string]int64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var b strings.Builder
+		now := map[string]int64{}
+		for _, st := range srv.Status() {
+			now[st.Stream] = st.Bytes
+			rate := float64(st.Bytes-last[st.Stream]) * 8 / 1e6
+			if _, ok := last[st.Stream]; !ok {
+				rate = float64(st.Bytes) * 8 / 1e6 / max(time.Since(st.Since).Seconds(), 1)
+			}
+			fmt.Fprintf(&b, " | %s %.2f Mbit/s %d viewer%s", st.Stream, rate, st.Viewers, plural(st.Viewers))
+			if st.Restarts > 0 {
+				fmt.Fprintf(&b, " %d restarts", st.Restarts)
+			}
+		}
+		last = now
+		line := "sv: no live streams"
+		if b.Len() > 0 {
+			line = fmt.Sprintf("sv: %d live%s", len(now), b.String())
+		}
+		status.set(line)
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// openBrowser opens url in the desktop's default browser.
+func openBrowser(url string) error {
+	name := "xdg-open"
+	if runtime.GOOS == "darwin" {
+		name = "open"
+	}
+	cmd := exec.Command(name, url)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait()
+	return nil
+}
+
+// readKeys reads a --keys file: one "STREAM KEY" pair per line; blank lines and lines
+// starting with # are skipped.
+func readKeys(r io.Reader) (map[string]string, error) {
+	keys := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) != 2:
+			return nil, fmt.Errorf("line %d: want \"STREAM KEY\", got %d fields", n, len(f))
+		case !ws.ValidStream(f[0]):
+			return nil, fmt.Errorf("line %d: %q is not a stream name", n, f[0])
+		case len(f[1]) < 8:
+			return nil, fmt.Errorf("line %d: the key of %s is shorter than 8 characters", n, f[0])
+		}
+		if _, dup := keys[f[0]]; dup {
+			return nil, fmt.Errorf("line %d: stream %s has a key already", n, f[0])
+		}
+		keys[f[0]] = f[1]
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no keys in it")
+	}
+	return keys, nil
+}
+
 // allOptions turns the flags into live.Options; mistakes are usage errors.
-func allOptions(c *cli.Context) (live.Options, error) {
+func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 	o := live.Options{
 		Out:          c.String("out"),
 		MaxStreams:   c.Int("max-streams"),
 		Token:        c.String("token"),
+		Takeover:     c.Bool("takeover"),
 		AllowOrigins: c.StringSlice("allow-origin"),
 		Seekable:     c.Bool("seekable"),
 		Version:      versionString(),
-		Log:          logger(c),
+		Log:          log,
+	}
+	if name := c.String("keys"); name != "" {
+		f, err := os.Open(name)
+		if err != nil {
+			return o, fmt.Errorf("--keys: %w", err)
+		}
+		o.Keys, err = readKeys(f)
+		f.Close()
+		if err != nil {
+			return o, usagef("--keys %s: %v", name, err)
+		}
+	}
+	switch c.String("log-format") {
+	case "text", "json":
+	default:
+		return o, usagef("--log-format: want text or json, got %q", c.String("log-format"))
 	}
 	o.Dash.FFmpeg = c.String("ffmpeg")
+	o.Dash.TimeURL = c.String("time-url")
 	o.Frames.FFmpeg = c.String("ffmpeg")
 	var err error
 	if o.Dash.Latency, err = dash.ParseLatency(c.String("latency")); err != nil {

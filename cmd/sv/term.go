@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -59,6 +60,13 @@ var quietFlag = &cli.BoolFlag{
 // logger returns the stderr logger of a subcommand: informational messages, only warnings
 // with --quiet, debug messages too with --verbose.
 func logger(c *cli.Context) *slog.Logger {
+	return loggerTo(c, envOf(c).stderr)
+}
+
+// loggerTo is logger writing to w. With --log-format json (sv all), records are JSON
+// objects with their time, for a log collector; text records leave the time out, which a
+// terminal or a service manager adds.
+func loggerTo(c *cli.Context, w io.Writer) *slog.Logger {
 	level := slog.LevelInfo
 	switch {
 	case c.Bool("verbose"):
@@ -66,15 +74,55 @@ func logger(c *cli.Context) *slog.Logger {
 	case c.Bool("quiet"):
 		level = slog.LevelWarn
 	}
-	return slog.New(slog.NewTextHandler(envOf(c).stderr, &slog.HandlerOptions{
+	if c.String("log-format") == "json" {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{} // a terminal or a service manager adds its own
+				return slog.Attr{}
 			}
 			return a
 		},
 	}))
+}
+
+// logFormatFlag chooses the log records' format.
+var logFormatFlag = &cli.StringFlag{
+	Name:    "log-format",
+	Value:   "text",
+	Usage:   "log records as text (key=value) or json",
+	EnvVars: []string{"SV_LOG_FORMAT"},
+}
+
+// statusLine keeps one status line at the bottom of a terminal, redrawn in place; what
+// else is written through it (log records) goes above it.
+type statusLine struct {
+	mu   sync.Mutex
+	w    io.Writer
+	line string
+}
+
+func (s *statusLine) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.line != "" {
+		io.WriteString(s.w, "\r\033[K")
+	}
+	n, err := s.w.Write(p)
+	if s.line != "" {
+		io.WriteString(s.w, s.line)
+	}
+	return n, err
+}
+
+// set shows line in place of the previous one; "" clears it.
+func (s *statusLine) set(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	io.WriteString(s.w, "\r\033[K"+line)
+	s.line = line
 }
 
 // newProgress returns a byte-counting progress bar on stderr, visible only when stderr is a

@@ -35,7 +35,7 @@ fuzz:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt
 
-# Replays a browser recording through sv send into sv recv and checks the copy.
+# sv all --demo: a built-in recording, live in a loop, with the viewer (SV_DEMO_SECONDS=N: a checked timed run).
 demo: build deps
 	@scripts/demo.sh $(BIN)
 

@@ -381,6 +381,7 @@ func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Sessi
 		},
 	}
 	cause := r.run()
+	r.releaseHeld()
 
 	// Every accepted byte is written before the session is closed and the publisher told.
 	p.q.CloseWrite()
@@ -444,17 +445,24 @@ func truncate(s string) string {
 
 // reader is the read loop of one session.
 type reader struct {
-	p        *Publisher
-	conn     net.Conn
-	rd       wsutil.Reader
-	idle     time.Duration
-	limit    int64
-	stop     func() error
-	pending  []*[]byte // buffers of the message being read
-	sizes    []int
-	first    bool
-	peerGone bool // the peer closed or vanished: no close frame to send
-	ctl      [125]byte
+	p       *Publisher
+	conn    net.Conn
+	rd      wsutil.Reader
+	idle    time.Duration
+	limit   int64
+	stop    func() error
+	pending []*[]byte // buffers of the message being read
+	sizes   []int
+	first   bool // the container is known: messages are queued as they arrive
+	// Until then (a browser's first message can be a single byte), whole messages are
+	// held, not queued, and their first bytes gathered to sniff: a stream that proves
+	// not to be media must leave nothing behind.
+	held      []*[]byte
+	heldSizes []int
+	head      [sniffLen]byte
+	headN     int
+	peerGone  bool // the peer closed or vanished: no close frame to send
+	ctl       [125]byte
 }
 
 // run returns nil when the publisher closed normally, or why the session ended.
@@ -475,7 +483,11 @@ func (r *reader) run() error {
 		case ws.OpText:
 			return ErrText
 		case ws.OpClose:
-			return r.closed(hdr)
+			err := r.closed(hdr)
+			if err == nil && len(r.held) > 0 {
+				err = ErrNotMedia // it ended before it could be told apart from media
+			}
+			return err
 		case ws.OpPing:
 			n, err := io.ReadFull(&r.rd, r.ctl[:hdr.Length])
 			if err != nil && err != io.EOF {
@@ -531,23 +543,66 @@ func (r *reader) message() error {
 		return nil
 	}
 	if !r.first {
-		kind := media.Sniff((*r.pending[0])[:r.sizes[0]])
-		if kind == media.Unknown {
-			return ErrNotMedia
-		}
-		r.p.kind.Store(int32(kind))
-		r.first = true
+		return r.sniff(size)
 	}
-	ctx := context.Background()
+	return r.queue(r.pending, r.sizes, size, 1)
+}
+
+// sniffLen is how many bytes tell WebM from MP4 (media.Sniff).
+const sniffLen = 8
+
+// sniff holds the message just read until the stream's first bytes show its container,
+// then queues every held message; it refuses a stream that shows none.
+func (r *reader) sniff(size int) error {
 	for i, buf := range r.pending {
+		r.headN += copy(r.head[r.headN:], (*buf)[:r.sizes[i]])
+		r.held = append(r.held, buf)
+		r.heldSizes = append(r.heldSizes, r.sizes[i])
 		r.pending[i] = nil
-		if err := r.p.q.Push(ctx, buf, r.sizes[i]); err != nil {
+	}
+	r.pending, r.sizes = r.pending[:0], r.sizes[:0]
+	kind := media.Sniff(r.head[:r.headN])
+	if kind == media.Unknown {
+		if r.headN < sniffLen {
+			return nil // wait for more
+		}
+		r.releaseHeld()
+		return ErrNotMedia
+	}
+	r.p.kind.Store(int32(kind))
+	r.first = true
+	total := 0
+	for _, n := range r.heldSizes {
+		total += n
+	}
+	err := r.queue(r.held, r.heldSizes, total, len(r.held))
+	r.releaseHeld()
+	return err
+}
+
+// queue pushes whole messages' buffers (taking them out of bufs) and counts them.
+func (r *reader) queue(bufs []*[]byte, sizes []int, size, messages int) error {
+	ctx := context.Background()
+	for i, buf := range bufs {
+		bufs[i] = nil
+		if err := r.p.q.Push(ctx, buf, sizes[i]); err != nil {
 			return fmt.Errorf("cannot store the stream: %w", err)
 		}
 	}
 	r.p.bytes.Add(int64(size))
-	r.p.messages.Add(1)
+	r.p.messages.Add(int64(messages))
 	return nil
+}
+
+// releaseHeld returns the held buffers that were not queued to the pool.
+func (r *reader) releaseHeld() {
+	for i, buf := range r.held {
+		if buf != nil {
+			queue.PutBuf(buf)
+			r.held[i] = nil
+		}
+	}
+	r.held, r.heldSizes = r.held[:0], r.heldSizes[:0]
 }
 
 // release returns the buffers of a message that was not queued to the pool.

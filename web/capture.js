@@ -5,6 +5,10 @@
 // (its first chunk carries the stream's header) and stops when the socket closes. A lost
 // connection is retried with backoff, each time with a fresh recorder, so that the server
 // always receives a whole stream from its first byte.
+//
+// Every session's bytes, as handed to the socket, are hashed (SHA-256): with
+// svCapture.sentDigests() a test or a wary user compares what was sent with the server's
+// recording of that session, byte for byte.
 (function () {
   'use strict';
   const { $, setText } = sv;
@@ -19,6 +23,8 @@
   const BACKOFF = [500, 1000, 2000, 4000, 8000]; // ms, then 10 s; +-20 % jitter
   const STABLE = 10000; // a session this long resets the backoff
   const BACKLOG_WARN = 512 * 1024; // bytes, or 2 s of media, whichever is more
+  const TAKEN_OVER = 4001; // close code: another publisher took the stream over (sv all --takeover)
+  const DIGESTS_KEPT = 100; // sessions whose digests svCapture.sentDigests() returns
 
   const st = {
     phase: 'idle',
@@ -31,6 +37,7 @@
     mime: '',
     queued: 0, // bytes handed to the socket, all sessions
     sessions: 0,
+    sent: [], // SentDigest of each session, the last DIGESTS_KEPT
     attempt: 0,
     retryTimer: 0,
     openedAt: 0,
@@ -179,7 +186,9 @@
       st.sessions++;
       st.openedAt = performance.now();
       setText('sessions', String(st.sessions));
-      startRecorder(ws, s);
+      st.sent.push(new SentDigest(st.sessions));
+      if (st.sent.length > DIGESTS_KEPT) st.sent.shift();
+      startRecorder(ws, s, st.sent[st.sent.length - 1]);
     };
     ws.onclose = (ev) => {
       if (ws !== st.ws) return;
@@ -190,7 +199,13 @@
       st.openedAt = 0;
       st.lastClose = ev.code + (ev.reason ? ' ' + ev.reason : '');
       setText('closed', st.lastClose + (opened ? '' : ' (refused: check the token, the origin, or that sv recv is running)'));
-      if (st.running) {
+      if (ev.code === TAKEN_OVER) {
+        // Another publisher has the stream now: reconnecting would take it back, and the
+        // two would fight over it.
+        st.running = false;
+        releaseMedia();
+        setPhase('stopped', 'another publisher took over this stream');
+      } else if (st.running) {
         retry();
       } else {
         clearTimeout(st.stopTimer);
@@ -208,7 +223,47 @@
     st.retryTimer = setTimeout(connect, delay);
   }
 
-  function startRecorder(ws, s) {
+  // SentDigest hashes the bytes of one session in the order they were handed to the
+  // socket. A recorder's chunks are Blobs: each is read and hashed after the ones before.
+  class SentDigest {
+    constructor(session) {
+      this.session = session;
+      this.bytes = 0;
+      this.chunks = 0;
+      this.firstChunk = 0; // bytes: a tiny first chunk is how Chromium starts when slow
+      this.hash = new svSha256.Sha256();
+      this.error = null;
+      this.done = Promise.resolve();
+    }
+
+    add(blob) {
+      if (this.chunks++ === 0) this.firstChunk = blob.size;
+      this.bytes += blob.size;
+      this.done = this.done
+        .then(() => blob.arrayBuffer())
+        .then((b) => { if (!this.error) this.hash.update(b); })
+        .catch((e) => { this.error = e.message || String(e); });
+    }
+
+    // result waits for the chunks handed over so far to be hashed.
+    async result() {
+      let done;
+      do {
+        done = this.done;
+        await done;
+      } while (done !== this.done); // chunks that came while waiting
+      return {
+        session: this.session,
+        bytes: this.bytes,
+        chunks: this.chunks,
+        firstChunk: this.firstChunk,
+        sha256: this.error ? null : this.hash.hex(),
+        error: this.error,
+      };
+    }
+  }
+
+  function startRecorder(ws, s, digest) {
     let rec;
     try {
       rec = new MediaRecorder(st.media, {
@@ -228,6 +283,7 @@
       if (ev.data.size > 0 && ws.readyState === WebSocket.OPEN) {
         ws.send(ev.data);
         st.queued += ev.data.size;
+        digest.add(ev.data);
       }
     };
     rec.onstop = () => {
@@ -451,10 +507,27 @@
     }
   }
 
+  // dropSocket ends the connection as a network blip would, without stopping the capture:
+  // the page reconnects by itself with a new session. Scripts cannot cut a WebSocket
+  // without a close frame, so it closes with an application code (4000) that the server
+  // takes as an abnormal end; the chunks already handed to the socket are sent first.
+  function dropSocket() {
+    if (!st.ws || st.ws.readyState !== WebSocket.OPEN) return false;
+    st.ws.close(4000, 'dropped');
+    return true;
+  }
+
   // For kiosks and tests.
   window.svCapture = {
     start,
     stop,
+    dropSocket,
+    // sentDigests resolves to {session, bytes, chunks, firstChunk, sha256, error} for
+    // each session (the last DIGESTS_KEPT): the SHA-256 of the bytes handed to its
+    // socket, hex (null if a chunk could not be read: error says why).
+    sentDigests: () => Promise.all(st.sent.map((d) => d.result())),
+    // sentDigest resolves to that of the current or last session, or null before any.
+    sentDigest: () => (st.sent.length ? st.sent[st.sent.length - 1].result() : Promise.resolve(null)),
     state: () => ({
       phase: st.phase,
       sessions: st.sessions,

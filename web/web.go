@@ -11,6 +11,7 @@
 //	view.html     the player: dash.js in low-latency mode, hls.js, native HLS
 //	common.js     configuration from /config.json, clock sync with /time, helpers
 //	timecode.js   the capture timecode strip, drawn and decoded (see below)
+//	sha256.js     incremental SHA-256: the capture page's digest of what it sent
 //	capture.js, view.js, index.js, sv.css
 //	vendor/       dash.all.min.js and hls.min.js, their licences and VERSIONS
 //

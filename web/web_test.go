@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io/fs"
 	"math/rand/v2"
@@ -19,7 +21,7 @@ import (
 func TestFS(t *testing.T) {
 	fsys := FS()
 	for _, name := range []string{
-		"index.html", "capture.html", "view.html", "common.js", "timecode.js", "capture.js", "view.js",
+		"index.html", "capture.html", "view.html", "common.js", "timecode.js", "sha256.js", "capture.js", "view.js",
 		"index.js", "ticker.js", "sv.css",
 		"vendor/dash.all.min.js", "vendor/dash.js-LICENSE.md", "vendor/hls.min.js", "vendor/hls.js-LICENSE", "vendor/VERSIONS",
 	} {
@@ -165,5 +167,57 @@ func TestTimecodeJS(t *testing.T) {
 	}
 	if decoded < 25 {
 		t.Errorf("only %d of 30 damaged strips were decodable: the damage is too strong to test anything", decoded)
+	}
+}
+
+// TestSha256JS checks sha256.js, with which the capture page hashes what it sends, against
+// crypto/sha256: every length around the block and padding boundaries, fed in uneven
+// pieces as the recorder's chunks are.
+func TestSha256JS(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; the browser tests compare the page's digests with the recordings")
+	}
+	type shaCase struct {
+		Data   []byte `json:"data"` // base64 in JSON
+		Chunks []int  `json:"chunks"`
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var cases []shaCase
+	add := func(n int) {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		var chunks []int
+		for left := n; left > 0 && rng.IntN(4) > 0; {
+			c := rng.IntN(min(left, 150) + 1)
+			chunks = append(chunks, c)
+			left -= c
+		}
+		cases = append(cases, shaCase{Data: data, Chunks: chunks})
+	}
+	for n := range 260 {
+		add(n)
+	}
+	for _, n := range []int{1000, 4096, 65536 + 55, 1<<20 + 63} {
+		add(n)
+	}
+	in, _ := json.Marshal(map[string]any{"cases": cases})
+	cmd := exec.Command(node, "testdata/sha256_check.js")
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var got []string
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(cases) {
+		t.Fatalf("node answered %d digests (%v)", len(got), err)
+	}
+	for i, c := range cases {
+		want := sha256.Sum256(c.Data)
+		if got[i] != hex.EncodeToString(want[:]) {
+			t.Errorf("%d bytes in chunks %v: sha256.js says %s, crypto/sha256 %x", len(c.Data), c.Chunks, got[i], want)
+		}
 	}
 }

@@ -438,3 +438,35 @@ func TestKeysAndTakeover(t *testing.T) {
 		t.Errorf("recordings %s (%d bytes) and %s (%d bytes): want a prefix, then the whole %d", a.Recording, len(ga), b.Recording, len(gb), len(want))
 	}
 }
+
+// A stream whose folder cannot be made is refused with a clear error (HTTP 503 naming the
+// cause); another stream goes on unharmed.
+func TestUnwritableStream(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	out := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(out, "recordings"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A file where the stream's recordings folder would go.
+	if err := os.WriteFile(filepath.Join(out, "recordings", "bad"), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan SessionStats, 1)
+	addr, _ := serveTest(t, Options{Out: out, OnSession: func(st SessionStats) { ended <- st }})
+	rec := filepath.Join(testenv.Dir(), "h264-video-only.webm")
+	good := make(chan error, 1)
+	go func() { good <- publish(context.Background(), addr, "good", rec, true) }()
+	waitFile(t, filepath.Join(out, "live", "good", "chunk-stream0-00001.m4s"))
+	err := publish(context.Background(), addr, "bad", rec, false)
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("publishing to a stream whose folder cannot be made: %v, want a 503 that says why", err)
+	}
+	if err := <-good; err != nil {
+		t.Errorf("the other stream: %v", err)
+	}
+	st := <-ended
+	want, _ := os.ReadFile(rec)
+	if got, err := os.ReadFile(st.Recording); err != nil || !bytes.Equal(got, want) || st.Err != nil {
+		t.Errorf("the other stream's recording differs or failed: %v %v", err, st.Err)
+	}
+}

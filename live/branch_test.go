@@ -286,3 +286,21 @@ func dieErr(t *testing.T) error {
 	}
 	return &ffmpeg.ExitError{State: cmd.ProcessState}
 }
+
+// BenchmarkCursor measures what following a stream for joins costs a session per byte:
+// the scan, the copy of the current cluster, the frame offsets. Chromium's chunks are
+// ~8 KB at 100 ms.
+func BenchmarkCursor(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var c cursor
+		for off := 0; off < len(data); off += 8 << 10 {
+			c.write(data[off:min(off+8<<10, len(data))], media.WebM)
+		}
+	}
+}

@@ -126,10 +126,7 @@ func TestBrowserAllReconnect(t *testing.T) {
 	viewer := b.open(t, s.url("/view?stream="+stream))
 	evalJSON(t, viewer, "(performance.setResourceTimingBufferSize(100000), true)", new(bool))
 	var st viewerStats
-	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
-		evalJSON(t, viewer, "svViewer.stats()", &st)
-		return st.Phase == "playing" && st.TCFrames > 30, fmt.Sprintf("%+v", st)
-	})
+	st = waitPlaying(t, viewer)
 	first := st.Session
 	kids := s.ffmpegChildren(t)
 	if len(kids) == 0 {
@@ -154,15 +151,7 @@ func TestBrowserAllReconnect(t *testing.T) {
 	})
 	republished := time.Since(drop)
 	// Playing again: the new session loaded, and its picture moving.
-	var prev float64
-	waitFor(t, 10*time.Second-time.Since(drop), "the viewer to play the new session within 10 s of the drop", func() (bool, string) {
-		evalJSON(t, viewer, "svViewer.stats()", &st)
-		moving := st.Session != first && st.Phase == "playing" && st.CurrentTime > prev && prev > 0
-		if st.Session != first {
-			prev = st.CurrentTime
-		}
-		return moving, fmt.Sprintf("%+v", st)
-	})
+	st = waitNewSession(t, viewer, first, 10*time.Second-time.Since(drop), "the viewer to play the new session within 10 s of the drop")
 	resumed := time.Since(drop)
 	t.Logf("after the drop: publishing again after %.1f s (close %q), the viewer playing the new session after %.1f s",
 		republished.Seconds(), cs.LastClose, resumed.Seconds())
@@ -222,10 +211,7 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
 	viewer := b.open(t, s.url("/view?stream="+stream))
 	var st viewerStats
-	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
-		evalJSON(t, viewer, "svViewer.stats()", &st)
-		return st.Phase == "playing" && st.TCFrames > 30, fmt.Sprintf("%+v", st)
-	})
+	st = waitPlaying(t, viewer)
 	first := st.Session
 	packager := 0
 	for _, pid := range s.ffmpegChildren(t) {
@@ -250,15 +236,7 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(body), "\n"+series+"\n"), "no " + series
 	})
-	var prev float64
-	waitFor(t, 15*time.Second, "the viewer to play the new presentation", func() (bool, string) {
-		evalJSON(t, viewer, "svViewer.stats()", &st)
-		moving := st.Session != first && st.Phase == "playing" && st.CurrentTime > prev && prev > 0
-		if st.Session != first {
-			prev = st.CurrentTime
-		}
-		return moving, fmt.Sprintf("%+v", st)
-	})
+	st = waitNewSession(t, viewer, first, 15*time.Second, "the viewer to play the new presentation")
 	resumed := time.Since(killed)
 	before := st.CurrentTime
 	start := time.Now()

@@ -187,10 +187,7 @@ func TestBrowserReconnect(t *testing.T) {
 	capture := b.open(t, "http://"+p.serveAddr+"/capture?stream=again&source=clock&autostart=1&resolution=640x480&fps=30")
 	viewer := b.open(t, "http://"+p.serveAddr+"/view?stream=again")
 	var st viewerStats
-	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
-		evalJSON(t, viewer, "svViewer.stats()", &st)
-		return st.Phase == "playing" && st.TCFrames > 30, fmt.Sprintf("%+v", st)
-	})
+	st = waitPlaying(t, viewer)
 	first := st.Session
 
 	// Cut: sv recv ends the session (close 1001, going away) and exits; sv dash ends the
@@ -227,6 +224,35 @@ func TestBrowserReconnect(t *testing.T) {
 	p.wait(t, 20*time.Second)
 	p.stopServe(t)
 	b.logConsole(t)
+}
+
+// waitPlaying waits for the viewer to play, with 30 frames' timecodes read, and returns
+// its stats.
+func waitPlaying(t *testing.T, viewer context.Context) viewerStats {
+	t.Helper()
+	var st viewerStats
+	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
+		evalJSON(t, viewer, "svViewer.stats()", &st)
+		return st.Phase == "playing" && st.TCFrames > 30, fmt.Sprintf("%+v", st)
+	})
+	return st
+}
+
+// waitNewSession waits up to d for the viewer to play a session other than first (a new
+// presentation), its position moving, and returns its stats.
+func waitNewSession(t *testing.T, viewer context.Context, first string, d time.Duration, what string) viewerStats {
+	t.Helper()
+	var st viewerStats
+	var prev float64
+	waitFor(t, d, what, func() (bool, string) {
+		evalJSON(t, viewer, "svViewer.stats()", &st)
+		moving := st.Session != first && st.Phase == "playing" && st.CurrentTime > prev && prev > 0
+		if st.Session != first {
+			prev = st.CurrentTime
+		}
+		return moving, fmt.Sprintf("%+v", st)
+	})
+	return st
 }
 
 func quantile(sorted []float64, q float64) float64 {

@@ -125,8 +125,7 @@ func TestBrowserAllReconnect(t *testing.T) {
 	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
 	viewer := b.open(t, s.url("/view?stream="+stream))
 	evalJSON(t, viewer, "(performance.setResourceTimingBufferSize(100000), true)", new(bool))
-	var st viewerStats
-	st = waitPlaying(t, viewer)
+	st := waitPlaying(t, viewer)
 	first := st.Session
 	kids := s.ffmpegChildren(t)
 	if len(kids) == 0 {
@@ -210,8 +209,7 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 	b := startBrowser(t, chromium)
 	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
 	viewer := b.open(t, s.url("/view?stream="+stream))
-	var st viewerStats
-	st = waitPlaying(t, viewer)
+	st := waitPlaying(t, viewer)
 	first := st.Session
 	packager := 0
 	for _, pid := range s.ffmpegChildren(t) {

@@ -186,8 +186,7 @@ func TestBrowserReconnect(t *testing.T) {
 	b := startBrowser(t, chromium)
 	capture := b.open(t, "http://"+p.serveAddr+"/capture?stream=again&source=clock&autostart=1&resolution=640x480&fps=30")
 	viewer := b.open(t, "http://"+p.serveAddr+"/view?stream=again")
-	var st viewerStats
-	st = waitPlaying(t, viewer)
+	st := waitPlaying(t, viewer)
 	first := st.Session
 
 	// Cut: sv recv ends the session (close 1001, going away) and exits; sv dash ends the

@@ -32,7 +32,7 @@ type metrics struct {
 	skipped  *prometheus.CounterVec
 	skips    *prometheus.CounterVec
 	requests *prometheus.CounterVec
-	viewers  *prometheus.GaugeVec
+	viewers  *prometheus.Desc
 	highs    *prometheus.GaugeVec // {stream, queue}
 	handoff  *prometheus.HistogramVec
 
@@ -59,15 +59,14 @@ func newMetrics() *metrics {
 	m.skipped = counter("frames_skipped_total", "Video frames the analysis skipped because it fell behind or restarted.")
 	m.skips = counter("analysis_skips_total", "Times the analysis fell behind and skipped ahead to the next keyframe.")
 	m.requests = counter("segment_requests_total", "Requests for media segments.")
-	m.viewers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sv", Name: "viewers",
-		Help: "Players that asked for a segment in the last 10 s."}, stream)
+	m.viewers = prometheus.NewDesc("sv_viewers", "Players that asked for a segment in the last 10 s.", stream, nil)
 	m.highs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sv", Name: "queue_high_water_bytes",
 		Help: "Most bytes ever waiting in a stream's queue: ingest (socket to stages), dash (to the packager), analysis."},
 		[]string{"stream", "queue"})
 	m.handoff = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "sv", Name: "handoff_seconds",
 		Help:    "Time from a chunk reaching the packager to its being written into FFmpeg.",
 		Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}}, stream)
-	m.reg.MustRegister(m.live, m.viewers, m.highs, m.handoff,
+	m.reg.MustRegister(m.live, viewerCollector{m}, m.highs, m.handoff,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -119,7 +118,8 @@ func raise(g prometheus.Gauge, v int64) {
 }
 
 // segmentRequest counts a segment request and its viewer: the page's viewer id (the
-// query parameter v that the viewer page adds), or else the client's address.
+// query parameter v that the viewer page adds), or else the client's address. It only
+// notes the time: viewers are counted when asked for (Viewers, a scrape).
 func (m *metrics) segmentRequest(stream string, r *http.Request) {
 	m.requests.WithLabelValues(stream).Inc()
 	id := r.URL.Query().Get("v")
@@ -135,7 +135,6 @@ func (m *metrics) segmentRequest(stream string, r *http.Request) {
 		m.seen[stream] = v
 	}
 	v[id] = now
-	m.countViewers(stream, now)
 }
 
 // Viewers returns how many players asked for a segment of stream in the last 10 s.
@@ -145,7 +144,8 @@ func (m *metrics) Viewers(stream string) int {
 	return m.countViewers(stream, time.Now())
 }
 
-// countViewers forgets the viewers gone quiet and sets the gauge; m.mu is held.
+// countViewers forgets the viewers of stream gone quiet and counts the others; m.mu is
+// held.
 func (m *metrics) countViewers(stream string, now time.Time) int {
 	v := m.seen[stream]
 	for id, t := range v {
@@ -156,6 +156,20 @@ func (m *metrics) countViewers(stream string, now time.Time) int {
 	if len(v) == 0 {
 		delete(m.seen, stream)
 	}
-	m.viewers.WithLabelValues(stream).Set(float64(len(v)))
 	return len(v)
+}
+
+// viewerCollector reports sv_viewers at each scrape, for every stream watched lately.
+type viewerCollector struct{ m *metrics }
+
+func (c viewerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.viewers }
+
+func (c viewerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	now := time.Now()
+	for stream := range c.m.seen {
+		n := c.m.countViewers(stream, now)
+		ch <- prometheus.MustNewConstMetric(c.m.viewers, prometheus.GaugeValue, float64(n), stream)
+	}
 }

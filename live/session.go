@@ -31,12 +31,13 @@ type session struct {
 	recDir  string
 	done    chan struct{} // closed when the session has ended
 
-	cur      cursor
-	rec      *os.File
-	recBuf   *bufio.Writer
-	recPath  string
-	bytes    int64
-	messages int64
+	cur        cursor
+	rec        *os.File
+	recBuf     *bufio.Writer
+	recPath    string
+	bytes      int64
+	messages   int64
+	ingestHigh int64 // the ingest queue's high-water mark last reported
 
 	dash       *branch
 	dashDone   chan error
@@ -135,7 +136,10 @@ func (sess *session) Write(p []byte) (int, error) {
 	st := sess.pub.Stats()
 	sess.m.messages.Add(float64(st.Messages - sess.messages))
 	sess.messages = st.Messages
-	raise(sess.m.ingestHigh, st.HighWater)
+	if st.HighWater > sess.ingestHigh { // raise reads the gauge: not for every chunk
+		sess.ingestHigh = st.HighWater
+		raise(sess.m.ingestHigh, st.HighWater)
+	}
 
 	sess.cur.write(p, st.Kind)
 	sess.dash.feed(p, &sess.cur)

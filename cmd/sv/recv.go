@@ -129,12 +129,13 @@ func recvAction(c *cli.Context) error {
 
 // singleSession lets one publisher through and refuses the others with 409.
 type singleSession struct {
-	out    *outputs
-	mu     sync.Mutex
-	pub    *ws.Publisher
-	closed bool
-	done   chan struct{} // closed when the session has ended and its handler returned
-	err    error
+	out      *outputs
+	mu       sync.Mutex
+	pub      *ws.Publisher
+	closed   bool
+	finished bool          // done is closed
+	done     chan struct{} // closed when the session has ended and its handler returned
+	err      error
 }
 
 func (s *singleSession) open(p *ws.Publisher) (ws.Session, error) {
@@ -180,9 +181,9 @@ func (s *singleSession) Close(cause error) error {
 func (s *singleSession) handlerDone() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed && s.done != nil {
+	if s.closed && !s.finished {
+		s.finished = true
 		close(s.done)
-		s.done = nil
 	}
 }
 

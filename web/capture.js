@@ -59,7 +59,7 @@
       height: h,
       fps: Number($('fps').value),
       codec: $('codec').value,
-      timeslice: Math.min(250, Math.max(100, Number($('timeslice').value) || 100)),
+      timeslice: Math.min(1000, Math.max(100, Number($('timeslice').value) || 100)),
     };
   }
 
@@ -146,6 +146,7 @@
     }
     hint('');
     st.running = true;
+    st.startedAt = sv.clock.now();
     setPhase('starting');
     try {
       st.cfg = await sv.config();
@@ -537,6 +538,9 @@
       mime: st.mime,
       lastClose: st.lastClose,
       offset: sv.clock.offset,
+      // startedAt is when start() was called, on the server's clock (ms): the viewer's
+      // firstFrameAt minus this is the time to first frame.
+      startedAt: st.startedAt || null,
     }),
   };
 

@@ -36,7 +36,8 @@
     lastTime: 0,
     loads: 0,
     g2g: [], // [performance.now(), ms] over the last WINDOW
-    drained: [], // samples not yet taken by takeSamples()
+    drained: [], // [clock ms, glass-to-glass ms] not yet taken by takeSamples()/takeTimed()
+    firstFrameAt: null, // clock ms at which the current load's first frame was shown
     lastG2G: NaN,
     tcFrames: 0,
     errors: [],
@@ -126,6 +127,7 @@
     st.lead = leadOf(info);
     st.key = (info.session || '').replace(/[^0-9A-Za-z]/g, '');
     st.ended = false;
+    st.firstFrameAt = null;
     st.loads++;
     st.lastProgress = performance.now();
     const tech = chooseTech(info);
@@ -147,7 +149,11 @@
   async function loadDash() {
     await sv.loadScript('/assets/vendor/dash.all.min.js');
     const p = dashjs.MediaPlayer().create();
-    p.updateSettings({
+    // ?defaults=1: dash.js as it comes, for comparing with the settings below, but for
+    // its clock: its default is a time server on the internet.
+    if (sv.param('defaults', '') === '1') {
+      p.updateSettings({ streaming: { utcSynchronization: { defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-xsdate:2014', value: new URL(st.cfg.time, location.href).href } } } });
+    } else p.updateSettings({
       debug: { logLevel: 2 }, // errors only
       streaming: {
         // The MPD's ServiceDescription sets the target latency and catch-up rates.
@@ -289,6 +295,7 @@
       const cb = (now, meta) => {
         if (v !== video) return;
         // The frame will be on screen at expectedDisplayTime (performance.now() time).
+        if (st.firstFrameAt === null) st.firstFrameAt = sv.clock.now() + meta.expectedDisplayTime - performance.now();
         this.read(v, meta.width || v.videoWidth, meta.height || v.videoHeight, meta.expectedDisplayTime - performance.now());
         v.requestVideoFrameCallback(cb);
       };
@@ -312,7 +319,7 @@
       st.lastG2G = g2g;
       st.g2g.push([t, g2g]);
       while (st.g2g.length && t - st.g2g[0][0] > WINDOW) st.g2g.shift();
-      st.drained.push(Math.round(g2g));
+      st.drained.push([Math.round(shown), Math.round(g2g)]);
       if (st.drained.length > 10000) st.drained.shift();
     }
   }
@@ -354,6 +361,7 @@
       g2gMedian: sv.quantile(recent, 0.5),
       g2gP95: sv.quantile(recent, 0.95),
       tcFrames: st.tcFrames,
+      firstFrameAt: st.firstFrameAt,
       latency: NaN,
       target: NaN,
       lowLatency: false,
@@ -544,7 +552,9 @@
   window.svViewer = {
     stats,
     // takeSamples returns the glass-to-glass latencies (ms) decoded since the last call.
-    takeSamples: () => st.drained.splice(0),
+    takeSamples: () => st.drained.splice(0).map((d) => d[1]),
+    // takeTimed is takeSamples with the time each frame was shown: [[clock ms, ms], ...].
+    takeTimed: () => st.drained.splice(0),
   };
 
   init();

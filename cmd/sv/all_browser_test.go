@@ -263,14 +263,16 @@ type allServer struct {
 	log  *syncBuffer
 }
 
-func startAll(t *testing.T) *allServer {
+// startAll starts sv all on a free port with its output in a temporary folder, and
+// args (flags) after the others.
+func startAll(t testing.TB, args ...string) *allServer {
 	t.Helper()
 	sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
 	if err != nil {
 		t.Fatalf("sv is not on PATH: %v", err)
 	}
 	s := &allServer{addr: freeAddr(t), out: filepath.Join(t.TempDir(), "out"), log: &syncBuffer{}}
-	s.cmd = exec.Command(sv, "all", "--listen", s.addr, "--out", s.out)
+	s.cmd = exec.Command(sv, append([]string{"all", "--listen", s.addr, "--out", s.out}, args...)...)
 	s.cmd.Stderr = s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -293,7 +295,7 @@ func startAll(t *testing.T) *allServer {
 func (s *allServer) url(path string) string { return "http://" + s.addr + path }
 
 // ffmpegChildren returns the pids of sv all's FFmpeg children (Linux only: nil elsewhere).
-func (s *allServer) ffmpegChildren(t *testing.T) []int {
+func (s *allServer) ffmpegChildren(t testing.TB) []int {
 	t.Helper()
 	if s.cmd.ProcessState != nil {
 		return nil
@@ -308,7 +310,7 @@ func (s *allServer) ffmpegChildren(t *testing.T) []int {
 }
 
 // checkGone fails the test if one of the FFmpeg processes pids still runs.
-func checkGone(t *testing.T, pids []int, when string) {
+func checkGone(t testing.TB, pids []int, when string) {
 	t.Helper()
 	for _, p := range processes() {
 		if slices.Contains(pids, p.pid) && p.comm == "ffmpeg" && p.state != "Z" {
@@ -319,7 +321,7 @@ func checkGone(t *testing.T, pids []int, when string) {
 
 // interrupt stops sv all as Ctrl-C does: it must exit 130, without errors in its log
 // and without leaving any FFmpeg behind.
-func (s *allServer) interrupt(t *testing.T) {
+func (s *allServer) interrupt(t testing.TB) {
 	t.Helper()
 	kids := s.ffmpegChildren(t)
 	start := time.Now()
@@ -398,7 +400,7 @@ func processes() []process {
 
 // waitStopped waits for the capture page to be told by the server that its stream is
 // stored (the server's close frame comes once the session is finished).
-func waitStopped(t *testing.T, capture context.Context) captureState {
+func waitStopped(t testing.TB, capture context.Context) captureState {
 	t.Helper()
 	var cs captureState
 	waitFor(t, 20*time.Second, "the capture page to stop", func() (bool, string) {
@@ -420,7 +422,7 @@ type sentDigest struct {
 
 // checkRecordings checks that the stream has one recording per session of the capture
 // page, each with a seekable copy, and that each is byte for byte what the page sent.
-func checkRecordings(t *testing.T, s *allServer, stream string, capture context.Context, sessions int) {
+func checkRecordings(t testing.TB, s *allServer, stream string, capture context.Context, sessions int) {
 	t.Helper()
 	js, err := chromedp.Run(capture, chromedp.Evaluate[string]("svCapture.sentDigests().then(JSON.stringify)", chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -494,7 +496,7 @@ type frameEvent struct {
 // readFrameEvents reads /live/{stream}/events until it has n frame records, and checks
 // them: numbered, timestamped in order, and with the capture time read from the test
 // clock's timecode.
-func readFrameEvents(t *testing.T, url string, n int) []frameEvent {
+func readFrameEvents(t testing.TB, url string, n int) []frameEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -549,7 +551,7 @@ func readFrameEvents(t *testing.T, url string, n int) []frameEvent {
 
 // logFailedRequests logs the viewer's requests that failed (HTTP 400 or more), by path,
 // with when they were made relative to the drop.
-func logFailedRequests(t *testing.T, viewer context.Context) {
+func logFailedRequests(t testing.TB, viewer context.Context) {
 	t.Helper()
 	var failed []struct {
 		Path   string  `json:"path"`

@@ -227,7 +227,7 @@ func TestBrowserReconnect(t *testing.T) {
 
 // waitPlaying waits for the viewer to play, with 30 frames' timecodes read, and returns
 // its stats.
-func waitPlaying(t *testing.T, viewer context.Context) viewerStats {
+func waitPlaying(t testing.TB, viewer context.Context) viewerStats {
 	t.Helper()
 	var st viewerStats
 	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
@@ -239,7 +239,7 @@ func waitPlaying(t *testing.T, viewer context.Context) viewerStats {
 
 // waitNewSession waits up to d for the viewer to play a session other than first (a new
 // presentation), its position moving, and returns its stats.
-func waitNewSession(t *testing.T, viewer context.Context, first string, d time.Duration, what string) viewerStats {
+func waitNewSession(t testing.TB, viewer context.Context, first string, d time.Duration, what string) viewerStats {
 	t.Helper()
 	var st viewerStats
 	var prev float64
@@ -263,38 +263,40 @@ func quantile(sorted []float64, q float64) float64 {
 }
 
 type captureState struct {
-	Phase     string  `json:"phase"`
-	Sessions  int     `json:"sessions"`
-	Sent      int64   `json:"sent"`
-	Buffered  int64   `json:"buffered"`
-	Bitrate   float64 `json:"bitrate"`
-	Mime      string  `json:"mime"`
-	LastClose string  `json:"lastClose"`
-	Offset    int     `json:"offset"`
+	Phase     string   `json:"phase"`
+	Sessions  int      `json:"sessions"`
+	Sent      int64    `json:"sent"`
+	Buffered  int64    `json:"buffered"`
+	Bitrate   float64  `json:"bitrate"`
+	Mime      string   `json:"mime"`
+	LastClose string   `json:"lastClose"`
+	Offset    int      `json:"offset"`
+	StartedAt *float64 `json:"startedAt"`
 }
 
 type viewerStats struct {
-	Phase       string   `json:"phase"`
-	Session     string   `json:"session"`
-	Tech        string   `json:"tech"`
-	Loads       int      `json:"loads"`
-	CurrentTime float64  `json:"currentTime"`
-	Buffer      float64  `json:"buffer"`
-	Width       int      `json:"width"`
-	Height      int      `json:"height"`
-	Rate        float64  `json:"rate"`
-	Stalls      int      `json:"stalls"`
-	StallMs     float64  `json:"stallMs"`
-	Dropped     int      `json:"dropped"`
-	Frames      int      `json:"frames"`
-	G2G         float64  `json:"g2g"`
-	TCFrames    int      `json:"tcFrames"`
-	Latency     float64  `json:"latency"`
-	Lead        float64  `json:"lead"`
-	Target      float64  `json:"target"`
-	LowLatency  bool     `json:"lowLatency"`
-	Errors      []string `json:"errors"`
-	Analysis    struct {
+	Phase        string   `json:"phase"`
+	Session      string   `json:"session"`
+	Tech         string   `json:"tech"`
+	Loads        int      `json:"loads"`
+	CurrentTime  float64  `json:"currentTime"`
+	Buffer       float64  `json:"buffer"`
+	Width        int      `json:"width"`
+	Height       int      `json:"height"`
+	Rate         float64  `json:"rate"`
+	Stalls       int      `json:"stalls"`
+	StallMs      float64  `json:"stallMs"`
+	Dropped      int      `json:"dropped"`
+	Frames       int      `json:"frames"`
+	G2G          float64  `json:"g2g"`
+	TCFrames     int      `json:"tcFrames"`
+	FirstFrameAt *float64 `json:"firstFrameAt"`
+	Latency      float64  `json:"latency"`
+	Lead         float64  `json:"lead"`
+	Target       float64  `json:"target"`
+	LowLatency   bool     `json:"lowLatency"`
+	Errors       []string `json:"errors"`
+	Analysis     struct {
 		Frames  int     `json:"frames"`
 		Cuts    int     `json:"cuts"`
 		Latency float64 `json:"latency"`
@@ -303,7 +305,7 @@ type viewerStats struct {
 
 // evalJSON evaluates a JavaScript expression in a page and decodes its value (through
 // JSON.stringify, which turns NaN into null).
-func evalJSON(t *testing.T, ctx context.Context, expr string, v any) {
+func evalJSON(t testing.TB, ctx context.Context, expr string, v any) {
 	t.Helper()
 	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+expr+")"))
 	if err != nil {
@@ -315,7 +317,7 @@ func evalJSON(t *testing.T, ctx context.Context, expr string, v any) {
 }
 
 // waitFor polls cond every 200 ms until it holds, or fails the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -349,7 +351,7 @@ type pipeline struct {
 // startPipeline starts sv serve and sv recv | sv dash; with analysis, also sv frames
 // on a copy of the stream, its output in the stream's folder as /live/{stream}/events
 // expects it.
-func startPipeline(t *testing.T, stream string, analysis bool) *pipeline {
+func startPipeline(t testing.TB, stream string, analysis bool) *pipeline {
 	t.Helper()
 	sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
 	if err != nil {
@@ -392,7 +394,7 @@ func startPipeline(t *testing.T, stream string, analysis bool) *pipeline {
 
 // startIngest starts sv recv | sv dash for one publisher session; with analysis, sv
 // recv | tee >(sv frames) | sv dash.
-func (p *pipeline) startIngest(t *testing.T) {
+func (p *pipeline) startIngest(t testing.TB) {
 	t.Helper()
 	out := filepath.Join(p.root, "live", p.stream)
 	p.recv = exec.Command(p.sv, "recv", "--quiet", "--listen", p.recvAddr)
@@ -467,12 +469,12 @@ func (p *pipeline) startIngest(t *testing.T) {
 
 // wait waits for sv recv and sv dash to end, successfully unless the session was
 // interrupted.
-func (p *pipeline) wait(t *testing.T, d time.Duration) {
+func (p *pipeline) wait(t testing.TB, d time.Duration) {
 	t.Helper()
 	p.waitIngest(t, d, true)
 }
 
-func (p *pipeline) waitIngest(t *testing.T, d time.Duration, ok bool) {
+func (p *pipeline) waitIngest(t testing.TB, d time.Duration, ok bool) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
@@ -502,7 +504,7 @@ func (p *pipeline) waitIngest(t *testing.T, d time.Duration, ok bool) {
 }
 
 // stopServe interrupts sv serve and returns its closing summary.
-func (p *pipeline) stopServe(t *testing.T) string {
+func (p *pipeline) stopServe(t testing.TB) string {
 	t.Helper()
 	p.serve.Process.Signal(syscall.SIGINT)
 	p.serve.Wait()
@@ -519,7 +521,7 @@ type browser struct {
 	messages []string
 }
 
-func startBrowser(t *testing.T, path string) *browser {
+func startBrowser(t testing.TB, path string) *browser {
 	t.Helper()
 	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -535,7 +537,7 @@ func startBrowser(t *testing.T, path string) *browser {
 }
 
 // open opens url in a new tab and collects its console's warnings and errors.
-func (b *browser) open(t *testing.T, url string) context.Context {
+func (b *browser) open(t testing.TB, url string) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	t.Cleanup(cancel)
@@ -563,7 +565,7 @@ func (b *browser) open(t *testing.T, url string) context.Context {
 	return ctx
 }
 
-func (b *browser) logConsole(t *testing.T) {
+func (b *browser) logConsole(t testing.TB) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, m := range b.messages {
@@ -571,7 +573,7 @@ func (b *browser) logConsole(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -581,7 +583,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func waitListen(t *testing.T, addr string) {
+func waitListen(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

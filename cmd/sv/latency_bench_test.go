@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/svtool/sv/internal/testenv"
+)
+
+// BenchmarkGlassToGlass is the latency lab: for each configuration, a fresh server and a
+// fresh headless Chromium. The viewer page is opened first and waits for the stream; then
+// the capture page starts publishing the test clock (source=clock, 640x480 at 30 fps),
+// and the viewer decodes the capture time from every frame it shows. Both pages read the
+// server's clock, so the glass-to-glass latency of each frame is measured on one clock,
+// and so is the time to first frame: from the capture page's start (before it asks for
+// the camera) to the viewer's first frame on screen.
+//
+// The configurations are sv all at --latency low and normal, with the publisher's H.264
+// copied (--video copy) or transcoded (--video h264), and "classic": the pipeline sv grew
+// from, 1 s recorder chunks into `ffmpeg -i - -f dash -seg_duration 2` with its default
+// encoder settings, served as files and played by dash.js with its default settings.
+//
+// Each is watched for SV_BENCH_LATENCY_RUN (default 60s) from the viewer's first frame;
+// stalls are counted over that window. Use -benchtime 1x; -count N repeats the lab:
+//
+//	go test -run '^$' -bench GlassToGlass -benchtime 1x -count 3 ./cmd/sv
+//
+// With SV_BENCH_DIR set, each run writes SV_BENCH_DIR/latency-CONFIG.json, the latency of
+// every frame over time, from which BENCHMARKS.md draws its plot.
+func BenchmarkGlassToGlass(b *testing.B) {
+	testenv.Require(b, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(b)
+	run := benchDuration(b, "SV_BENCH_LATENCY_RUN", 60*time.Second)
+	for _, c := range latencyConfigs {
+		b.Run(c.name, func(b *testing.B) {
+			var r latencyRun
+			for range b.N {
+				r = measureLatency(b, chromium, c, run)
+			}
+			b.ReportMetric(r.quantile(0.5), "median-ms")
+			b.ReportMetric(r.quantile(0.95), "p95-ms")
+			b.ReportMetric(r.quantile(1), "max-ms")
+			b.ReportMetric(float64(r.Stalls), "stalls")
+			b.ReportMetric(r.StallMs, "stall-ms")
+			b.ReportMetric(r.TTFF, "ttff-ms")
+			b.ReportMetric(float64(len(r.Samples)), "frames")
+			if dir := os.Getenv("SV_BENCH_DIR"); dir != "" {
+				writeJSON(b, filepath.Join(dir, "latency-"+c.name+".json"), r)
+			}
+		})
+	}
+}
+
+type latencyConfig struct {
+	name    string
+	args    []string // sv all's flags
+	classic bool
+}
+
+var latencyConfigs = []latencyConfig{
+	{name: "low-copy", args: []string{"--latency", "low", "--video", "copy"}},
+	{name: "low-transcode", args: []string{"--latency", "low", "--video", "h264"}},
+	{name: "normal-copy", args: []string{"--latency", "normal", "--video", "copy"}},
+	{name: "normal-transcode", args: []string{"--latency", "normal", "--video", "h264"}},
+	{name: "classic", classic: true},
+}
+
+// latencyRun is one configuration's run, as written to latency-CONFIG.json.
+type latencyRun struct {
+	Config  string       `json:"config"`
+	TTFF    float64      `json:"ttff_ms"`  // capture page's start → viewer's first frame
+	Stalls  int          `json:"stalls"`   // the player waiting for data, after its first frame
+	StallMs float64      `json:"stall_ms"` // time spent so
+	Played  float64      `json:"played_s"` // media played in the window
+	Window  float64      `json:"window_s"`
+	Samples [][2]float64 `json:"samples"` // [s since the capture page's start, glass-to-glass ms]
+}
+
+func (r latencyRun) quantile(q float64) float64 {
+	ms := make([]float64, len(r.Samples))
+	for i, s := range r.Samples {
+		ms[i] = s[1]
+	}
+	slices.Sort(ms)
+	return quantile(ms, q)
+}
+
+func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Duration) latencyRun {
+	b.Helper()
+	const stream = "lab"
+	var base, dir string
+	view := "/view?stream=" + stream
+	capture := "/capture?stream=" + stream + "&source=clock&autostart=1&resolution=640x480&fps=30"
+	if c.classic {
+		base, dir = startClassic(b, stream)
+		view += "&defaults=1&lead=0"
+		capture += "&timeslice=1000"
+	} else {
+		base = "http://" + startAll(b, c.args...).addr
+	}
+	br := startBrowser(b, chromium)
+	var viewer, pub context.Context
+	var vs viewerStats
+	if c.classic {
+		// dash.js fails for good (TypeError, reading 'range') on a live MPD without a
+		// segment, so its page is opened once the first video segment is written, as a
+		// user of the classic pipeline reloads it until it plays.
+		pub = br.open(b, base+capture)
+		waitFor(b, 60*time.Second, "the first video segment", func() (bool, string) {
+			_, err := os.Stat(filepath.Join(dir, "chunk-stream0-00001.m4s"))
+			return err == nil, fmt.Sprint(err)
+		})
+		viewer = br.open(b, base+view)
+	} else {
+		viewer = br.open(b, base+view)
+		waitFor(b, 20*time.Second, "the viewer to wait for the stream", func() (bool, string) {
+			evalJSON(b, viewer, "svViewer.stats()", &vs)
+			return vs.Phase == "waiting", fmt.Sprintf("%+v", vs)
+		})
+		pub = br.open(b, base+capture)
+	}
+
+	// Up to the first frame: the classic pipeline takes a while (the encoder's default
+	// GOP is 250 frames, and dash.js starts a few segments behind the live edge).
+	waitFor(b, 90*time.Second, "the viewer's first frame", func() (bool, string) {
+		evalJSON(b, viewer, "svViewer.stats()", &vs)
+		return vs.FirstFrameAt != nil && vs.TCFrames > 0, fmt.Sprintf("%+v", vs)
+	})
+	var cs captureState
+	evalJSON(b, pub, "svCapture.state()", &cs)
+	if cs.StartedAt == nil {
+		b.Fatalf("the capture page has no start time: %+v", cs)
+	}
+	r := latencyRun{Config: c.name, TTFF: *vs.FirstFrameAt - *cs.StartedAt}
+	take := func() {
+		var got [][2]float64
+		evalJSON(b, viewer, "svViewer.takeTimed()", &got)
+		for _, s := range got {
+			r.Samples = append(r.Samples, [2]float64{(s[0] - *cs.StartedAt) / 1000, s[1]})
+		}
+	}
+	take()
+	first := vs
+	start := time.Now()
+	for time.Since(start) < run {
+		time.Sleep(time.Second)
+		take()
+	}
+	evalJSON(b, viewer, "svViewer.stats()", &vs)
+	r.Window = time.Since(start).Seconds()
+	r.Played = vs.CurrentTime - first.CurrentTime
+	r.Stalls = vs.Stalls - first.Stalls
+	r.StallMs = vs.StallMs - first.StallMs
+	b.Logf("%s: time to first frame %.0f ms; glass-to-glass median %.0f ms, p95 %.0f ms, max %.0f ms over %d frames; %.1f s played in %.1f s, %d stalls (%.0f ms); dash.js latency %.0f ms, errors %q",
+		c.name, r.TTFF, r.quantile(0.5), r.quantile(0.95), r.quantile(1), len(r.Samples), r.Played, r.Window, r.Stalls, r.StallMs, vs.Latency, vs.Errors)
+
+	// A frame every 100 ms at least, and playback moving, or the figures mean nothing.
+	if len(r.Samples) < int(r.Window)*10 {
+		b.Errorf("%s: only %d frames with a timecode in %.0f s (30 fps sent)", c.name, len(r.Samples), r.Window)
+	}
+	if r.Played < 0.5*r.Window {
+		b.Errorf("%s: %.1f s played in %.1f s", c.name, r.Played, r.Window)
+	}
+	evalJSON(b, pub, "(svCapture.stop(), true)", new(bool))
+	if b.Failed() {
+		br.logConsole(b)
+	}
+	return r
+}
+
+// startClassic starts the pipeline sv grew from: a WebSocket receiver piping into
+// `ffmpeg -i - -f dash -seg_duration 2` (default encoders: libx264 with a 250-frame GOP,
+// no streaming of segments in progress), its files served by sv serve. It returns the
+// server's base URL and the stream's folder.
+func startClassic(b testing.TB, stream string) (base, dir string) {
+	b.Helper()
+	sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
+	if err != nil {
+		b.Fatalf("sv is not on PATH: %v", err)
+	}
+	root := filepath.Join(b.TempDir(), "output")
+	dir = filepath.Join(root, "live", stream)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	serveAddr, recvAddr := freeAddr(b), freeAddr(b)
+	logs := map[string]*syncBuffer{"serve": {}, "recv": {}, "ffmpeg": {}}
+	serve := exec.Command(sv, "serve", "--quiet", "--listen", serveAddr, "--root", root,
+		"--ingest", "ws://"+recvAddr+"/ingest/{stream}")
+	recv := exec.Command(sv, "recv", "--quiet", "--listen", recvAddr)
+	ff := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-i", "-", "-f", "dash", "-seg_duration", "2",
+		filepath.Join(dir, "manifest.mpd"))
+	serve.Stderr, recv.Stderr, ff.Stderr = logs["serve"], logs["recv"], logs["ffmpeg"]
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	recv.Stdout, ff.Stdin = pw, pr
+	cmds := []*exec.Cmd{serve, recv, ff}
+	for _, c := range cmds {
+		if err := c.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pw.Close()
+	pr.Close()
+	b.Cleanup(func() {
+		for _, c := range cmds {
+			stopProcess(c, syscall.SIGINT, 10*time.Second)
+		}
+		if b.Failed() {
+			for name, l := range logs {
+				b.Logf("%s stderr:\n%s", name, l.String())
+			}
+		}
+	})
+	waitListen(b, serveAddr)
+	waitListen(b, recvAddr)
+	return "http://" + serveAddr, dir
+}
+
+// stopProcess signals a child that may still run, waits up to d, then kills it.
+func stopProcess(c *exec.Cmd, sig os.Signal, d time.Duration) {
+	if c.Process == nil || c.ProcessState != nil {
+		return
+	}
+	c.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() {
+		c.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		c.Process.Kill()
+		<-done
+	}
+}
+
+// benchDuration reads a duration from the environment, or gives def.
+func benchDuration(b testing.TB, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return d
+}
+
+// writeJSON writes v to path, creating its folder.
+func writeJSON(b testing.TB, path string, v any) {
+	b.Helper()
+	data, err := json.Marshal(v)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(path), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+}

@@ -32,12 +32,14 @@ fuzz:
 		done; \
 	done
 
+# Every benchmark, then BENCHMARKS.md (scripts/bench.sh: BENCH_COUNT, LAB_COUNT).
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt
+	@scripts/bench-deps.sh
+	@GO=$(GO) scripts/bench.sh
 
 # sv all --demo: a built-in recording, live in a loop, with the viewer (SV_DEMO_SECONDS=N: a checked timed run).
 demo: build deps
 	@scripts/demo.sh $(BIN)
 
 clean:
-	rm -rf bin bench.txt output
+	rm -rf bin output

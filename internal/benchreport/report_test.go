@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const sample = `goos: linux
+goarch: amd64
+pkg: github.com/svtool/sv/dash
+cpu: AMD EPYC
+BenchmarkHandoff/copy-2   	       5	         0 ns/op	        21.00 p50-µs	       241.0 p99-µs
+BenchmarkHandoff/copy-2   	       5	         0 ns/op	        23.00 p50-µs	       250.0 p99-µs
+pkg: github.com/svtool/sv/internal/queue
+BenchmarkHandoff-2   	  100000	     32388 ns/op	2023.47 MB/s	   68728 B/op	      12 allocs/op
+pkg: github.com/svtool/sv/cmd/sv
+BenchmarkGlassToGlass/low-copy
+    latency_bench_test.go:45: low-copy: a log line that is not a result
+BenchmarkGlassToGlass/low-copy-2   	1	60000000000 ns/op	 800.0 median-ms	 900.0 p95-ms	 950.0 max-ms	 0 stalls	 1700 ttff-ms
+BenchmarkGlassToGlass/classic-2    	1	60000000000 ns/op	 9600 median-ms	 12000 p95-ms	 13000 max-ms	 2.000 stalls	 21000 ttff-ms
+BenchmarkGlassToGlass/low-copy-2   	1	60000000000 ns/op	 780.0 median-ms	 880.0 p95-ms	 990.0 max-ms	 0 stalls	 1600 ttff-ms
+BenchmarkGlassToGlass/classic-2    	1	60000000000 ns/op	 7800 median-ms	 11000 p95-ms	 12000 max-ms	 1.000 stalls	 19000 ttff-ms
+BenchmarkGlassToGlass/low-copy-2   	1	60000000000 ns/op	 820.0 median-ms	 1400 p95-ms	 1500 max-ms	 1.000 stalls	 1800 ttff-ms
+BenchmarkGlassToGlass/classic-2    	1	60000000000 ns/op	 8200 median-ms	 11500 p95-ms	 12500 max-ms	 1.000 stalls	 20000 ttff-ms
+BenchmarkAnalysis/480p/sv-frames-2      	1	1 ns/op	 1500 fps
+BenchmarkAnalysis/480p/ffmpeg-decode-2  	1	1 ns/op	 3000 fps
+PASS
+ok  	github.com/svtool/sv/cmd/sv	200.0s
+`
+
+func TestParse(t *testing.T) {
+	res, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same name in two packages is two benchmarks.
+	if got := res.values("dash.BenchmarkHandoff/copy", "p99-µs"); len(got) != 2 || got[1] != 250 {
+		t.Errorf("dash's handoff p99: %v", got)
+	}
+	if got := res.values("queue.BenchmarkHandoff", "allocs/op"); len(got) != 1 || got[0] != 12 {
+		t.Errorf("queue's handoff allocs: %v", got)
+	}
+	// A name without its package finds it; the -GOMAXPROCS suffix is gone.
+	if got := summarize(res.values("BenchmarkGlassToGlass/low-copy", "median-ms")); got != (stat{med: 800, min: 780, max: 820, n: 3}) {
+		t.Errorf("low-copy median: %+v", got)
+	}
+	// Ratios pair the runs in order: 9600/800, 7800/780, 8200/820.
+	if got := summarize(res.ratio("BenchmarkGlassToGlass/classic", "BenchmarkGlassToGlass/low-copy", "median-ms")); got.med != 10 || got.min != 10 || got.max != 12 {
+		t.Errorf("classic/low-copy: %+v", got)
+	}
+	if res.header["cpu"] != "AMD EPYC" {
+		t.Errorf("header: %v", res.header)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, in := range []string{
+		"BenchmarkX-2   1   100 ns/op  5\n",       // a value without its unit
+		"BenchmarkX-2   1   100 ns/op  five MB/s\n", // not a number
+	} {
+		if _, err := parse(strings.NewReader(in)); err == nil {
+			t.Errorf("parse(%q): no error", in)
+		}
+	}
+}
+
+func TestReport(t *testing.T) {
+	dir := t.TempDir()
+	bench := filepath.Join(dir, "bench.txt")
+	if err := os.WriteFile(bench, []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lab := filepath.Join(dir, "lab")
+	os.Mkdir(lab, 0o755)
+	os.WriteFile(filepath.Join(lab, "latency-low-copy.json"), []byte(`{"config":"low-copy","ttff_ms":1700,"samples":[[1.7,800],[1.8,810],[2.4,790]]}`), 0o644)
+	os.WriteFile(filepath.Join(lab, "latency-classic.json"), []byte(`{"config":"classic","ttff_ms":20000,"samples":[[20,9000],[21,9100]]}`), 0o644)
+	os.WriteFile(filepath.Join(lab, "scale-copy.json"), []byte(`{"mode":"copy","limit":60,"bottleneck":"CPU, FFmpeg analysis","steps":[{"streams":60,"ok":true,"cpu_pct":80,"cpu_by":{"sv":10},"rss_mb":900,"fds":700},{"streams":70,"ok":false,"reason":"s3: no new segment for 4.1 s","cpu_pct":99}]}`), 0o644)
+	notes := filepath.Join(dir, "notes.md")
+	os.WriteFile(filepath.Join(dir, "notes.md"), []byte("## Notes\n\nhand-written\n"), 0o644)
+	out := filepath.Join(dir, "BENCHMARKS.md")
+	if err := run(bench, lab, notes, out); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		// median (min–max) of three runs; 10× (10–12) lower than classic; one run stalled.
+		"| sv all, `--latency low --video copy` | 800 (780–820) | 900 (880–1400) | 990 (950–1500) | 0 (0–1) | 1700 (1600–1800) | 10.0× (10.0–12.0) lower | **no** |",
+		"| classic: 1 s chunks, `ffmpeg -i - -f dash -seg_duration 2`, dash.js defaults | 8200 (7800–9600) |",
+		"| sv all, `--latency normal --video copy` | not measured |",
+		"![glass-to-glass latency over time](lab/latency.svg)",
+		"| 480p | 1500 | 3000 | – | 0.50× | – |",
+		"the limit was 60; bottleneck: CPU, FFmpeg analysis.",
+		"| 70 | no: s3: no new segment for 4.1 s | 99 |",
+		// What no section shows is listed, by package.
+		"| dash.Handoff/copy | 22.00 (21.00–23.00) p50-µs, 246 (241–250) p99-µs |",
+		"| queue.Handoff | 32388 ns/op, 2023 MB/s, 68728 B/op, 12.00 allocs/op |",
+		"## Notes\n\nhand-written\n",
+	} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("BENCHMARKS.md lacks %q", want)
+		}
+	}
+	if bytes.Contains(md, []byte("| sv.GlassToGlass")) {
+		t.Errorf("the latency benchmarks are listed again among the others:\n%s", md)
+	}
+	svg, err := os.ReadFile(filepath.Join(lab, "latency.svg"))
+	if err != nil || !bytes.Contains(svg, []byte("<polyline")) || !bytes.Contains(svg, []byte(">classic</text>")) {
+		t.Errorf("latency.svg (%v):\n%s", err, svg)
+	}
+	if t.Failed() {
+		t.Logf("BENCHMARKS.md:\n%s", md)
+	}
+}

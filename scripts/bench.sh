@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, then BENCHMARKS.md from their figures.
+#   scripts/bench.sh
+# The packages' benchmarks run BENCH_COUNT times (5); the lab in cmd/sv (latency with
+# Chromium, ingest, scale, analysis: about 20 minutes a round) LAB_COUNT times (3). The raw
+# output and the lab's series go to benchmarks/; SV_BENCH_LATENCY_RUN, SV_BENCH_SCALE_MAX,
+# SV_BENCH_SCALE_HOLD and SV_BENCH_INGEST_RUN shorten or lengthen the lab's runs. Run it on
+# a quiet machine: every figure is a measure of this one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go=${GO:-go}
+lab=benchmarks
+raw=$lab/bench.txt
+mkdir -p "$lab"
+rm -f "$lab"/latency-*.json "$lab"/scale-*.json "$raw"
+
+pkgs=$($go list ./... | grep -v -e '/cmd/sv$' -e '/internal/benchreport$')
+# A failed benchmark fails make bench, but not before the others have run and the report
+# shows what was measured.
+status=0
+# shellcheck disable=SC2086
+$go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-5}" $pkgs | tee "$raw" || status=1
+SV_BENCH_DIR=$lab $go test -run '^$' -bench . -benchmem -count "${LAB_COUNT:-3}" -timeout 4h -v ./cmd/sv |
+	grep -v -e '^=== ' -e '^\s*\[' | tee -a "$raw" || status=1
+$go run ./internal/benchreport -bench "$raw" -lab "$lab" -notes "$lab/notes.md" -out BENCHMARKS.md
+echo "bench: wrote BENCHMARKS.md and $lab/"
+exit $status

@@ -58,7 +58,7 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for _, in := range []string{
-		"BenchmarkX-2   1   100 ns/op  5\n",       // a value without its unit
+		"BenchmarkX-2   1   100 ns/op  5\n",         // a value without its unit
 		"BenchmarkX-2   1   100 ns/op  five MB/s\n", // not a number
 	} {
 		if _, err := parse(strings.NewReader(in)); err == nil {

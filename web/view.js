@@ -9,7 +9,9 @@
   'use strict';
   const { $, setText } = sv;
 
-  const POLL = 1000; // ms between looks at /streams.json
+  const POLL = 1000; // ms between looks at /streams.json while a stream plays
+  const POLL_SOON = 250; // ms between looks for the first minute of waiting for one to start
+  const SOON = 60000;
   const FROZEN = 8000; // a live stream whose picture has not moved for this long is reloaded
   const WINDOW = 60000; // ms of glass-to-glass samples kept for the statistics
   const VIEWER = Math.random().toString(36).slice(2, 10); // this page, for viewer counts
@@ -543,8 +545,16 @@
     await sv.clock.sync(st.cfg.time);
     sv.clock.keep(st.cfg.time);
     analysis.start();
-    watch();
-    setInterval(watch, POLL);
+    // Waiting for a stream, look more often for a while: the first frame comes sooner.
+    let waitingSince = performance.now();
+    const poll = async () => {
+      await watch();
+      const waiting = !st.tech || st.phase === 'waiting' || st.phase === 'starting';
+      if (!waiting) waitingSince = 0;
+      else if (!waitingSince) waitingSince = performance.now();
+      setTimeout(poll, waiting && performance.now() - waitingSince < SOON ? POLL_SOON : POLL);
+    };
+    poll();
     setInterval(show, 500);
   }
 

@@ -252,6 +252,9 @@ func (o *outputs) abort() {
 // recvProgress shows bytes, rate, messages and queue depth on a terminal.
 func recvProgress(c *cli.Context, s *singleSession) (stop func()) {
 	bar := newProgress(c, "waiting for a publisher")
+	if !progressVisible(c) {
+		return func() {} // no bar: no ticker waking the process four times a second
+	}
 	done := make(chan struct{})
 	var once sync.Once
 	go func() {

@@ -125,19 +125,20 @@ func (s *statusLine) set(line string) {
 	s.line = line
 }
 
+// progressVisible tells whether progress is shown: on a terminal, without --quiet.
+func progressVisible(c *cli.Context) bool { return isTerminal(envOf(c).stderr) && !c.Bool("quiet") }
+
 // newProgress returns a byte-counting progress bar on stderr, visible only when stderr is a
 // terminal and --quiet is not set. Call Finish on it when done: a visible bar keeps a ticker.
 func newProgress(c *cli.Context, description string) *progressbar.ProgressBar {
-	e := envOf(c)
-	visible := isTerminal(e.stderr) && !c.Bool("quiet")
 	return progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetWriter(envOf(c).stderr),
 		progressbar.OptionSetDescription(description),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionSpinnerType(14),
-		progressbar.OptionSetVisibility(visible),
+		progressbar.OptionSetVisibility(progressVisible(c)),
 		progressbar.OptionClearOnFinish(),
 	)
 }

@@ -240,6 +240,42 @@ func TestStreams(t *testing.T) {
 			t.Errorf("analysis-only: %+v", a)
 		}
 	}
+
+	// ?stream=NAME: just that stream, described as in the list; none for one without
+	// anything to show; 400 for a name that cannot be a stream's.
+	for _, c := range []struct {
+		name, want string
+		status     int
+	}{
+		{"cam", "cam", 200},
+		{"old", "old", 200},
+		{"empty", "", 200},
+		{"nosuch", "", 200},
+		{"bad.name", "", 400},
+	} {
+		resp, body := ts.get(t, "GET", "/streams.json?stream="+c.name, nil)
+		if resp.StatusCode != c.status {
+			t.Errorf("?stream=%s: status %d, want %d: %s", c.name, resp.StatusCode, c.status, body)
+			continue
+		}
+		if c.status != 200 {
+			continue
+		}
+		var got struct{ Streams []StreamInfo }
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range got.Streams {
+			names = append(names, s.Name)
+		}
+		if strings.Join(names, " ") != c.want {
+			t.Errorf("?stream=%s: streams %q, want %q", c.name, names, c.want)
+		}
+		if c.name == "cam" && (len(got.Streams) != 1 || !got.Streams[0].Live || got.Streams[0].LeadMS == nil || *got.Streams[0].LeadMS != 450) {
+			t.Errorf("?stream=cam: %s", body)
+		}
+	}
 }
 
 func TestExpandTemplate(t *testing.T) {

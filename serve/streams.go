@@ -107,7 +107,21 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	streams := s.Streams()
+	var streams []StreamInfo
+	if name := r.URL.Query().Get("stream"); name != "" {
+		// One stream: what a viewer asks for every second. Describing a live stream
+		// reads its manifest and newest segments, so listing them all for each
+		// viewer's look would cost every viewer the number of streams.
+		if !ws.ValidStream(name) {
+			httpError(w, http.StatusBadRequest, "bad stream name")
+			return
+		}
+		if info, ok := s.stream(name); ok {
+			streams = append(streams, info)
+		}
+	} else {
+		streams = s.Streams()
+	}
 	if streams == nil {
 		streams = []StreamInfo{}
 	}

@@ -228,7 +228,7 @@
   async function look() {
     let info = null;
     try {
-      const r = await fetch('/streams.json', { cache: 'no-store' });
+      const r = await fetch('/streams.json?stream=' + encodeURIComponent(st.stream), { cache: 'no-store' });
       const list = (await r.json()).streams || [];
       info = list.find((s) => s.name === st.stream) || null;
     } catch (e) {

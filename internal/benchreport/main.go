@@ -27,14 +27,15 @@ func main() {
 	lab := flag.String("lab", "benchmarks", "folder of the lab's series (SV_BENCH_DIR); the plot is written there")
 	notes := flag.String("notes", "", "markdown appended after the tables")
 	out := flag.String("out", "BENCHMARKS.md", "file to write")
+	settings := flag.String("settings", "", "how the benchmarks were run (counts, durations), for the header")
 	flag.Parse()
-	if err := run(*bench, *lab, *notes, *out); err != nil {
+	if err := run(*bench, *lab, *notes, *settings, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport: error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(benchPath, lab, notesPath, out string) error {
+func run(benchPath, lab, notesPath, settings, out string) error {
 	f, err := os.Open(benchPath)
 	if err != nil {
 		return err
@@ -73,7 +74,11 @@ func run(benchPath, lab, notesPath, out string) error {
 	}
 	var b bytes.Buffer
 	r := &report{w: &b, res: res, used: map[string]bool{}}
-	r.header(machine(res))
+	m := machine(res)
+	if settings != "" {
+		m = append(m, "run with `"+settings+"`")
+	}
+	r.header(m)
 	r.latency(plot, series)
 	r.ingest()
 	r.scale(scale)

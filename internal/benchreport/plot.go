@@ -32,8 +32,11 @@ type scaleStep struct {
 	Reason        string             `json:"reason"`
 	CPU           float64            `json:"cpu_pct"`
 	CPUBy         map[string]float64 `json:"cpu_by"`
-	RSS           float64            `json:"rss_mb"`
+	PSS           float64            `json:"pss_mb"`    // sv all and its children, shared pages shared out
+	SVRSS         float64            `json:"sv_rss_mb"` // sv all alone
 	FDs           int                `json:"fds"`
+	PackagerLag   float64            `json:"max_packager_lag_s"`
+	StreamsJSON   float64            `json:"streams_json_ms"`
 	AnalysisSkips int                `json:"analysis_skips"`
 }
 

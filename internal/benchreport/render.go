@@ -196,7 +196,7 @@ func (r *report) scale(steps map[string]scaleResult) {
 	r.p("")
 	r.p("Real-time publishers (`sv send`, one process each) added step by step to one `sv all --latency low`, each step held and every stream checked; the limit is the last step at which every stream kept up (`go test -run '^$' -bench Scale -benchtime 1x -v ./cmd/sv`). Analysis that skips ahead is allowed (it is lossy by design) and counted apart: *analysed* is the most streams at which no analysis skipped. CPU figures are % of the whole machine at the limit.")
 	r.p("")
-	r.p("| mode | goal | streams held | analysed | machine CPU, % | sv, % | FFmpeg, % | sv send, % | RSS, MB | fds |")
+	r.p("| mode | goal | streams held | analysed | machine CPU, % | sv, % | FFmpeg, % | sv send, % | memory (PSS), MB | fds |")
 	r.p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, m := range []struct{ name, what, goal string }{
 		{"copy", "H.264 ~1 Mbit/s, copied", "≥ 50"},
@@ -210,7 +210,7 @@ func (r *report) scale(steps map[string]scaleResult) {
 		}
 		r.p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", m.what, m.goal, cell(n, 0), cell(r.stat(name, "analysed"), 0),
 			cell(r.stat(name, "cpu-%"), 0), cell(r.stat(name, "sv-cpu-%"), 0), cell(r.stat(name, "ffmpeg-cpu-%"), 0), cell(r.stat(name, "send-cpu-%"), 0),
-			cell(r.stat(name, "rss-MB"), 0), cell(r.stat(name, "fds"), 0))
+			cell(r.stat(name, "pss-MB"), 0), cell(r.stat(name, "fds"), 0))
 	}
 	names := make([]string, 0, len(steps))
 	for k := range steps {
@@ -222,15 +222,15 @@ func (r *report) scale(steps map[string]scaleResult) {
 		r.p("")
 		r.p("Steps of the last %s run: the limit was %d; bottleneck: %s.", s.Mode, s.Limit, s.Bottleneck)
 		r.p("")
-		r.p("| streams | kept up | machine CPU, % | sv | FFmpeg packagers | FFmpeg analysers | sv send | other | RSS, MB | fds | analysis skips |")
-		r.p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		r.p("| streams | kept up | machine CPU, % | sv all | FFmpeg packagers | FFmpeg analysers | sv send | other | memory (PSS), MB | sv all's RSS, MB | fds | worst packager lag, s | analysis skips | /streams.json, ms |")
+		r.p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 		for _, st := range s.Steps {
 			ok := "yes"
 			if !st.OK {
 				ok = "no: " + strings.ReplaceAll(st.Reason, "|", "/")
 			}
-			r.p("| %d | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d |", st.Streams, ok, st.CPU,
-				st.CPUBy["sv"], st.CPUBy["ffmpeg_dash"], st.CPUBy["ffmpeg_frames"], st.CPUBy["send"], st.CPUBy["other"], st.RSS, st.FDs, st.AnalysisSkips)
+			r.p("| %d | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %d | %.1f | %d | %.0f |", st.Streams, ok, st.CPU,
+				st.CPUBy["sv"], st.CPUBy["ffmpeg_dash"], st.CPUBy["ffmpeg_frames"], st.CPUBy["send"], st.CPUBy["other"], st.PSS, st.SVRSS, st.FDs, st.PackagerLag, st.AnalysisSkips, st.StreamsJSON)
 		}
 	}
 }

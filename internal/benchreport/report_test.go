@@ -81,7 +81,7 @@ func TestReport(t *testing.T) {
 	notes := filepath.Join(dir, "notes.md")
 	os.WriteFile(filepath.Join(dir, "notes.md"), []byte("## Notes\n\nhand-written\n"), 0o644)
 	out := filepath.Join(dir, "BENCHMARKS.md")
-	if err := run(bench, lab, notes, out); err != nil {
+	if err := run(bench, lab, notes, "LAB_COUNT=3", out); err != nil {
 		t.Fatal(err)
 	}
 	md, err := os.ReadFile(out)
@@ -96,11 +96,12 @@ func TestReport(t *testing.T) {
 		"![glass-to-glass latency over time](lab/latency.svg)",
 		"| 480p | 1500 | 3000 | – | 0.50× | – |",
 		"the limit was 60; bottleneck: CPU, FFmpeg analysis.",
-		"| 70 | no: s3: no new segment for 4.1 s | 99 |",
+		"| 70 | no: s3: no new segment for 4.1 s | 99 | 0.0 |",
 		// What no section shows is listed, by package.
 		"| dash.Handoff/copy | 22.00 (21.00–23.00) p50-µs, 246 (241–250) p99-µs |",
 		"| queue.Handoff | 32388 ns/op, 2023 MB/s, 68728 B/op, 12.00 allocs/op |",
 		"## Notes\n\nhand-written\n",
+		"- run with `LAB_COUNT=3`",
 	} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)

@@ -20,7 +20,7 @@ pkgs=$($go list ./... | grep -v -e '/cmd/sv$' -e '/internal/benchreport$')
 status=0
 # shellcheck disable=SC2086
 $go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-5}" $pkgs | tee "$raw" || status=1
-SV_BENCH_DIR=$lab $go test -run '^$' -bench . -benchmem -count "${LAB_COUNT:-3}" -timeout 4h -v ./cmd/sv |
+SV_BENCH_DIR=$PWD/$lab $go test -run '^$' -bench . -benchmem -count "${LAB_COUNT:-3}" -timeout 4h -v ./cmd/sv |
 	grep -v -e '^=== ' -e '^\s*\[' | tee -a "$raw" || status=1
 settings="BENCH_COUNT=${BENCH_COUNT:-5} LAB_COUNT=${LAB_COUNT:-3} SV_BENCH_LATENCY_RUN=${SV_BENCH_LATENCY_RUN:-60s} SV_BENCH_INGEST_RUN=${SV_BENCH_INGEST_RUN:-20s} SV_BENCH_SCALE_HOLD=${SV_BENCH_SCALE_HOLD:-15s} SV_BENCH_SCALE_MAX=${SV_BENCH_SCALE_MAX:-100}"
 $go run ./internal/benchreport -bench "$raw" -lab "$lab" -notes "$lab/notes.md" -settings "$settings" -out BENCHMARKS.md

@@ -209,6 +209,8 @@ func TestStreams(t *testing.T) {
 	os.WriteFile(filepath.Join(ts.root, "live", "old", "manifest.mpd"), []byte(`<MPD type="static" availabilityStartTime="2020-01-01T00:00:00Z"></MPD>`), 0o644)
 	os.MkdirAll(filepath.Join(ts.root, "live", "analysis-only"), 0o755)
 	os.WriteFile(filepath.Join(ts.root, "live", "analysis-only", EventsFile), []byte("{}\n"), 0o644)
+	os.MkdirAll(filepath.Join(ts.root, "live", "ll"), 0o755)
+	os.WriteFile(filepath.Join(ts.root, "live", "ll", "manifest.mpd"), []byte(`<MPD type="dynamic" availabilityStartTime="2026-05-01T12:00:00Z"><Period><AdaptationSet><SegmentTemplate availabilityTimeOffset="0.9" availabilityTimeComplete="false"/></AdaptationSet></Period></MPD>`), 0o644)
 	os.MkdirAll(filepath.Join(ts.root, "live", "empty"), 0o755)
 	os.MkdirAll(filepath.Join(ts.root, "live", "bad.name"), 0o755)
 	os.WriteFile(filepath.Join(ts.root, "live", "bad.name", "manifest.mpd"), []byte(`<MPD/>`), 0o644)
@@ -223,17 +225,20 @@ func TestStreams(t *testing.T) {
 		for _, s := range got.Streams {
 			names = append(names, s.Name)
 		}
-		if strings.Join(names, " ") != "analysis-only cam old" {
+		if strings.Join(names, " ") != "analysis-only cam ll old" {
 			t.Fatalf("streams %q: %s", names, body)
 		}
 		cam := got.Streams[1]
-		if !cam.Live || !cam.DASH || !cam.HLS || cam.Events || cam.Session != ast.Format("2006-01-02T15:04:05.000Z") {
+		if !cam.Live || !cam.DASH || !cam.HLS || cam.Events || cam.LowLatency || cam.Session != ast.Format("2006-01-02T15:04:05.000Z") {
 			t.Errorf("cam: %+v", cam)
 		}
 		if cam.LeadMS == nil || *cam.LeadMS != 450 {
 			t.Errorf("cam: lead %v, want 450 ms (audio's, the least; video's best is 500)", cam.LeadMS)
 		}
-		if old := got.Streams[2]; old.Live || old.LeadMS != nil {
+		if ll := got.Streams[2]; !ll.Live || !ll.LowLatency {
+			t.Errorf("ll: %+v", ll)
+		}
+		if old := got.Streams[3]; old.Live || old.LowLatency || old.LeadMS != nil {
 			t.Errorf("old: %+v", old)
 		}
 		if a := got.Streams[0]; a.Live || a.DASH || !a.Events {

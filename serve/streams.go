@@ -28,6 +28,10 @@ type StreamInfo struct {
 	// ms: a player that puts its clock forward by it plays at the true live edge (see
 	// the package documentation). Absent when not measured yet.
 	LeadMS *int64 `json:"lead_ms,omitempty"`
+	// LowLatency is true for a live low-latency presentation (segments announced before
+	// they are complete, availabilityTimeComplete="false"), false for one whose segments
+	// are announced once written whole, which a player must stay further behind.
+	LowLatency bool `json:"low_latency"`
 }
 
 // maxMPD is the most of a manifest read to describe its stream.
@@ -36,6 +40,7 @@ const maxMPD = 1 << 20
 var (
 	mpdDynamic = regexp.MustCompile(`\btype="dynamic"`)
 	mpdStart   = regexp.MustCompile(`\bavailabilityStartTime="([^"]{1,64})"`)
+	mpdLowLat  = regexp.MustCompile(`\bavailabilityTimeComplete="false"`)
 )
 
 // Streams lists the stream folders under Root/live that hold a manifest, a playlist or
@@ -81,6 +86,7 @@ func (s *Server) stream(name string) (StreamInfo, bool) {
 		}
 		info.Updated = fi.ModTime().UTC()
 		if info.Live {
+			info.LowLatency = mpdLowLat.Match(mpd)
 			if lead, ok := s.lead(mpd, base, s.o.now()); ok {
 				ms := lead.Milliseconds()
 				info.LeadMS = &ms

@@ -12,6 +12,7 @@
   const POLL = 1000; // ms between looks at /streams.json while a stream plays
   const POLL_SOON = 250; // ms between looks for the first minute of waiting for one to start
   const SOON = 60000;
+  const NORMAL_DELAY = 4; // s behind the live edge for normal-latency streams (see loadDash)
   const FROZEN = 8000; // a live stream whose picture has not moved for this long is reloaded
   const WINDOW = 60000; // ms of glass-to-glass samples kept for the statistics
   const VIEWER = Math.random().toString(36).slice(2, 10); // this page, for viewer counts
@@ -127,6 +128,7 @@
     destroy();
     st.session = info.session;
     st.lead = leadOf(info);
+    st.lowLatency = !!info.low_latency;
     st.key = (info.session || '').replace(/[^0-9A-Za-z]/g, '');
     st.ended = false;
     st.firstFrameAt = null;
@@ -170,8 +172,11 @@
         buffer: { bufferToKeep: 10, bufferTimeDefault: 4 },
       },
     });
-    const delay = Number(sv.param('delay', NaN));
-    if (Number.isFinite(delay)) p.updateSettings({ streaming: { delay: { liveDelay: delay } } });
+    // A normal-latency presentation announces each segment only once it is written whole:
+    // closer than two segments (sv dash's are 2 s) behind, dash.js runs dry every few
+    // seconds and stalls its way back (BenchmarkGlassToGlass/normal-*).
+    const delay = Number(sv.param('delay', st.lowLatency ? NaN : NORMAL_DELAY));
+    if (Number.isFinite(delay) && sv.param('defaults', '') !== '1') p.updateSettings({ streaming: { delay: { liveDelay: delay } } });
     p.addRequestInterceptor((req) => {
       req.url = withKey(req.url);
       return Promise.resolve(req);

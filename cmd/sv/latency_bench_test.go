@@ -34,7 +34,8 @@ import (
 //	go test -run '^$' -bench GlassToGlass -benchtime 1x -count 3 ./cmd/sv
 //
 // With SV_BENCH_DIR set, each run writes SV_BENCH_DIR/latency-CONFIG.json, the latency of
-// every frame over time, from which BENCHMARKS.md draws its plot.
+// every frame over time, from which BENCHMARKS.md draws its plot. SV_BENCH_VIEW_PARAMS is
+// added to the viewer's URL for sv's configurations (see web/view.js: delay, lead).
 func BenchmarkGlassToGlass(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
 	chromium := testenv.RequireChromium(b)
@@ -105,6 +106,7 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 		capture += "&timeslice=1000"
 	} else {
 		base = "http://" + startAll(b, c.args...).addr
+		view += os.Getenv("SV_BENCH_VIEW_PARAMS") // e.g. "&delay=3" to try the player's settings
 	}
 	br := startBrowser(b, chromium)
 	var viewer, pub context.Context

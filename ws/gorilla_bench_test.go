@@ -20,23 +20,12 @@ import (
 // allocs/op and B/op are the receiver's.
 func BenchmarkIngestAllocs(b *testing.B) {
 	const size = 16 << 10
-	b.Run("sv", func(b *testing.B) {
-		var got atomic.Int64
-		s := &countSink{n: &got, closed: make(chan error, 1)}
-		url := serve(b, &Ingest{Open: func(*Publisher) (Session, error) { return s, nil }}) + "/ingest/bench"
-		publishAllocs(b, url, size)
-		if err := <-s.closed; err != nil {
-			b.Fatalf("session ended with %v", err)
-		}
-		if got.Load() != int64(b.N)*size {
-			b.Fatalf("received %d bytes, want %d", got.Load(), b.N*size)
-		}
-	})
+	b.Run("sv", func(b *testing.B) { benchIngest(b, size) })
 	b.Run("gorilla", func(b *testing.B) {
 		var got atomic.Int64
 		ended := make(chan error, 1)
 		url := serveGorilla(b, &got, ended) + "/ingest/bench"
-		publishAllocs(b, url, size)
+		publishMessages(b, url, size)
 		if err := <-ended; err != nil {
 			b.Fatalf("session ended with %v", err)
 		}
@@ -46,10 +35,10 @@ func BenchmarkIngestAllocs(b *testing.B) {
 	})
 }
 
-// publishAllocs sends b.N binary messages of size bytes, the first a WebM header's start,
+// publishMessages sends b.N binary messages of size bytes, the first a WebM header's start,
 // then closes normally and waits for the server's close frame: by then every message has
 // been handed on, by either server.
-func publishAllocs(b *testing.B, url string, size int) {
+func publishMessages(b *testing.B, url string, size int) {
 	b.Helper()
 	c := dialRaw(b, url)
 	payload := make([]byte, size)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 )
 
 // sink is a Session that keeps what it receives.
@@ -460,32 +459,22 @@ func FuzzIngest(f *testing.F) {
 // pre-masked frames and allocates nothing, so they are the ingest's.
 func BenchmarkRecv(b *testing.B) {
 	for _, size := range []int{4 << 10, 64 << 10} {
-		b.Run(byteSize(size), func(b *testing.B) {
-			var got atomic.Int64
-			s := &countSink{n: &got, closed: make(chan error, 1)}
-			url := serve(b, &Ingest{Open: func(*Publisher) (Session, error) { return s, nil }}) + "/ingest/bench"
-			c := dialRaw(b, url)
-			payload := make([]byte, size)
-			copy(payload, []byte{0x1A, 0x45, 0xDF, 0xA3})
-			frame, _ := ws.CompileFrame(ws.MaskFrameWith(ws.NewBinaryFrame(payload), [4]byte{9, 8, 7, 6}))
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := c.conn.Write(frame); err != nil {
-					b.Fatal(err)
-				}
-			}
-			wsutil.WriteClientMessage(c.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
-			if code, _ := c.closeCode(); code != ws.StatusNormalClosure {
-				b.Fatalf("close code %d", code)
-			}
-			b.StopTimer()
-			<-s.closed
-			if got.Load() != int64(b.N)*int64(size) {
-				b.Fatalf("received %d bytes, want %d", got.Load(), b.N*size)
-			}
-		})
+		b.Run(byteSize(size), func(b *testing.B) { benchIngest(b, size) })
+	}
+}
+
+// benchIngest publishes b.N messages of size bytes to an Ingest and checks that they all
+// reached its session.
+func benchIngest(b *testing.B, size int) {
+	var got atomic.Int64
+	s := &countSink{n: &got, closed: make(chan error, 1)}
+	url := serve(b, &Ingest{Open: func(*Publisher) (Session, error) { return s, nil }}) + "/ingest/bench"
+	publishMessages(b, url, size)
+	if err := <-s.closed; err != nil {
+		b.Fatalf("session ended with %v", err)
+	}
+	if got.Load() != int64(b.N)*int64(size) {
+		b.Fatalf("received %d bytes, want %d", got.Load(), b.N*size)
 	}
 }
 

@@ -368,6 +368,8 @@ func (s *allServer) sessionLines() []string {
 type process struct {
 	pid, ppid   int
 	comm, state string
+	ticks       int64 // CPU time, user and system, in clock ticks (1/100 s)
+	rss         int64 // resident pages
 }
 
 // processes lists the processes of the machine, from /proc (none where there is none).
@@ -388,12 +390,15 @@ func processes() []process {
 		if open < 0 || end < open {
 			continue
 		}
-		f := strings.Fields(string(b[end+1:]))
-		if len(f) < 2 {
+		f := strings.Fields(string(b[end+1:])) // from field 3, state
+		if len(f) < 22 {
 			continue
 		}
 		ppid, _ := strconv.Atoi(f[1])
-		ps = append(ps, process{pid: pid, ppid: ppid, comm: string(b[open+1 : end]), state: f[0]})
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		rss, _ := strconv.ParseInt(f[21], 10, 64)
+		ps = append(ps, process{pid: pid, ppid: ppid, comm: string(b[open+1 : end]), state: f[0], ticks: utime + stime, rss: rss})
 	}
 	return ps
 }

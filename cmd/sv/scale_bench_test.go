@@ -484,7 +484,7 @@ func (r *scaleRun) sample() scaleSample {
 		sends[p.proc.cmd.Process.Pid] = true
 	}
 	svPid := r.all.cmd.Process.Pid
-	for _, p := range procStats() {
+	for _, p := range processes() {
 		role := ""
 		switch {
 		case p.pid == svPid:
@@ -855,43 +855,6 @@ func machineTicks() (busy, all int64) {
 		}
 	}
 	return busy, all
-}
-
-type procStat struct {
-	pid, ppid int
-	ticks     int64 // utime + stime, every thread
-	rss       int64 // pages
-}
-
-// procStats reads /proc/PID/stat of every process.
-func procStats() []procStat {
-	entries, _ := os.ReadDir("/proc")
-	var ps []procStat
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		end := strings.LastIndexByte(string(b), ')')
-		if end < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[end+1:])) // from field 3, state
-		if len(f) < 22 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		rss, _ := strconv.ParseInt(f[21], 10, 64)
-		ps = append(ps, procStat{pid: pid, ppid: ppid, ticks: utime + stime, rss: rss})
-	}
-	return ps
 }
 
 func openFiles(pid int) int {

@@ -33,8 +33,8 @@ fuzz:
 	done
 
 # Every benchmark, then BENCHMARKS.md (scripts/bench.sh: BENCH_COUNT, LAB_COUNT).
-bench: deps
-	@scripts/bench-deps.sh
+bench:
+	@scripts/deps.sh bench
 	@GO=$(GO) scripts/bench.sh
 
 # sv all --demo: a built-in recording, live in a loop, with the viewer (SV_DEMO_SECONDS=N: a checked timed run).

@@ -29,7 +29,7 @@ import (
 // and the ws package in Node.js. Each is a separate process on loopback that writes every
 // message to its stdout, as a receiver piping into FFmpeg's stdin does; the benchmark is
 // the publisher (masked frames, as a browser sends) and reads that stdout, checking every
-// byte. Run scripts/bench-deps.sh first for the Node receiver.
+// byte. Run scripts/deps.sh bench first for the Node receiver.
 //
 //	go test -run '^$' -bench IngestThroughput -benchtime 2000x ./cmd/sv
 //	go test -run '^$' -bench IngestRealtime -benchtime 1x ./cmd/sv
@@ -197,14 +197,14 @@ func startIngestReceiver(b *testing.B, name string) *ingestReceiver {
 	case "node":
 		node, err := exec.LookPath("node")
 		if err != nil {
-			ingestMissing(b, "node is not installed: run scripts/bench-deps.sh")
+			ingestMissing(b, "node is not installed: run scripts/deps.sh bench")
 		}
 		script, err := filepath.Abs(filepath.Join("testdata", "node", "recv.js"))
 		if err != nil {
 			b.Fatal(err)
 		}
 		if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules", "ws", "package.json")); err != nil {
-			ingestMissing(b, "the Node receiver's ws package is not installed: run scripts/bench-deps.sh")
+			ingestMissing(b, "the Node receiver's ws package is not installed: run scripts/deps.sh bench")
 		}
 		cmd = exec.Command(node, script, addr)
 	default:

@@ -76,7 +76,7 @@ func (r *report) header(machine []string) {
 	r.p("# sv benchmarks")
 	r.p("")
 	r.p("Written by `make bench` (`internal/benchreport`); do not edit by hand: the notes at the end come from `benchmarks/notes.md`.")
-	r.p("Each figure is the median of repeated runs with the lowest and highest in brackets; each comparison is a ratio of runs made one after the other in the same `go test` process, and its median. The raw output is `bench.txt`.")
+	r.p("Each figure is the median of repeated runs with the lowest and highest in brackets; each comparison is a ratio of runs made one after the other in the same `go test` process, and its median. The raw output is `benchmarks/bench.txt`.")
 	r.p("")
 	for _, m := range machine {
 		r.p("- %s", m)

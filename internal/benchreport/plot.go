@@ -93,8 +93,8 @@ func readScale(dir string) (map[string]scaleResult, error) {
 
 var colors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728", "#8c564b"}
 
-// latencySVG draws two panels: every configuration on a log scale, and sv's own (all
-// but classic) on a linear one. Each line is the median of the frames shown in each
+// latencySVG draws two panels: every configuration on a log scale, and sv's low-latency
+// ones on a linear one. Each line is the median of the frames shown in each
 // half second.
 func latencySVG(series []latencySeries) []byte {
 	const w, panelH, left, right, top, gap = 900, 300, 70, 190, 30, 70
@@ -112,7 +112,7 @@ func latencySVG(series []latencySeries) []byte {
 	if xmax == 0 {
 		xmax = 10
 	}
-	ours := slices.DeleteFunc(slices.Clone(series), func(s latencySeries) bool { return s.Config == "classic" })
+	ours := slices.DeleteFunc(slices.Clone(series), func(s latencySeries) bool { return !strings.HasPrefix(s.Config, "low") })
 	ymaxLin := 1500.0
 	for _, s := range ours {
 		for _, p := range binned(s.Samples) {
@@ -129,7 +129,7 @@ func latencySVG(series []latencySeries) []byte {
 		{"glass-to-glass latency, all configurations (log scale)", series,
 			func(ms float64) float64 { return math.Log10(max(ms, 100)/100) / math.Log10(300) },
 			[]float64{100, 200, 500, 1000, 2000, 5000, 10000, 20000, 30000}},
-		{"sv's configurations (linear scale)", ours,
+		{"sv's low-latency configurations (linear scale)", ours,
 			func(ms float64) float64 { return ms / ymaxLin },
 			linTicks(ymaxLin)},
 	}

@@ -10,7 +10,7 @@
   const { $, setText } = sv;
 
   const POLL = 1000; // ms between looks at /streams.json while a stream plays
-  const POLL_SOON = 250; // ms between looks for the first minute of waiting for one to start
+  const POLL_SOON = 250; // ms between looks while waiting for one to start, for SOON ms
   const SOON = 60000;
   const NORMAL_DELAY = 4; // s behind the live edge for normal-latency streams (see loadDash)
   const FROZEN = 8000; // a live stream whose picture has not moved for this long is reloaded
@@ -29,6 +29,7 @@
     session: null, // the session being played
     key: '',
     lead: 0, // ms the player's clock is put forward by (serve's lead_ms)
+    lowLatency: true, // the stream is low latency (serve's low_latency)
     phase: 'loading',
     ended: false,
     everPlayed: false,

@@ -166,13 +166,11 @@ func BenchmarkIngestRealtime(b *testing.B) {
 
 // ingestReceiver is a receiver process listening for one publisher.
 type ingestReceiver struct {
-	name   string
-	url    string
-	cmd    *exec.Cmd
+	name string
+	url  string
+	*child
 	stdout *os.File // the read end of its stdout
 	stderr *syncBuffer
-	exited chan struct{} // closed once the process has been waited for
-	err    error         // how it exited, once exited is closed
 }
 
 // startIngestReceiver starts the receiver called name on a free loopback port and waits
@@ -217,21 +215,17 @@ func startIngestReceiver(b *testing.B, name string) *ingestReceiver {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &ingestReceiver{name: name, url: "ws://" + addr + "/ingest/bench", cmd: cmd, stdout: pr, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	r := &ingestReceiver{name: name, url: "ws://" + addr + "/ingest/bench", stdout: pr, stderr: &syncBuffer{}}
 	cmd.Stdout = pw
 	cmd.Stderr = r.stderr
-	if err := cmd.Start(); err != nil {
+	r.child, err = startChild(cmd)
+	pw.Close()
+	if err != nil {
 		pr.Close()
-		pw.Close()
 		b.Fatalf("start %s receiver: %v", name, err)
 	}
-	pw.Close()
-	go func() {
-		r.err = cmd.Wait()
-		close(r.exited)
-	}()
 	b.Cleanup(func() {
-		r.stop()
+		r.stop(os.Interrupt, 5*time.Second)
 		pr.Close()
 		if b.Failed() && r.stderr.Len() > 0 {
 			b.Logf("%s receiver's stderr:\n%s", name, r.stderr.String())
@@ -251,29 +245,12 @@ func ingestMissing(b *testing.B, msg string) {
 	b.Skip(msg)
 }
 
-// stop interrupts the process if it is still running, and kills it if it does not exit
-// within 5 s.
-func (r *ingestReceiver) stop() {
-	select {
-	case <-r.exited:
-		return
-	default:
-	}
-	r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.exited:
-	case <-time.After(5 * time.Second):
-		r.cmd.Process.Kill()
-		<-r.exited
-	}
-}
-
 // wait waits for the receiver to exit on its own, as it does once its publisher has
 // closed, and fails unless it exited 0.
 func (r *ingestReceiver) wait(b *testing.B) {
 	b.Helper()
 	select {
-	case <-r.exited:
+	case <-r.done:
 	case <-time.After(30 * time.Second):
 		b.Fatalf("%s receiver still running 30s after its publisher closed", r.name)
 	}

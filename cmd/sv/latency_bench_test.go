@@ -206,17 +206,10 @@ func startClassic(b testing.TB, stream string) (base, dir string) {
 		b.Fatal(err)
 	}
 	recv.Stdout, ff.Stdin = pw, pr
-	cmds := []*exec.Cmd{serve, recv, ff}
-	for _, c := range cmds {
-		if err := c.Start(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	pw.Close()
-	pr.Close()
+	var children []*child
 	b.Cleanup(func() {
-		for _, c := range cmds {
-			stopProcess(c, syscall.SIGINT, 10*time.Second)
+		for _, c := range children {
+			c.stop(syscall.SIGINT, 10*time.Second)
 		}
 		if b.Failed() {
 			for name, l := range logs {
@@ -224,28 +217,65 @@ func startClassic(b testing.TB, stream string) (base, dir string) {
 			}
 		}
 	})
+	for _, cmd := range []*exec.Cmd{serve, recv, ff} {
+		c, err := startChild(cmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		children = append(children, c)
+	}
+	pw.Close()
+	pr.Close()
 	waitListen(b, serveAddr)
 	waitListen(b, recvAddr)
 	return "http://" + serveAddr, dir
 }
 
-// stopProcess signals a child that may still run, waits up to d, then kills it.
-func stopProcess(c *exec.Cmd, sig os.Signal, d time.Duration) {
-	if c.Process == nil || c.ProcessState != nil {
-		return
+// child is a process of a benchmark, waited for from the moment it starts, so that it
+// can be watched for its end and stopped whatever happened.
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once it has been waited for
+	err  error         // how it ended, once done is closed
+}
+
+// startChild starts cmd and waits for it in the background.
+func startChild(cmd *exec.Cmd) (*child, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
 	}
-	c.Process.Signal(sig)
-	done := make(chan struct{})
+	c := &child{cmd: cmd, done: make(chan struct{})}
 	go func() {
-		c.Wait()
-		close(done)
+		c.err = cmd.Wait()
+		close(c.done)
 	}()
+	return c, nil
+}
+
+func (c *child) exited() bool {
 	select {
-	case <-done:
-	case <-time.After(d):
-		c.Process.Kill()
-		<-done
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
+}
+
+// stop sends sig and waits up to grace, then kills; it reports whether the process
+// ended by itself.
+func (c *child) stop(sig os.Signal, grace time.Duration) bool {
+	if c.exited() {
+		return true
+	}
+	c.cmd.Process.Signal(sig)
+	select {
+	case <-c.done:
+		return true
+	case <-time.After(max(grace, 0)):
+	}
+	c.cmd.Process.Kill()
+	<-c.done
+	return false
 }
 
 // benchDuration reads a duration from the environment, or gives def.

@@ -913,57 +913,28 @@ func memAvailable() int64 {
 	return 0
 }
 
-// scaleChild is a process of the benchmark: sv all or a sv send, waited for as soon as
-// it ends, and stopped when the benchmark ends whatever happened.
+// scaleChild is a process of the benchmark, sv all or a sv send, with its stderr; it is
+// stopped when the benchmark ends whatever happened.
 type scaleChild struct {
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{} // closed once it has been waited for
+	*child
+	log *syncBuffer
 }
 
 func startScaleChild(b *testing.B, name string, args ...string) *scaleChild {
 	b.Helper()
-	c := &scaleChild{cmd: exec.Command(name, args...), log: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd.Stderr = c.log
-	if err := c.cmd.Start(); err != nil {
+	cmd := exec.Command(name, args...)
+	log := &syncBuffer{}
+	cmd.Stderr = log
+	c, err := startChild(cmd)
+	if err != nil {
 		b.Fatal(err)
 	}
-	go func() {
-		c.cmd.Wait()
-		close(c.done)
-	}()
 	b.Cleanup(func() {
 		if !c.stop(os.Interrupt, 30*time.Second) {
-			b.Logf("%s did not stop within 30s of an interrupt: killed", strings.Join(c.cmd.Args[:2], " "))
+			b.Logf("%s did not stop within 30s of an interrupt: killed", strings.Join(cmd.Args[:2], " "))
 		}
 	})
-	return c
-}
-
-func (c *scaleChild) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends sig and waits up to grace, then kills; it reports whether the process
-// ended by itself.
-func (c *scaleChild) stop(sig os.Signal, grace time.Duration) bool {
-	if c.exited() {
-		return true
-	}
-	c.cmd.Process.Signal(sig)
-	select {
-	case <-c.done:
-		return true
-	case <-time.After(max(grace, 0)):
-	}
-	c.cmd.Process.Kill()
-	<-c.done
-	return false
+	return &scaleChild{child: c, log: log}
 }
 
 func scaleEnvInt(b *testing.B, name string, def int) int {

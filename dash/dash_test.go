@@ -477,7 +477,14 @@ func TestRealtimeCopy(t *testing.T) {
 	if st.segment > startupBudget {
 		t.Errorf("first segment after %v, budget %v", st.segment, startupBudget)
 	}
+	// FFmpeg renames a finished segment a moment before it rewrites the manifest, and a
+	// representation's ProducerReferenceTime appears in the first manifest written after its
+	// first segment: read until that rewrite, for at most one segment duration.
 	m := readMPD(t, o.Out)
+	for wait := time.Now().Add(time.Second); len(m.Periods[0].AdaptationSets[0].Representations[0].PRFT) == 0 && time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond)
+		m = readMPD(t, o.Out)
+	}
 	if m.Type != "dynamic" || m.AvailabilityStartTime == "" {
 		t.Errorf("MPD during the stream: type %q, availabilityStartTime %q", m.Type, m.AvailabilityStartTime)
 	}

@@ -368,8 +368,9 @@ func TestLoadCertificate(t *testing.T) {
 func TestWriteDeadline(t *testing.T) {
 	ts := newTestServer(t, Options{WriteTimeout: 300 * time.Millisecond})
 	w := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
-	stop := make(chan struct{})
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for {
 			select {
 			case <-stop:
@@ -381,6 +382,7 @@ func TestWriteDeadline(t *testing.T) {
 	}()
 	defer func() {
 		close(stop)
+		<-stopped // no write after finish closes the file
 		w.finish()
 	}()
 	resp, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")

@@ -153,7 +153,10 @@ func kbps(b int) string { return strconv.Itoa(b/1000) + "k" }
 
 // ffmpegArgs returns FFmpeg's arguments (ffmpeg.Start adds -hide_banner, -nostats and the
 // progress pipe). The package documentation explains each choice.
-func ffmpegArgs(p *plan, o *Options, manifest string) []string {
+//
+// run names this run's segments (see runName): they must differ from any earlier run's in
+// the same folder.
+func ffmpegArgs(p *plan, o *Options, manifest, run string) []string {
 	seg := o.segment()
 	format := "matroska"
 	if p.in.kind == media.MP4 {
@@ -240,6 +243,8 @@ func ffmpegArgs(p *plan, o *Options, manifest string) []string {
 		"-extra_window_size", "5",
 		"-utc_timing_url", timeURL,
 		"-hls_playlist", "1",
+		"-init_seg_name", "init-stream$RepresentationID$-"+run+".m4s",
+		"-media_seg_name", "chunk-stream$RepresentationID$-"+run+"-$Number%05d$.m4s",
 	)
 	var sets []string
 	if o.Latency == Low {

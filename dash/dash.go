@@ -24,11 +24,13 @@
 //
 // # The output directory
 //
-// Run writes manifest.mpd, master.m3u8, media_N.m3u8, init-streamN.m4s and
-// chunk-streamN-NNNNN.m4s (N is the representation: the video renditions first, then the
-// audio), and a marker file, .sv-dash. FFmpeg writes each segment as NAME.tmp, growing
-// fragment by fragment, and renames it when complete: a server that wants the lowest
-// latency serves a missing NAME from NAME.tmp with chunked transfer until the rename.
+// Run writes manifest.mpd, master.m3u8, media_N.m3u8, init-streamN-RUN.m4s and
+// chunk-streamN-RUN-NNNNN.m4s (N is the representation: the video renditions first, then
+// the audio; RUN names the run, so that no segment name is ever used twice in a folder,
+// even by a publisher that reconnects), and a marker file, .sv-dash; it first deletes
+// what an earlier run left. FFmpeg writes each segment as NAME.tmp, growing fragment by
+// fragment, and renames it when complete: a server that wants the lowest latency serves a
+// missing NAME from NAME.tmp with chunked transfer until the rename.
 // A directory that holds anything else, or our names without the marker (another tool's
 // output), is refused with ErrNotOurs unless Options.Force: a typo in --out must not
 // wipe a user's folder. Even with Force, Run deletes only names it writes.
@@ -43,6 +45,8 @@
 //	  -f dash -dash_segment_type mp4 -format_options movflags=+cmaf -seg_duration 1
 //	  -use_template 1 -window_size 10 -extra_window_size 5
 //	  -utc_timing_url http://127.0.0.1:8000/time -hls_playlist 1
+//	  -init_seg_name 'init-stream$RepresentationID$-RUN.m4s'
+//	  -media_seg_name 'chunk-stream$RepresentationID$-RUN-$Number%05d$.m4s'
 //	  -ldash 1 -streaming 1 -use_timeline 0 -index_correction 1 -target_latency 0.5
 //	  -min_playback_rate 0.95 -max_playback_rate 1.05 -write_prft 1
 //	  -adaptation_sets "id=0,frag_type=every_frame,streams=v id=1,frag_type=duration,frag_duration=0.1,streams=a"
@@ -102,6 +106,8 @@
 //     FFmpeg deletes older ones 5 segments later; --record sets window 0: all kept, and a
 //     complete on-demand presentation when the input ends.
 //   - -hls_playlist 1: master.m3u8 and media_N.m3u8 over the same segments.
+//   - -init_seg_name, -media_seg_name: FFmpeg's names with the run in them (see the
+//     output directory, above), so that segments can be cached as immutable.
 //   - FFmpeg runs at nice +5 (ffmpeg.Config.Nice): on two busy cores the goroutine
 //     feeding it was delayed by up to several ms; the encoder does not mind yielding a
 //     few hundred microseconds to the feeder.
@@ -209,7 +215,7 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 
 	cfg := ffmpeg.Config{
 		Path:  ffPath,
-		Args:  ffmpegArgs(p, &o, filepath.Join(out, "manifest.mpd")),
+		Args:  ffmpegArgs(p, &o, filepath.Join(out, "manifest.mpd"), runName(time.Now())),
 		Log:   o.Log,
 		Grace: stopGrace,
 		Nice:  ffmpegNice,

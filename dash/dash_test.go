@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,13 +337,29 @@ func TestOutputDirectory(t *testing.T) {
 		if err := run(o); err != nil {
 			t.Fatal(err)
 		}
-		stale := filepath.Join(o.Out, "chunk-stream0-99999.m4s")
+		_, first := representation(t, o.Out, 0)
+		stale := filepath.Join(o.Out, "chunk-stream0-99999.m4s") // as sv versions without runs named them
 		write(stale)
 		if err := run(o); err != nil {
 			t.Fatalf("second run over our own output: %v", err)
 		}
 		if _, err := os.Stat(stale); err == nil {
 			t.Errorf("a stale segment of an earlier run survived")
+		}
+		// Segments are served as immutable: a second run must not reuse a name.
+		_, second := representation(t, o.Out, 0)
+		if len(first) == 0 || len(second) != len(first) {
+			t.Fatalf("segments: %d in the first run, %d in the second", len(first), len(second))
+		}
+		for _, p := range second {
+			if slices.Contains(first, p) {
+				t.Errorf("the second run wrote %s again", filepath.Base(p))
+			}
+		}
+		for _, p := range first {
+			if fileExists(p) {
+				t.Errorf("the first run's %s survived the second", filepath.Base(p))
+			}
 		}
 	})
 	t.Run("beside sv frames' output", func(t *testing.T) {
@@ -393,11 +411,16 @@ func watch(ctx context.Context, dir string) *watchDir {
 	return w
 }
 
-func (w *watchDir) seen(name string) (time.Time, bool) {
+// seen returns when a name matching pattern (path.Match) first appeared.
+func (w *watchDir) seen(pattern string) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	at, ok := w.first[name]
-	return at, ok
+	for name, at := range w.first {
+		if ok, _ := path.Match(pattern, name); ok {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // startup is what a real-time run measured.
@@ -436,9 +459,9 @@ func realtime(t testing.TB, path string, o Options) (startup, func(cancel bool) 
 	start := <-first
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		seg, ok := w.seen("chunk-stream0-00001.m4s")
+		seg, ok := w.seen("chunk-stream0-*-00001.m4s")
 		if ok {
-			frag, _ := w.seen("chunk-stream0-00001.m4s.tmp")
+			frag, _ := w.seen("chunk-stream0-*-00001.m4s.tmp")
 			return startup{fragment: frag.Sub(start), segment: seg.Sub(start)}, stop
 		}
 		select {
@@ -509,7 +532,7 @@ func TestRealtimeCopy(t *testing.T) {
 			reports, last, size.Size())
 	}
 	mu.Unlock()
-	if _, err := os.Stat(filepath.Join(o.Out, "chunk-stream0-00001.m4s")); err == nil {
+	if fileExists(filepath.Join(o.Out, "chunk-stream0-*-00001.m4s")) {
 		t.Errorf("with a window of 1, the first segment is still on disk at the end")
 	}
 	if _, segs := representation(t, o.Out, 0); len(segs) > 1+5+1 {
@@ -570,7 +593,7 @@ func TestFFmpegKilled(t *testing.T) {
 				go pw.Write(data[:len(data)/2])
 				done := make(chan error, 1)
 				go func() { done <- Run(context.Background(), pr, o) }()
-				waitFile(t, filepath.Join(o.Out, "chunk-stream0-00002.m4s"))
+				waitFile(t, filepath.Join(o.Out, "chunk-stream0-*-00002.m4s"))
 				stop = func() error {
 					select {
 					case err := <-done:
@@ -604,7 +627,7 @@ func TestFFmpegKilled(t *testing.T) {
 	}
 }
 
-// waitFile waits up to 10 s for path to exist.
+// waitFile waits up to 10 s for a file matching path, a filepath.Match pattern.
 func waitFile(t testing.TB, path string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !fileExists(path); time.Sleep(5 * time.Millisecond) {
@@ -638,4 +661,5 @@ func longInput(t testing.TB) string {
 	return longPath
 }
 
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+// fileExists reports whether a file matches p, a filepath.Match pattern.
+func fileExists(p string) bool { m, _ := filepath.Glob(p); return len(m) > 0 }

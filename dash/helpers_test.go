@@ -344,7 +344,11 @@ func readHLS(t testing.TB, dir string) map[string]*hlsMedia {
 // in order.
 func representation(t testing.TB, dir string, id int) (init string, segs []string) {
 	t.Helper()
-	init = filepath.Join(dir, fmt.Sprintf("init-stream%d.m4s", id))
+	inits, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("init-stream%d-*.m4s", id)))
+	if len(inits) != 1 {
+		t.Fatalf("representation %d: init segments %q, want one", id, inits)
+	}
+	init = inits[0]
 	segs, _ = filepath.Glob(filepath.Join(dir, fmt.Sprintf("chunk-stream%d-*.m4s", id)))
 	sort.Strings(segs)
 	return init, segs

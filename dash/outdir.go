@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"time"
 )
 
 // ErrNotOurs is returned when the output directory holds files that Run did not write.
@@ -23,8 +24,17 @@ const markerText = "This directory is written by sv dash, which deletes and rewr
 	"whose name it uses (manifests, playlists, segments).\n"
 
 // ownName matches every name FFmpeg's dash muxer writes with the names Run gives it,
-// finished or in progress (".tmp").
-var ownName = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|media_[0-9]+\.m3u8|init-stream[0-9]+\.m4s|chunk-stream[0-9]+-[0-9]+\.m4s)(\.tmp)?$`)
+// finished or in progress (".tmp"), and the segment names of sv versions that had no run
+// in them.
+var ownName = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|media_[0-9]+\.m3u8|init-stream[0-9]+(-[0-9a-z]+)?\.m4s|chunk-stream[0-9]+-([0-9a-z]+-)?[0-9]+\.m4s)(\.tmp)?$`)
+
+// runName returns the name of a run that starts at now, which goes into its segments'
+// names: init-stream0-RUN.m4s, chunk-stream0-RUN-00001.m4s. Segments are served as
+// immutable, and a publisher that reconnects starts a new run in the same folder whose
+// numbers start again at 1: without the run in the name, a player, a browser's cache or a
+// proxy that kept segment 1 of the last run would play it for this one's. The run is the
+// start time in milliseconds, base 36 (8 characters until the year 2059).
+func runName(now time.Time) string { return strconv.FormatInt(now.UnixMilli(), 36) }
 
 // FramesName is the analysis that sv frames writes beside the media in the pipe setup
 // (sv serve streams it as events): Run leaves it alone wherever it is.
@@ -128,7 +138,7 @@ func removeLive(dir string) {
 }
 
 // segmentName matches the finished media segments of representation 0.
-var segmentName = regexp.MustCompile(`^chunk-stream0-([0-9]+)\.m4s$`)
+var segmentName = regexp.MustCompile(`^chunk-stream0-[0-9a-z]+-([0-9]+)\.m4s$`)
 
 // lastSegment returns the highest number of a finished media segment of representation
 // 0 in dir: older segments are deleted as the window moves, so counting files would not do.

@@ -94,7 +94,7 @@ func TestArgs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return strings.Join(ffmpegArgs(p, &o, "/out/manifest.mpd"), " ")
+		return strings.Join(ffmpegArgs(p, &o, "/out/manifest.mpd", "run1"), " ")
 	}
 	low := args(input{kind: media.WebM, video: h264, audio: opus}, Options{})
 	for _, want := range []string{
@@ -104,6 +104,7 @@ func TestArgs(t *testing.T) {
 		"-seg_duration 1 ",
 		"-window_size 10 -extra_window_size 5",
 		"-utc_timing_url http://127.0.0.1:8000/time -hls_playlist 1",
+		"-init_seg_name init-stream$RepresentationID$-run1.m4s -media_seg_name chunk-stream$RepresentationID$-run1-$Number%05d$.m4s",
 		"-ldash 1 -streaming 1 -use_timeline 0 -index_correction 1 -target_latency 0.5",
 		"-write_prft 1",
 		"-adaptation_sets id=0,frag_type=every_frame,streams=v id=1,frag_type=duration,frag_duration=0.1,streams=a /out/manifest.mpd",

@@ -63,10 +63,11 @@ func publish(ctx context.Context, addr, stream, file string, realtime bool) erro
 	return ws.Publish(ctx, "ws://"+addr+"/ingest/"+stream, f, ws.PublishOptions{Realtime: realtime})
 }
 
+// waitFile waits up to 10 s for a file matching path, a filepath.Match pattern.
 func waitFile(t *testing.T, path string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
+		if m, _ := filepath.Glob(path); len(m) > 0 {
 			return
 		}
 	}
@@ -116,7 +117,7 @@ func TestServerLimitsAndShutdown(t *testing.T) {
 	pubErr := make(chan error, 2)
 	for _, name := range []string{"a", "b"} {
 		go func() { pubErr <- publish(ctx, addr, name, rec, true) }()
-		waitFile(t, filepath.Join(out, "live", name, "chunk-stream0-00001.m4s"))
+		waitFile(t, filepath.Join(out, "live", name, "chunk-stream0-*-00001.m4s"))
 	}
 	if n := len(ffmpegChildren(t)); n != 4 {
 		t.Errorf("%d FFmpeg children with two live streams, want 4", n)
@@ -276,7 +277,7 @@ func TestFFmpegKilled(t *testing.T) {
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- publish(context.Background(), addr, "k", rec, true) }()
 	mpd := filepath.Join(out, "live", "k", "manifest.mpd")
-	waitFile(t, filepath.Join(out, "live", "k", "chunk-stream0-00002.m4s"))
+	waitFile(t, filepath.Join(out, "live", "k", "chunk-stream0-*-00002.m4s"))
 	first := availabilityStart(mpd)
 
 	pid := ffmpegChild(t, "manifest.mpd")
@@ -291,7 +292,7 @@ func TestFFmpegKilled(t *testing.T) {
 		again := availabilityStart(mpd)
 		return again != "" && again != first
 	})
-	waitFile(t, filepath.Join(out, "live", "k", "chunk-stream0-00002.m4s"))
+	waitFile(t, filepath.Join(out, "live", "k", "chunk-stream0-*-00002.m4s"))
 
 	pid = ffmpegChild(t, "rawvideo")
 	if pid == 0 {
@@ -423,7 +424,7 @@ func TestKeysAndTakeover(t *testing.T) {
 
 	first := make(chan error, 1)
 	go func() { first <- pub(ctx, "cam", "k-cam", true) }()
-	waitFile(t, filepath.Join(out, "live", "cam", "chunk-stream0-00002.m4s"))
+	waitFile(t, filepath.Join(out, "live", "cam", "chunk-stream0-*-00002.m4s"))
 	if err := pub(ctx, "cam", "k-cam", false); err != nil {
 		t.Errorf("the publisher taking over: %v", err)
 	}
@@ -456,7 +457,7 @@ func TestUnwritableStream(t *testing.T) {
 	rec := filepath.Join(testenv.Dir(), "h264-video-only.webm")
 	good := make(chan error, 1)
 	go func() { good <- publish(context.Background(), addr, "good", rec, true) }()
-	waitFile(t, filepath.Join(out, "live", "good", "chunk-stream0-00001.m4s"))
+	waitFile(t, filepath.Join(out, "live", "good", "chunk-stream0-*-00001.m4s"))
 	err := publish(context.Background(), addr, "bad", rec, false)
 	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("publishing to a stream whose folder cannot be made: %v, want a 503 that says why", err)

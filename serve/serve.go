@@ -27,10 +27,11 @@
 // faster), gzipped when the client accepts it; finished segments are immutable for a year.
 // Range and conditional requests are served by [http.ServeContent].
 //
-// Segment names repeat when sv dash starts again in the same folder (a publisher that
-// reconnects), so a player that keeps an HTTP cache across sessions must tell them apart:
-// the viewer page adds the session (the MPD's availabilityStartTime) as a query to every
-// request, which the server ignores.
+// sv dash puts its run into every segment's name, so a name is never used twice in a
+// folder. Other packagers reuse names when they start again in the same folder (plain
+// FFmpeg numbers from 1 each time), so a player that keeps an HTTP cache across sessions
+// must tell them apart: the viewer page adds the session (the MPD's availabilityStartTime)
+// as a query to every request, which the server ignores.
 //
 // # Segments in progress
 //

@@ -811,6 +811,7 @@ func newestSegment(dir string) (n int, written time.Time) {
 		if !isSeg || !isSeg2 {
 			continue
 		}
+		num = num[strings.LastIndexByte(num, '-')+1:] // after the run: chunk-stream0-RUN-00001.m4s
 		if i, err := strconv.Atoi(num); err == nil && i > n {
 			n, name = i, e.Name()
 		}

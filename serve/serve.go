@@ -156,9 +156,10 @@ type Server struct {
 	stats struct {
 		requests, segments, inProgress, aborted, missing, waited, skipped, events atomic.Int64
 	}
-	events   atomic.Int64 // open /events streams
-	cache    startCache   // for the lead
-	watchers watchers     // of the segments in progress
+	events       atomic.Int64 // open /events streams
+	cache        startCache   // for the lead
+	descriptions descriptions // for /streams.json
+	watchers     watchers     // of the segments in progress
 }
 
 // ErrRoot is returned by New when Options.Root is not a directory that can be opened.

@@ -152,59 +152,7 @@ func TestPages(t *testing.T) {
 func TestStreams(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC)
 	ts := newTestServer(t, Options{now: func() time.Time { return now }})
-	ast := now.Add(-6 * time.Second)
-	mpd := fmt.Sprintf(`<?xml version="1.0"?>
-<MPD type="dynamic" availabilityStartTime="%s">
- <Period id="0" start="PT0.0S">
-  <AdaptationSet id="0" contentType="video">
-   <Representation id="0" bandwidth="1000000">
-    <SegmentTemplate timescale="1000000" duration="600000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
-   </Representation>
-  </AdaptationSet>
-  <AdaptationSet id="1" contentType="audio">
-   <SegmentTemplate timescale="48000" duration="28800" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
-   <Representation id="1" bandwidth="64000"/>
-  </AdaptationSet>
- </Period>
-</MPD>`, ast.Format("2006-01-02T15:04:05.000Z"))
-	ts.write(t, "manifest.mpd", []byte(mpd))
-	ts.write(t, "master.m3u8", []byte("#EXTM3U\n"))
-
-	// Segments cut from a real fragmented MP4 (Chrome's), one fragment each: segment n
-	// is fragment n-1, and the tfdt of the next says when segment n ended. The video
-	// segments are written 500 ms ahead of the timeline (segment 5, 300 ms: a late write);
-	// audio 450 ms.
-	rec, err := os.ReadFile("../testdata/vp9-opus.mp4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var offsets []int64
-	var starts []time.Duration
-	media.Scan(bytes.NewReader(rec), func(e media.Event) error {
-		if e.Kind == media.EventCluster {
-			offsets, starts = append(offsets, e.Offset), append(starts, e.Time)
-		}
-		return nil
-	})
-	offsets = append(offsets, int64(len(rec)))
-	frag := func(i int) []byte { return rec[offsets[i]:offsets[i+1]] }
-	write := func(name string, b []byte, at time.Time) {
-		p := ts.write(t, name, b)
-		if err := os.Chtimes(p, at, at); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for rep, lead := range []time.Duration{500 * time.Millisecond, 450 * time.Millisecond} {
-		write(fmt.Sprintf("init-stream%d.m4s", rep), rec[:offsets[0]], ast)
-		for n := 1; n <= 8; n++ {
-			l := lead
-			if rep == 0 && n == 5 {
-				l = 300 * time.Millisecond
-			}
-			write(fmt.Sprintf("chunk-stream%d-%05d.m4s", rep, n), frag(n-1), ast.Add(starts[n]-l))
-		}
-		write(fmt.Sprintf("chunk-stream%d-%05d.m4s.tmp", rep, 9), frag(8), now)
-	}
+	ast := writeLiveStream(t, ts.dir, now)
 	os.MkdirAll(filepath.Join(ts.root, "live", "old"), 0o755)
 	os.WriteFile(filepath.Join(ts.root, "live", "old", "manifest.mpd"), []byte(`<MPD type="static" availabilityStartTime="2020-01-01T00:00:00Z"></MPD>`), 0o644)
 	os.MkdirAll(filepath.Join(ts.root, "live", "analysis-only"), 0o755)
@@ -280,6 +228,40 @@ func TestStreams(t *testing.T) {
 		if c.name == "cam" && (len(got.Streams) != 1 || !got.Streams[0].Live || got.Streams[0].LeadMS == nil || *got.Streams[0].LeadMS != 450) {
 			t.Errorf("?stream=cam: %s", body)
 		}
+	}
+
+	// Descriptions are kept until the manifest changes.
+	one := func(name string) StreamInfo {
+		t.Helper()
+		info, ok := ts.stream(name)
+		if !ok {
+			t.Fatalf("no stream %s", name)
+		}
+		return info
+	}
+	now = now.Add(time.Minute)
+	ast = writeLiveStream(t, ts.dir, now) // a new session
+	if cam := one("cam"); cam.Session != ast.Format("2006-01-02T15:04:05.000Z") || cam.LeadMS == nil || *cam.LeadMS != 450 {
+		t.Errorf("cam after a new session: %+v", cam)
+	}
+	// A lead that could not be measured is measured again after leadRetry, even when
+	// the manifest stays the same.
+	late := filepath.Join(ts.root, "live", "late")
+	writeLiveStream(t, late, now)
+	inits, _ := filepath.Glob(filepath.Join(late, "init-stream*.m4s"))
+	for _, p := range inits {
+		os.Remove(p)
+	}
+	if l := one("late"); !l.Live || l.LeadMS != nil {
+		t.Errorf("late without its init segments: %+v", l)
+	}
+	writeLiveStream(t, late, now) // the same manifest, the same mtime
+	if l := one("late"); l.LeadMS != nil {
+		t.Errorf("late measured again before leadRetry: %+v", l)
+	}
+	now = now.Add(leadRetry)
+	if l := one("late"); l.LeadMS == nil || *l.LeadMS != 450 {
+		t.Errorf("late not measured again after leadRetry: %+v", l)
 	}
 }
 
@@ -403,4 +385,91 @@ func TestWriteDeadline(t *testing.T) {
 	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Error("a client that stopped reading got the whole response")
 	}
+}
+
+// writeLiveStream writes a live low-latency presentation into dir as it is at now: an
+// MPD that started 6 s ago, and 8 finished segments and one in progress per
+// representation. The video segments are written 500 ms ahead of the timeline (segment 5,
+// 300 ms: a late write), audio 450 ms: the lead is 450 ms. It returns the MPD's
+// availabilityStartTime.
+func writeLiveStream(t testing.TB, dir string, now time.Time) (ast time.Time) {
+	t.Helper()
+	write := func(name string, b []byte, at time.Time) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ast = now.Add(-6 * time.Second)
+	mpd := fmt.Sprintf(`<?xml version="1.0"?>
+<MPD type="dynamic" availabilityStartTime="%s">
+ <Period id="0" start="PT0.0S">
+  <AdaptationSet id="0" contentType="video">
+   <Representation id="0" bandwidth="1000000">
+    <SegmentTemplate timescale="1000000" duration="600000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
+   </Representation>
+  </AdaptationSet>
+  <AdaptationSet id="1" contentType="audio">
+   <SegmentTemplate timescale="48000" duration="28800" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
+   <Representation id="1" bandwidth="64000"/>
+  </AdaptationSet>
+ </Period>
+</MPD>`, ast.Format("2006-01-02T15:04:05.000Z"))
+	write("manifest.mpd", []byte(mpd), now)
+	write("master.m3u8", []byte("#EXTM3U\n"), now)
+
+	// Segments cut from a real fragmented MP4 (Chrome's), one fragment each: segment n
+	// is fragment n-1, and the tfdt of the next says when segment n ended.
+	rec, err := os.ReadFile("../testdata/vp9-opus.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offsets []int64
+	var starts []time.Duration
+	media.Scan(bytes.NewReader(rec), func(e media.Event) error {
+		if e.Kind == media.EventCluster {
+			offsets, starts = append(offsets, e.Offset), append(starts, e.Time)
+		}
+		return nil
+	})
+	offsets = append(offsets, int64(len(rec)))
+	frag := func(i int) []byte { return rec[offsets[i]:offsets[i+1]] }
+	for rep, lead := range []time.Duration{500 * time.Millisecond, 450 * time.Millisecond} {
+		write(fmt.Sprintf("init-stream%d.m4s", rep), rec[:offsets[0]], ast)
+		for n := 1; n <= 8; n++ {
+			l := lead
+			if rep == 0 && n == 5 {
+				l = 300 * time.Millisecond
+			}
+			write(fmt.Sprintf("chunk-stream%d-%05d.m4s", rep, n), frag(n-1), ast.Add(starts[n]-l))
+		}
+		write(fmt.Sprintf("chunk-stream%d-%05d.m4s.tmp", rep, 9), frag(8), now)
+	}
+	return ast
+}
+
+// BenchmarkStreams lists 60 live low-latency streams, as the index page's /streams.json
+// does, at the same moment of each stream's life.
+func BenchmarkStreams(b *testing.B) {
+	now := time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC)
+	ts := newTestServer(b, Options{now: func() time.Time { return now }})
+	const streams = 60
+	for i := range streams {
+		writeLiveStream(b, filepath.Join(ts.root, "live", fmt.Sprintf("cam%02d", i)), now)
+	}
+	os.RemoveAll(ts.dir) // the empty folder newTestServer made
+	if got := ts.Streams(); len(got) != streams || got[0].LeadMS == nil {
+		b.Fatalf("%d streams, the first %+v", len(got), got[0])
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		ts.Streams()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/streams, "µs/stream")
 }

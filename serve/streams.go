@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/svtool/sv/ws"
@@ -73,26 +74,8 @@ func (s *Server) Streams() []StreamInfo {
 
 // stream describes one stream folder, if it has anything to show.
 func (s *Server) stream(name string) (StreamInfo, bool) {
-	info := StreamInfo{Name: name}
 	base := "live/" + name + "/"
-	if f, fi, err := s.open(base + "manifest.mpd"); err == nil {
-		mpd, _ := io.ReadAll(io.LimitReader(f, maxMPD))
-		f.Close()
-		head := mpd[:min(len(mpd), 4096)] // the MPD element and its attributes come first
-		info.DASH = true
-		info.Live = mpdDynamic.Match(head)
-		if m := mpdStart.FindSubmatch(head); m != nil {
-			info.Session = string(m[1])
-		}
-		info.Updated = fi.ModTime().UTC()
-		if info.Live {
-			info.LowLatency = mpdLowLat.Match(mpd)
-			if lead, ok := s.lead(mpd, base, s.o.now()); ok {
-				ms := lead.Milliseconds()
-				info.LeadMS = &ms
-			}
-		}
-	}
+	info := s.described(name, base)
 	if fi, err := s.root.Stat(base + "master.m3u8"); err == nil && fi.Mode().IsRegular() {
 		info.HLS = true
 		if info.Updated.IsZero() {
@@ -147,4 +130,65 @@ func writeJSON(w http.ResponseWriter, v any) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.Write(append(b, '\n'))
+}
+
+// A stream's description from its manifest is kept until the manifest changes: reading
+// and parsing it and measuring the lead cost about 0.2 ms per stream, which /streams.json
+// would otherwise pay for every stream at every request. The lead is measured again
+// without a change of manifest only while it could not be measured, every leadRetry.
+type descriptions struct {
+	mu sync.Mutex
+	m  map[string]description // by stream name
+}
+
+type description struct {
+	mtime    time.Time
+	size     int64
+	measured time.Time // when the lead was last measured
+	info     StreamInfo
+}
+
+const leadRetry = 500 * time.Millisecond
+
+// described returns the stream's StreamInfo with what its manifest says filled in.
+func (s *Server) described(name, base string) StreamInfo {
+	now := s.o.now()
+	fi, err := s.root.Stat(base + "manifest.mpd")
+	if err != nil || !fi.Mode().IsRegular() {
+		return StreamInfo{Name: name}
+	}
+	c := &s.descriptions
+	c.mu.Lock()
+	d, ok := c.m[name]
+	c.mu.Unlock()
+	if ok && d.mtime.Equal(fi.ModTime()) && d.size == fi.Size() &&
+		(!d.info.Live || d.info.LeadMS != nil || now.Sub(d.measured) < leadRetry) {
+		return d.info
+	}
+	f, fi, err := s.open(base + "manifest.mpd")
+	if err != nil {
+		return StreamInfo{Name: name}
+	}
+	mpd, _ := io.ReadAll(io.LimitReader(f, maxMPD))
+	f.Close()
+	info := StreamInfo{Name: name, DASH: true, Updated: fi.ModTime().UTC()}
+	head := mpd[:min(len(mpd), 4096)] // the MPD element and its attributes come first
+	info.Live = mpdDynamic.Match(head)
+	if m := mpdStart.FindSubmatch(head); m != nil {
+		info.Session = string(m[1])
+	}
+	if info.Live {
+		info.LowLatency = mpdLowLat.Match(mpd)
+		if lead, ok := s.lead(mpd, base, now); ok {
+			ms := lead.Milliseconds()
+			info.LeadMS = &ms
+		}
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > maxCached {
+		c.m = map[string]description{}
+	}
+	c.m[name] = description{mtime: fi.ModTime(), size: fi.Size(), measured: now, info: info}
+	c.mu.Unlock()
+	return info
 }

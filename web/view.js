@@ -117,6 +117,12 @@
     return 'dash';
   }
 
+  // normalDelay is how far behind the live edge a normal-latency stream is played, in s.
+  function normalDelay() {
+    const d = Number(sv.param('delay', NORMAL_DELAY));
+    return Number.isFinite(d) && d >= 0 ? d : NORMAL_DELAY;
+  }
+
   // leadOf is how far to put the player's clock forward: the server's measure of how far
   // ahead of the MPD's timeline the segments are written (?lead=MS overrides it).
   function leadOf(info) {
@@ -176,7 +182,7 @@
     // A normal-latency presentation announces each segment only once it is written whole:
     // closer than two segments (sv dash's are 2 s) behind, dash.js runs dry every few
     // seconds and stalls its way back (BenchmarkGlassToGlass/normal-*).
-    const delay = Number(sv.param('delay', st.lowLatency ? NaN : NORMAL_DELAY));
+    const delay = st.lowLatency ? Number(sv.param('delay', NaN)) : normalDelay();
     if (Number.isFinite(delay) && sv.param('defaults', '') !== '1') p.updateSettings({ streaming: { delay: { liveDelay: delay } } });
     p.addRequestInterceptor((req) => {
       req.url = withKey(req.url);
@@ -254,10 +260,15 @@
       return;
     }
     if (info.live && info.session !== st.session) {
-      // A new session: wait (a few seconds at most) for its first segment, which tells
-      // the server how far ahead of the timeline the segments are.
+      // A new session. Low latency: wait (a few seconds at most) for its first segment,
+      // which tells the server how far ahead of the timeline the segments are. Normal
+      // latency: wait until the session is as old as the delay the viewer keeps behind
+      // it; loaded sooner, dash.js starts at the first segment, nearer the edge than
+      // the delay, and stalls each time it runs dry.
       const age = sv.clock.now() - Date.parse(info.session);
-      if (info.lead_ms === undefined && age < 4000 && sv.param('lead', '') === '') {
+      const waitLead = info.lead_ms === undefined && sv.param('lead', '') === '';
+      const defaults = sv.param('defaults', '') === '1';
+      if (info.low_latency ? waitLead && age < 4000 : !defaults && age < 1000 * normalDelay()) {
         setPhase('starting', 'the stream is starting');
         return;
       }

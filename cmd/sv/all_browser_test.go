@@ -109,6 +109,65 @@ func TestBrowserAll(t *testing.T) {
 	b.logConsole(t)
 }
 
+// TestBrowserAllNormalLatency: with --latency normal (2 s segments announced once
+// whole), the viewer, opened before the publisher, plays two segments behind the live
+// edge and never stalls: dash.js not in its low-latency mode, the timecode's latency well
+// above a low-latency stream's and well below the classic pipeline's.
+func TestBrowserAllNormalLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for 15 s; not with -short")
+	}
+	testenv.Require(t, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(t)
+	const stream = "normal"
+
+	s := startAll(t, "--latency", "normal")
+	b := startBrowser(t, chromium)
+	viewer := b.open(t, s.url("/view?stream="+stream))
+	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
+	var first viewerStats
+	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
+		evalJSON(t, viewer, "svViewer.stats()", &first)
+		return first.Phase == "playing" && first.CurrentTime > 0 && first.TCFrames > 0, fmt.Sprintf("%+v", first)
+	})
+	var cs captureState
+	evalJSON(t, capture, "svCapture.state()", &cs)
+	if cs.StartedAt != nil && first.FirstFrameAt != nil {
+		t.Logf("first frame %.0f ms after the capture started", *first.FirstFrameAt-*cs.StartedAt)
+	}
+
+	evalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
+	start := time.Now()
+	time.Sleep(6 * time.Second)
+	var samples []float64
+	evalJSON(t, viewer, "svViewer.takeSamples()", &samples)
+	var last viewerStats
+	evalJSON(t, viewer, "svViewer.stats()", &last)
+	elapsed := time.Since(start)
+	advanced := last.CurrentTime - first.CurrentTime
+	slices.Sort(samples)
+	med := quantile(samples, 0.5)
+	t.Logf("played %.1f s in %.1f s; glass-to-glass median %.0f ms (min %.0f, max %.0f) over %d frames; stalls %d before, %d after; dash.js latency %.0f ms, errors %q",
+		advanced, elapsed.Seconds(), med, quantile(samples, 0), quantile(samples, 1), len(samples), first.Stalls, last.Stalls, last.Latency, last.Errors)
+	if advanced < 0.8*elapsed.Seconds() {
+		t.Errorf("playback advanced %.1f s in %.1f s", advanced, elapsed.Seconds())
+	}
+	if len(samples) < 60 {
+		t.Errorf("only %d frames with a decodable timecode in %.1f s (30 fps sent)", len(samples), elapsed.Seconds())
+	}
+	if last.LowLatency {
+		t.Errorf("dash.js is in its low-latency mode for a normal-latency stream")
+	}
+	if med < 4000 || med > 8000 {
+		t.Errorf("median glass-to-glass latency %.0f ms: the viewer should stay two 2 s segments behind its live edge (~5 s)", med)
+	}
+	if last.Stalls != 0 {
+		t.Errorf("%d stalls: two segments behind, the viewer should never run dry", last.Stalls)
+	}
+	s.interrupt(t)
+	b.logConsole(t)
+}
+
 // TestBrowserAllReconnect: the publisher's socket drops in the middle of the stream. The
 // capture page reconnects by itself under the same name (a new session in sv all, a
 // second recording), and the viewer, left alone, notices the new session and plays it.

@@ -169,33 +169,51 @@ func showLive(ctx context.Context, srv *live.Server, status *statusLine) {
 	defer status.set("")
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	last := map[string]int64{}
+	var last map[sessionKey]int64
+	prev := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		var b strings.Builder
-		now := map[string]int64{}
-		for _, st := range srv.Status() {
-			now[st.Stream] = st.Bytes
-			rate := float64(st.Bytes-last[st.Stream]) * 8 / 1e6
-			if _, ok := last[st.Stream]; !ok {
-				rate = float64(st.Bytes) * 8 / 1e6 / max(time.Since(st.Since).Seconds(), 1)
-			}
-			fmt.Fprintf(&b, " | %s %.2f Mbit/s %d viewer%s", st.Stream, rate, st.Viewers, plural(st.Viewers))
-			if st.Restarts > 0 {
-				fmt.Fprintf(&b, " %d restarts", st.Restarts)
-			}
-		}
-		last = now
-		line := "sv: no live streams"
-		if b.Len() > 0 {
-			line = fmt.Sprintf("sv: %d live%s", len(now), b.String())
-		}
+		now := time.Now()
+		var line string
+		line, last = statusText(srv.Status(), last, now, now.Sub(prev))
+		prev = now
 		status.set(line)
 	}
+}
+
+// sessionKey tells one session of a stream from the next: a publisher that reconnects
+// starts again from 0 bytes.
+type sessionKey struct {
+	stream string
+	since  time.Time
+}
+
+// statusText is the status line for streams at now, given the bytes each session had
+// received at the last redraw, interval ago; it returns those to pass next time. A session
+// not seen at the last redraw shows its average bitrate so far.
+func statusText(streams []live.StreamStatus, last map[sessionKey]int64, now time.Time, interval time.Duration) (string, map[sessionKey]int64) {
+	var b strings.Builder
+	next := make(map[sessionKey]int64, len(streams))
+	for _, st := range streams {
+		k := sessionKey{st.Stream, st.Since}
+		next[k] = st.Bytes
+		bits, secs := float64(st.Bytes)*8, max(now.Sub(st.Since).Seconds(), 1)
+		if before, ok := last[k]; ok && interval > 0 {
+			bits, secs = float64(st.Bytes-before)*8, interval.Seconds()
+		}
+		fmt.Fprintf(&b, " | %s %.2f Mbit/s %d viewer%s", st.Stream, bits/secs/1e6, st.Viewers, plural(st.Viewers))
+		if st.Restarts > 0 {
+			fmt.Fprintf(&b, " %d restarts", st.Restarts)
+		}
+	}
+	if len(streams) == 0 {
+		return "sv: no live streams", next
+	}
+	return fmt.Sprintf("sv: %d live%s", len(streams), b.String()), next
 }
 
 func plural(n int) string {

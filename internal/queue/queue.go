@@ -89,6 +89,12 @@ func signal(c chan struct{}) {
 
 // Push appends (*buf)[:n] to the queue, taking ownership of buf. It blocks while the queue is
 // full, until ctx is done (then it returns ctx's error and buf goes back to the pool).
+//
+// While chunks wait, small pushes are packed: when the newest waiting chunk's buffer has
+// room for (*buf)[:n], the bytes are copied there and buf goes back to the pool. The limit
+// counts buffers' capacity, which is what the queue costs in memory; without packing, a
+// backlog of a browser's 15 KB messages would fill only a quarter of it with media. A
+// consumer that keeps up finds the queue empty at each push: nothing is copied then.
 func (q *Queue) Push(ctx context.Context, buf *[]byte, n int) error {
 	size := int64(cap(*buf))
 	for {
@@ -102,6 +108,17 @@ func (q *Queue) Push(ctx context.Context, buf *[]byte, n int) error {
 			PutBuf(buf)
 			return err
 		}
+		if q.count > 0 {
+			if t := &q.items[(q.head+q.count-1)%len(q.items)]; n <= len(*t.buf)-t.n {
+				copy((*t.buf)[t.n:], (*buf)[:n])
+				t.n += n
+				q.mu.Unlock()
+				PutBuf(buf)
+				q.pushed.Add(int64(n))
+				q.addQueued(int64(n))
+				return nil
+			}
+		}
 		if q.count == 0 || q.bytes+size <= q.limit {
 			if q.count == len(q.items) {
 				q.grow()
@@ -110,9 +127,7 @@ func (q *Queue) Push(ctx context.Context, buf *[]byte, n int) error {
 			q.count++
 			q.bytes += size
 			q.mu.Unlock()
-			if v := q.queued.Add(int64(n)); v > q.highWater.Load() {
-				q.highWater.Store(v)
-			}
+			q.addQueued(int64(n))
 			q.pushed.Add(int64(n))
 			signal(q.notEmpty)
 			return nil
@@ -124,6 +139,12 @@ func (q *Queue) Push(ctx context.Context, buf *[]byte, n int) error {
 			PutBuf(buf)
 			return ctx.Err()
 		}
+	}
+}
+
+func (q *Queue) addQueued(n int64) {
+	if v := q.queued.Add(n); v > q.highWater.Load() {
+		q.highWater.Store(v)
 	}
 }
 

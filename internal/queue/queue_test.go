@@ -72,7 +72,7 @@ func TestBackpressure(t *testing.T) {
 		for i := 0; i < 20; i++ {
 			buf := GetBuf()
 			(*buf)[0] = byte(i)
-			if err := q.Push(context.Background(), buf, 1); err != nil {
+			if err := q.Push(context.Background(), buf, half+1); err != nil { // two never fit in a buffer
 				t.Error(err)
 			}
 			pushed <- i
@@ -92,12 +92,62 @@ func TestBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 20; i++ {
-		if w.buf.Bytes()[i] != byte(i) {
-			t.Fatalf("byte %d is %d", i, w.buf.Bytes()[i])
+		if b := w.buf.Bytes()[i*(half+1)]; b != byte(i) {
+			t.Fatalf("chunk %d starts with %d", i, b)
 		}
 	}
-	if hw := q.Stats().HighWater; hw < 4 || hw > 5 {
-		t.Fatalf("high water %d bytes, want 4 or 5", hw)
+	if hw := q.Stats().HighWater; hw < 4*(half+1) || hw > 5*(half+1) {
+		t.Fatalf("high water %d bytes, want 4 or 5 chunks of %d", hw, half+1)
+	}
+}
+
+const half = BufSize / 2
+
+// While the consumer stalls, small pushes are packed into the waiting buffers: a queue of
+// 4 buffers holds about 4 buffers' worth of 15 KB messages, not 4 messages, and gives
+// them back in order.
+func TestPacking(t *testing.T) {
+	const msg = 15_000
+	q := New(4 * BufSize)
+	w := &blockingWriter{release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { _, err := q.WriteTo(context.Background(), w); done <- err }()
+
+	var want bytes.Buffer
+	pushed := make(chan int, 100)
+	go func() {
+		for i := 0; i < 40; i++ {
+			buf := GetBuf()
+			for j := range msg {
+				(*buf)[j] = byte(i + j)
+			}
+			want.Write((*buf)[:msg])
+			if err := q.Push(context.Background(), buf, msg); err != nil {
+				t.Error(err)
+			}
+			pushed <- i
+		}
+		q.CloseWrite()
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// The writer holds the first buffer (1 to 4 messages, as many as were packed before
+	// it took it); 4 buffers of 4 messages each wait behind it.
+	perBuf := BufSize / msg
+	if n := len(pushed); n < 1+4*perBuf || n > 5*perBuf {
+		t.Errorf("%d pushes of %d bytes went through a queue of 4 buffers with a stalled writer, want %d to %d", n, msg, 1+4*perBuf, 5*perBuf)
+	}
+	if q.Stats().Queued != int64(4*perBuf*msg) {
+		t.Errorf("queued %d bytes, want %d", q.Stats().Queued, 4*perBuf*msg)
+	}
+	close(w.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(w.buf.Bytes(), want.Bytes()) {
+		t.Fatalf("wrote %d bytes, not the %d pushed in order", w.buf.Len(), want.Len())
+	}
+	if s := q.Stats(); s.Pushed != int64(want.Len()) || s.Written != s.Pushed || s.Queued != 0 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 
@@ -125,7 +175,7 @@ func TestWriterFails(t *testing.T) {
 // Push gives up when its context is done, even on a full queue.
 func TestPushCancel(t *testing.T) {
 	q := New(BufSize)
-	if err := q.Push(context.Background(), GetBuf(), 1); err != nil {
+	if err := q.Push(context.Background(), GetBuf(), BufSize); err != nil { // full: nothing packs
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

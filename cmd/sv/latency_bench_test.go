@@ -33,8 +33,9 @@ import (
 //
 //	go test -run '^$' -bench GlassToGlass -benchtime 1x -count 3 ./cmd/sv
 //
-// With SV_BENCH_DIR set, each run writes SV_BENCH_DIR/latency-CONFIG.json, the latency of
-// every frame over time, from which BENCHMARKS.md draws its plot. SV_BENCH_VIEW_PARAMS is
+// With SV_BENCH_DIR set, each run writes SV_BENCH_DIR/latency-CONFIG-N.json (N counts the
+// runs from 1), the latency of every frame over time, from which BENCHMARKS.md draws its
+// plot. SV_BENCH_VIEW_PARAMS is
 // added to the viewer's URL for sv's configurations (see web/view.js: delay, lead).
 func BenchmarkGlassToGlass(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
@@ -54,11 +55,15 @@ func BenchmarkGlassToGlass(b *testing.B) {
 			b.ReportMetric(r.TTFF, "ttff-ms")
 			b.ReportMetric(float64(len(r.Samples)), "frames")
 			if dir := os.Getenv("SV_BENCH_DIR"); dir != "" {
-				writeJSON(b, filepath.Join(dir, "latency-"+c.name+".json"), r)
+				latencyRuns[c.name]++
+				writeJSON(b, filepath.Join(dir, fmt.Sprintf("latency-%s-%d.json", c.name, latencyRuns[c.name])), r)
 			}
 		})
 	}
 }
+
+// latencyRuns counts the runs of each configuration in this process (-count N).
+var latencyRuns = map[string]int{}
 
 type latencyConfig struct {
 	name    string

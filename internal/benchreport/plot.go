@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,11 +12,25 @@ import (
 	"strings"
 )
 
-// latencySeries is what BenchmarkGlassToGlass writes as latency-CONFIG.json.
+// latencySeries is what BenchmarkGlassToGlass writes as latency-CONFIG-N.json.
 type latencySeries struct {
 	Config  string       `json:"config"`
 	TTFF    float64      `json:"ttff_ms"`
 	Samples [][2]float64 `json:"samples"` // [s since the capture page's start, ms]
+	Runs    int          `json:"-"`       // how many runs of its configuration there were
+}
+
+// median is the run's median latency, in ms.
+func (s latencySeries) median() float64 {
+	ms := make([]float64, len(s.Samples))
+	for i, p := range s.Samples {
+		ms[i] = p[1]
+	}
+	slices.Sort(ms)
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)/2]
 }
 
 // scaleResult is what BenchmarkScale writes as scale-MODE.json.
@@ -61,11 +76,24 @@ func readJSONs[T any](dir, pattern string) ([]T, error) {
 	return out, nil
 }
 
-// readLatencySeries reads the lab's series in the order of latencyConfigs.
+// readLatencySeries reads the lab's series, one per configuration in the order of
+// latencyConfigs: of several runs, the one with the median latency (the lower middle one
+// of an even number), so that the plot shows a typical run.
 func readLatencySeries(dir string) ([]latencySeries, error) {
-	all, err := readJSONs[latencySeries](dir, "latency-*.json")
+	runs, err := readJSONs[latencySeries](dir, "latency-*.json")
 	if err != nil {
 		return nil, err
+	}
+	byConfig := map[string][]latencySeries{}
+	for _, s := range runs {
+		byConfig[s.Config] = append(byConfig[s.Config], s)
+	}
+	var all []latencySeries
+	for _, rs := range byConfig {
+		slices.SortStableFunc(rs, func(a, b latencySeries) int { return cmp.Compare(a.median(), b.median()) })
+		m := rs[(len(rs)-1)/2]
+		m.Runs = len(rs)
+		all = append(all, m)
 	}
 	rank := func(name string) int {
 		for i, c := range latencyConfigs {

@@ -125,7 +125,15 @@ func (r *report) latency(plot string, series []latencySeries) {
 	}
 	if plot != "" {
 		r.p("")
-		r.p("The latency of every frame over time, in the last run of each configuration (top: all, on a log scale; bottom: sv's low-latency ones, linear):")
+		runs := 0
+		for _, s := range series {
+			runs = max(runs, s.Runs)
+		}
+		which := "its run"
+		if runs > 1 {
+			which = fmt.Sprintf("the run with the median latency (of %d)", runs)
+		}
+		r.p("The latency of every frame over time in each configuration, %s (top: all, on a log scale; bottom: sv's low-latency ones, linear):", which)
 		r.p("")
 		r.p("![glass-to-glass latency over time](%s)", plot)
 	}

@@ -75,7 +75,9 @@ func TestReport(t *testing.T) {
 	}
 	lab := filepath.Join(dir, "lab")
 	os.Mkdir(lab, 0o755)
-	os.WriteFile(filepath.Join(lab, "latency-low-copy.json"), []byte(`{"config":"low-copy","ttff_ms":1700,"samples":[[1.7,800],[1.8,810],[2.4,790]]}`), 0o644)
+	os.WriteFile(filepath.Join(lab, "latency-low-copy-1.json"), []byte(`{"config":"low-copy","ttff_ms":1700,"samples":[[1.7,800],[1.8,810],[2.4,790]]}`), 0o644)
+	os.WriteFile(filepath.Join(lab, "latency-low-copy-2.json"), []byte(`{"config":"low-copy","ttff_ms":1600,"samples":[[1.6,1400],[1.8,1500],[2.4,1300]]}`), 0o644)
+	os.WriteFile(filepath.Join(lab, "latency-low-copy-3.json"), []byte(`{"config":"low-copy","ttff_ms":1800,"samples":[[1.8,700],[1.9,720],[2.4,710]]}`), 0o644)
 	os.WriteFile(filepath.Join(lab, "latency-classic.json"), []byte(`{"config":"classic","ttff_ms":20000,"samples":[[20,9000],[21,9100]]}`), 0o644)
 	os.WriteFile(filepath.Join(lab, "scale-copy.json"), []byte(`{"mode":"copy","limit":60,"bottleneck":"CPU, FFmpeg analysis","steps":[{"streams":60,"ok":true,"cpu_pct":80,"cpu_by":{"sv":10},"rss_mb":900,"fds":700},{"streams":70,"ok":false,"reason":"s3: no new segment for 4.1 s","cpu_pct":99}]}`), 0o644)
 	notes := filepath.Join(dir, "notes.md")
@@ -94,6 +96,7 @@ func TestReport(t *testing.T) {
 		"| classic: 1 s chunks, `ffmpeg -i - -f dash -seg_duration 2`, dash.js defaults | 8200 (7800–9600) |",
 		"| sv all, `--latency normal --video copy` | not measured |",
 		"![glass-to-glass latency over time](lab/latency.svg)",
+		"in each configuration, the run with the median latency (of 3)",
 		"| 480p | 1500 | 3000 | – | 0.50× | – |",
 		"the limit was 60; bottleneck: CPU, FFmpeg analysis.",
 		"| 70 | no: s3: no new segment for 4.1 s | 99 | 0.0 |",
@@ -106,6 +109,14 @@ func TestReport(t *testing.T) {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)
 		}
+	}
+	// The plot shows each configuration's median run, in the order of latencyConfigs.
+	series, err := readLatencySeries(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(series) != 2 || series[0].Config != "low-copy" || series[0].TTFF != 1700 || series[0].Runs != 3 || series[1].Config != "classic" {
+		t.Errorf("plotted series: %+v", series)
 	}
 	if bytes.Contains(md, []byte("| sv.GlassToGlass")) {
 		t.Errorf("the latency benchmarks are listed again among the others:\n%s", md)

@@ -177,7 +177,7 @@ func TestStreams(t *testing.T) {
 			t.Fatalf("streams %q: %s", names, body)
 		}
 		cam := got.Streams[1]
-		if !cam.Live || !cam.DASH || !cam.HLS || cam.Events || cam.LowLatency || cam.Session != ast.Format("2006-01-02T15:04:05.000Z") {
+		if !cam.Live || !cam.DASH || !cam.HLS || cam.Events || !cam.LowLatency || cam.Session != ast.Format("2006-01-02T15:04:05.000Z") {
 			t.Errorf("cam: %+v", cam)
 		}
 		if cam.LeadMS == nil || *cam.LeadMS != 450 {
@@ -412,11 +412,11 @@ func writeLiveStream(t testing.TB, dir string, now time.Time) (ast time.Time) {
  <Period id="0" start="PT0.0S">
   <AdaptationSet id="0" contentType="video">
    <Representation id="0" bandwidth="1000000">
-    <SegmentTemplate timescale="1000000" duration="600000" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
+    <SegmentTemplate timescale="1000000" duration="600000" availabilityTimeOffset="0.567" availabilityTimeComplete="false" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
    </Representation>
   </AdaptationSet>
   <AdaptationSet id="1" contentType="audio">
-   <SegmentTemplate timescale="48000" duration="28800" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
+   <SegmentTemplate timescale="48000" duration="28800" availabilityTimeOffset="0.58" availabilityTimeComplete="false" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%%05d$.m4s" startNumber="1"/>
    <Representation id="1" bandwidth="64000"/>
   </AdaptationSet>
  </Period>

@@ -134,8 +134,12 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // A stream's description from its manifest is kept until the manifest changes: reading
 // and parsing it and measuring the lead cost about 0.2 ms per stream, which /streams.json
-// would otherwise pay for every stream at every request. The lead is measured again
-// without a change of manifest only while it could not be measured, every leadRetry.
+// would otherwise pay for every stream at every request. The lead of a live low-latency
+// stream is measured again without a change of manifest while it could not be measured,
+// every leadRetry: FFmpeg rewrites the manifest when it finishes a segment, and the lead
+// can be measured once the next segment's first fragment is written, a frame or an
+// encoder's delay later. A viewer waits for the lead before its first frame; it looks
+// every 250 ms.
 type descriptions struct {
 	mu sync.Mutex
 	m  map[string]description // by stream name
@@ -148,7 +152,7 @@ type description struct {
 	info     StreamInfo
 }
 
-const leadRetry = 500 * time.Millisecond
+const leadRetry = 100 * time.Millisecond
 
 // described returns the stream's StreamInfo with what its manifest says filled in.
 func (s *Server) described(name, base string) StreamInfo {
@@ -162,7 +166,7 @@ func (s *Server) described(name, base string) StreamInfo {
 	d, ok := c.m[name]
 	c.mu.Unlock()
 	if ok && d.mtime.Equal(fi.ModTime()) && d.size == fi.Size() &&
-		(!d.info.Live || d.info.LeadMS != nil || now.Sub(d.measured) < leadRetry) {
+		(!d.info.LowLatency || d.info.LeadMS != nil || now.Sub(d.measured) < leadRetry) {
 		return d.info
 	}
 	f, fi, err := s.open(base + "manifest.mpd")

@@ -58,25 +58,7 @@ func TestBrowserAll(t *testing.T) {
 		t.Errorf("no FFmpeg child of sv all while a stream is live: cannot check that none is left behind")
 	}
 
-	evalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
-	start := time.Now()
-	time.Sleep(5 * time.Second)
-	var samples []float64
-	evalJSON(t, viewer, "svViewer.takeSamples()", &samples)
-	var last viewerStats
-	evalJSON(t, viewer, "svViewer.stats()", &last)
-	elapsed := time.Since(start)
-	advanced := last.CurrentTime - first.CurrentTime
-	slices.Sort(samples)
-	med := quantile(samples, 0.5)
-	t.Logf("played %.1f s in %.1f s; glass-to-glass median %.0f ms (min %.0f, max %.0f) over %d frames; dash.js latency %.0f ms, %d stalls, errors %q",
-		advanced, elapsed.Seconds(), med, quantile(samples, 0), quantile(samples, 1), len(samples), last.Latency, last.Stalls, last.Errors)
-	if advanced < 0.8*elapsed.Seconds() {
-		t.Errorf("playback advanced %.1f s in %.1f s", advanced, elapsed.Seconds())
-	}
-	if len(samples) < 50 {
-		t.Errorf("only %d frames with a decodable timecode in %.1f s (30 fps sent)", len(samples), elapsed.Seconds())
-	}
+	med, last := watchPlaying(t, viewer, first, 5*time.Second)
 	if med > 3000 {
 		t.Errorf("median glass-to-glass latency %.0f ms: far above the ~1 s the pipeline reaches", med)
 	}
@@ -136,25 +118,7 @@ func TestBrowserAllNormalLatency(t *testing.T) {
 		t.Logf("first frame %.0f ms after the capture started", *first.FirstFrameAt-*cs.StartedAt)
 	}
 
-	evalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
-	start := time.Now()
-	time.Sleep(6 * time.Second)
-	var samples []float64
-	evalJSON(t, viewer, "svViewer.takeSamples()", &samples)
-	var last viewerStats
-	evalJSON(t, viewer, "svViewer.stats()", &last)
-	elapsed := time.Since(start)
-	advanced := last.CurrentTime - first.CurrentTime
-	slices.Sort(samples)
-	med := quantile(samples, 0.5)
-	t.Logf("played %.1f s in %.1f s; glass-to-glass median %.0f ms (min %.0f, max %.0f) over %d frames; stalls %d before, %d after; dash.js latency %.0f ms, errors %q",
-		advanced, elapsed.Seconds(), med, quantile(samples, 0), quantile(samples, 1), len(samples), first.Stalls, last.Stalls, last.Latency, last.Errors)
-	if advanced < 0.8*elapsed.Seconds() {
-		t.Errorf("playback advanced %.1f s in %.1f s", advanced, elapsed.Seconds())
-	}
-	if len(samples) < 60 {
-		t.Errorf("only %d frames with a decodable timecode in %.1f s (30 fps sent)", len(samples), elapsed.Seconds())
-	}
+	med, last := watchPlaying(t, viewer, first, 6*time.Second)
 	if last.LowLatency {
 		t.Errorf("dash.js is in its low-latency mode for a normal-latency stream")
 	}
@@ -166,6 +130,33 @@ func TestBrowserAllNormalLatency(t *testing.T) {
 	}
 	s.interrupt(t)
 	b.logConsole(t)
+}
+
+// watchPlaying watches a playing viewer for d, first being its stats when it started
+// playing: the playback must advance with the clock and at least 10 frames a second (of
+// the 30 sent) must show a decodable timecode. It returns the median glass-to-glass
+// latency of those frames, in ms, and the viewer's stats at the end.
+func watchPlaying(t *testing.T, viewer context.Context, first viewerStats, d time.Duration) (median float64, last viewerStats) {
+	t.Helper()
+	evalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
+	start := time.Now()
+	time.Sleep(d)
+	var samples []float64
+	evalJSON(t, viewer, "svViewer.takeSamples()", &samples)
+	evalJSON(t, viewer, "svViewer.stats()", &last)
+	elapsed := time.Since(start)
+	advanced := last.CurrentTime - first.CurrentTime
+	slices.Sort(samples)
+	median = quantile(samples, 0.5)
+	t.Logf("played %.1f s in %.1f s; glass-to-glass median %.0f ms (min %.0f, max %.0f) over %d frames; dash.js latency %.0f ms, stalls %d when playing began, %d now; errors %q",
+		advanced, elapsed.Seconds(), median, quantile(samples, 0), quantile(samples, 1), len(samples), last.Latency, first.Stalls, last.Stalls, last.Errors)
+	if advanced < 0.8*elapsed.Seconds() {
+		t.Errorf("playback advanced %.1f s in %.1f s", advanced, elapsed.Seconds())
+	}
+	if len(samples) < int(10*d.Seconds()) {
+		t.Errorf("only %d frames with a decodable timecode in %.1f s (30 fps sent)", len(samples), elapsed.Seconds())
+	}
+	return median, last
 }
 
 // TestBrowserAllReconnect: the publisher's socket drops in the middle of the stream. The

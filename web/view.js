@@ -200,10 +200,13 @@
   async function loadHls() {
     await sv.loadScript('/assets/vendor/hls.min.js');
     if (!Hls.isSupported()) throw new Error('hls.js is not supported here');
+    // As with dash.js, a normal-latency stream is played normalDelay() behind its edge:
+    // nearer, hls.js runs dry while a whole 2 s segment is being written.
+    const sync = st.lowLatency ? 1.5 : normalDelay();
     const h = new Hls({
-      lowLatencyMode: true,
-      liveSyncDuration: 1.5,
-      liveMaxLatencyDuration: 6,
+      lowLatencyMode: st.lowLatency,
+      liveSyncDuration: sync,
+      liveMaxLatencyDuration: sync + 4.5,
       maxLiveSyncPlaybackRate: 1.1,
       backBufferLength: 10,
       xhrSetup: (xhr, url) => xhr.open('GET', withKey(url), true),

@@ -94,10 +94,11 @@ func TestBrowserAll(t *testing.T) {
 // TestBrowserAllNormalLatency: with --latency normal (2 s segments announced once
 // whole), the viewer, opened before the publisher, plays two segments behind the live
 // edge and never stalls: dash.js not in its low-latency mode, the timecode's latency well
-// above a low-latency stream's and well below the classic pipeline's.
+// above a low-latency stream's and well below the classic pipeline's. The same with
+// hls.js, which counts its delay from the end of the playlist's last whole segment.
 func TestBrowserAllNormalLatency(t *testing.T) {
 	if testing.Short() {
-		t.Skip("streams for 15 s; not with -short")
+		t.Skip("streams for 20 s; not with -short")
 	}
 	testenv.Require(t, "ffmpeg", "ffprobe")
 	chromium := testenv.RequireChromium(t)
@@ -118,7 +119,18 @@ func TestBrowserAllNormalLatency(t *testing.T) {
 		t.Logf("first frame %.0f ms after the capture started", *first.FirstFrameAt-*cs.StartedAt)
 	}
 
+	hls := b.open(t, s.url("/view?stream="+stream+"&player=hls")) // starts while the first plays
 	med, last := watchPlaying(t, viewer, first, 6*time.Second)
+	var hfirst viewerStats
+	waitFor(t, 20*time.Second, "the HLS viewer to play", func() (bool, string) {
+		evalJSON(t, hls, "svViewer.stats()", &hfirst)
+		return hfirst.Phase == "playing" && hfirst.CurrentTime > 0 && hfirst.TCFrames > 0, fmt.Sprintf("%+v", hfirst)
+	})
+	hmed, hlast := watchPlaying(t, hls, hfirst, 6*time.Second)
+	if hlast.Tech != "hls.js" || hlast.Stalls != 0 || hmed < 4000 || hmed > 9000 {
+		t.Errorf("HLS viewer: %s, %d stalls, median glass-to-glass %.0f ms: want hls.js, none, a few seconds (hls.js stays 4 s behind its playlist's end)",
+			hlast.Tech, hlast.Stalls, hmed)
+	}
 	if last.LowLatency {
 		t.Errorf("dash.js is in its low-latency mode for a normal-latency stream")
 	}
@@ -148,7 +160,7 @@ func watchPlaying(t *testing.T, viewer context.Context, first viewerStats, d tim
 	advanced := last.CurrentTime - first.CurrentTime
 	slices.Sort(samples)
 	median = quantile(samples, 0.5)
-	t.Logf("played %.1f s in %.1f s; glass-to-glass median %.0f ms (min %.0f, max %.0f) over %d frames; dash.js latency %.0f ms, stalls %d when playing began, %d now; errors %q",
+	t.Logf("played %.1f s in %.1f s; glass-to-glass median %.0f ms (min %.0f, max %.0f) over %d frames; player's latency %.0f ms, stalls %d when playing began, %d now; errors %q",
 		advanced, elapsed.Seconds(), median, quantile(samples, 0), quantile(samples, 1), len(samples), last.Latency, first.Stalls, last.Stalls, last.Errors)
 	if advanced < 0.8*elapsed.Seconds() {
 		t.Errorf("playback advanced %.1f s in %.1f s", advanced, elapsed.Seconds())

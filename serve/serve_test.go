@@ -165,15 +165,8 @@ func TestStreams(t *testing.T) {
 
 	for range 2 { // the second time from the cache
 		_, body := ts.get(t, "GET", "/streams.json", nil)
-		var got struct{ Streams []StreamInfo }
-		if err := json.Unmarshal(body, &got); err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, s := range got.Streams {
-			names = append(names, s.Name)
-		}
-		if strings.Join(names, " ") != "analysis-only cam ll old" {
+		got, names := decodeStreams(t, body)
+		if names != "analysis-only cam ll old" {
 			t.Fatalf("streams %q: %s", names, body)
 		}
 		cam := got.Streams[1]
@@ -214,15 +207,8 @@ func TestStreams(t *testing.T) {
 		if c.status != 200 {
 			continue
 		}
-		var got struct{ Streams []StreamInfo }
-		if err := json.Unmarshal(body, &got); err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, s := range got.Streams {
-			names = append(names, s.Name)
-		}
-		if strings.Join(names, " ") != c.want {
+		got, names := decodeStreams(t, body)
+		if names != c.want {
 			t.Errorf("?stream=%s: streams %q, want %q", c.name, names, c.want)
 		}
 		if c.name == "cam" && (len(got.Streams) != 1 || !got.Streams[0].Live || got.Streams[0].LeadMS == nil || *got.Streams[0].LeadMS != 450) {
@@ -385,6 +371,19 @@ func TestWriteDeadline(t *testing.T) {
 	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Error("a client that stopped reading got the whole response")
 	}
+}
+
+// decodeStreams decodes a /streams.json body and returns its streams' names, space-separated.
+func decodeStreams(t *testing.T, body []byte) (got struct{ Streams []StreamInfo }, names string) {
+	t.Helper()
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	var ns []string
+	for _, s := range got.Streams {
+		ns = append(ns, s.Name)
+	}
+	return got, strings.Join(ns, " ")
 }
 
 // writeLiveStream writes a live low-latency presentation into dir as it is at now: an

@@ -882,29 +882,20 @@ func nofileLimit(pid int) int {
 
 // proportionalSet is the PSS of pid, in bytes.
 func proportionalSet(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
+	return procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
 }
 
 // memAvailable is the machine's MemAvailable, in bytes.
-func memAvailable() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
+func memAvailable() int64 { return procKB("/proc/meminfo", "MemAvailable:") }
+
+// procKB reads the "key N kB" line of a /proc file, in bytes; 0 if there is none.
+func procKB(path, key string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
 	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			if f := strings.Fields(rest); len(f) > 0 {
 				kb, _ := strconv.ParseInt(f[0], 10, 64)
 				return kb << 10

@@ -128,6 +128,7 @@ import (
 
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/internal/queue"
+	"github.com/svtool/sv/stream"
 )
 
 // ffmpegNice runs FFmpeg a little below sv's priority, so that when the cores are busy (a
@@ -215,7 +216,7 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 
 	cfg := ffmpeg.Config{
 		Path:  ffPath,
-		Args:  ffmpegArgs(p, &o, filepath.Join(out, "manifest.mpd"), runName(time.Now())),
+		Args:  ffmpegArgs(p, &o, filepath.Join(out, stream.Manifest), runName(time.Now())),
 		Log:   o.Log,
 		Grace: stopGrace,
 		Nice:  ffmpegNice,
@@ -271,7 +272,7 @@ func outcome(ctx context.Context, out string, proc *ffmpeg.Process, werr, rerr e
 		return fmt.Errorf("ffmpeg stopped reading before the end of the input: %w", werr)
 	}
 	// FFmpeg ended cleanly. Did it make a presentation?
-	if _, err := os.Stat(filepath.Join(out, "manifest.mpd")); err != nil || isLive(out) || !hasSegments(out) {
+	if _, err := os.Stat(filepath.Join(out, stream.Manifest)); err != nil || isLive(out) || !hasSegments(out) {
 		removeLive(out)
 		switch {
 		case ctx.Err() != nil:

@@ -23,6 +23,7 @@ import (
 
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/media"
+	"github.com/svtool/sv/stream"
 )
 
 // testOptions are the options of the tests: a fast x264 preset where the figure does not
@@ -366,14 +367,14 @@ func TestOutputDirectory(t *testing.T) {
 		// The pipe setup puts frames.jsonl in the stream's folder, before or after sv dash
 		// writes there: it is neither foreign nor ever deleted.
 		o := testOptions(t.TempDir())
-		write(filepath.Join(o.Out, FramesName))
+		write(filepath.Join(o.Out, stream.Analysis))
 		if err := run(o); err != nil {
 			t.Fatalf("first run beside frames.jsonl: %v", err)
 		}
 		if err := run(o); err != nil {
 			t.Fatalf("second run beside frames.jsonl: %v", err)
 		}
-		if b, err := os.ReadFile(filepath.Join(o.Out, FramesName)); err != nil || string(b) != "mine" {
+		if b, err := os.ReadFile(filepath.Join(o.Out, stream.Analysis)); err != nil || string(b) != "mine" {
 			t.Errorf("frames.jsonl was touched: %v", err)
 		}
 	})

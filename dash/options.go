@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/svtool/sv/stream"
 )
 
 // Latency selects the kind of presentation.
@@ -55,7 +57,7 @@ func (m AudioMode) String() string {
 
 // Defaults of Options.
 const (
-	DefaultOut           = "output/live/cam"
+	DefaultOut           = "output/" + stream.LiveDir + "/cam"
 	DefaultTimeURL       = "http://127.0.0.1:8000/time" // sv serve's default address
 	DefaultWindow        = 10
 	DefaultPreset        = "veryfast"

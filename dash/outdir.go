@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/svtool/sv/stream"
 )
 
 // ErrNotOurs is returned when the output directory holds files that Run did not write.
@@ -26,7 +28,7 @@ const markerText = "This directory is written by sv dash, which deletes and rewr
 // ownName matches every name FFmpeg's dash muxer writes with the names Run gives it,
 // finished or in progress (".tmp"), and the segment names of sv versions that had no run
 // in them.
-var ownName = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|media_[0-9]+\.m3u8|init-stream[0-9]+(-[0-9a-z]+)?\.m4s|chunk-stream[0-9]+-([0-9a-z]+-)?[0-9]+\.m4s)(\.tmp)?$`)
+var ownName = regexp.MustCompile(`^(` + regexp.QuoteMeta(stream.Manifest) + `|` + regexp.QuoteMeta(stream.Playlist) + `|media_[0-9]+\.m3u8|init-stream[0-9]+(-[0-9a-z]+)?\.m4s|chunk-stream[0-9]+-([0-9a-z]+-)?[0-9]+\.m4s)(\.tmp)?$`)
 
 // runName returns the name of a run that starts at now, which goes into its segments'
 // names: init-stream0-RUN.m4s, chunk-stream0-RUN-00001.m4s. Segments are served as
@@ -36,12 +38,9 @@ var ownName = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|media_[0-9]+\.m3u
 // start time in milliseconds, base 36 (8 characters until the year 2059).
 func runName(now time.Time) string { return strconv.FormatInt(now.UnixMilli(), 36) }
 
-// FramesName is the analysis that sv frames writes beside the media in the pipe setup
-// (sv serve streams it as events): Run leaves it alone wherever it is.
-const FramesName = "frames.jsonl"
-
 // checkOut reports whether dir may be used: it does not exist, is empty, or holds the
-// marker and only names Run writes (and FramesName). With force, any directory may be used.
+// marker and only names Run writes, and the analysis (stream.Analysis) that sv frames may
+// write beside the media, which Run leaves alone. With force, any directory may be used.
 func checkOut(dir string, force bool) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -59,7 +58,7 @@ func checkOut(dir string, force bool) error {
 		switch {
 		case e.Name() == MarkerName:
 			marked = true
-		case e.Name() == FramesName && e.Type().IsRegular():
+		case e.Name() == stream.Analysis && e.Type().IsRegular():
 		case !ownName.MatchString(e.Name()) || !e.Type().IsRegular():
 			foreign = append(foreign, e.Name())
 		default:
@@ -108,7 +107,7 @@ func prepareOut(dir string) error {
 // isLive reports whether the manifests in dir still describe a live presentation: a
 // dynamic MPD, or an HLS media playlist without #EXT-X-ENDLIST.
 func isLive(dir string) bool {
-	mpd, err := os.ReadFile(filepath.Join(dir, "manifest.mpd"))
+	mpd, err := os.ReadFile(filepath.Join(dir, stream.Manifest))
 	if err == nil && bytes.Contains(mpd, []byte(`type="dynamic"`)) {
 		return true
 	}

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/frames"
+	"github.com/svtool/sv/stream"
 )
 
 // analysisOut writes the analysis of a session as one stream of JSON lines, as if one
@@ -68,10 +68,10 @@ func (o *analysisOut) emit(rec frames.Record) error {
 func (o *analysisOut) write(rec frames.Record) error {
 	o.line = append(rec.AppendJSON(o.line[:0]), '\n')
 	if _, err := o.w.Write(o.line); err != nil {
-		return fmt.Errorf("write %s: %w", dash.FramesName, err)
+		return fmt.Errorf("write %s: %w", stream.Analysis, err)
 	}
 	if err := o.w.Flush(); err != nil { // at once, for /events
-		return fmt.Errorf("write %s: %w", dash.FramesName, err)
+		return fmt.Errorf("write %s: %w", stream.Analysis, err)
 	}
 	return nil
 }

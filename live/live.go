@@ -76,6 +76,7 @@ import (
 	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/frames"
 	"github.com/svtool/sv/serve"
+	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/ws"
 )
 
@@ -190,7 +191,7 @@ func New(o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for _, dir := range []string{"live", "recordings"} {
+	for _, dir := range []string{stream.LiveDir, stream.RecordingsDir} {
 		if err := os.MkdirAll(filepath.Join(o.Out, dir), 0o755); err != nil {
 			return nil, fmt.Errorf("output directory: %w", err)
 		}
@@ -225,7 +226,7 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	s.mux = http.NewServeMux()
-	s.mux.Handle("/ingest/", s.ingest)
+	s.mux.Handle(stream.IngestPrefix, s.ingest)
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

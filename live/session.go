@@ -15,6 +15,7 @@ import (
 	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/frames"
 	"github.com/svtool/sv/media"
+	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/ws"
 )
 
@@ -57,14 +58,14 @@ const dashQueue = 1 << 20
 
 // start makes the session's folders and starts its packager and analysis.
 func (s *Server) start(p *ws.Publisher) (*session, error) {
-	liveDir := filepath.Join(s.o.Out, "live", p.Stream)
-	recDir := filepath.Join(s.o.Out, "recordings", p.Stream)
+	liveDir := stream.LiveFolder(s.o.Out, p.Stream)
+	recDir := stream.RecordingsFolder(s.o.Out, p.Stream)
 	for _, dir := range []string{liveDir, recDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("stream folder: %w", err)
 		}
 	}
-	jsonl, err := os.Create(filepath.Join(liveDir, dash.FramesName))
+	jsonl, err := os.Create(filepath.Join(liveDir, stream.Analysis))
 	if err != nil {
 		return nil, fmt.Errorf("analysis output: %w", err)
 	}
@@ -190,10 +191,10 @@ func (sess *session) Close(cause error) error {
 	framesErr := <-sess.framesDone
 	sess.out.finish(sess.analysis)
 	if err := sess.out.w.Flush(); framesErr == nil && err != nil {
-		framesErr = fmt.Errorf("write %s: %w", dash.FramesName, err)
+		framesErr = fmt.Errorf("write %s: %w", stream.Analysis, err)
 	}
 	if err := sess.jsonl.Close(); framesErr == nil && err != nil {
-		framesErr = fmt.Errorf("write %s: %w", dash.FramesName, err)
+		framesErr = fmt.Errorf("write %s: %w", stream.Analysis, err)
 	}
 	if sess.bytes == 0 {
 		dashErr, framesErr = nil, nil // nothing arrived: nothing to package or analyse

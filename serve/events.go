@@ -10,11 +10,9 @@ import (
 	"os"
 	"strconv"
 	"time"
-)
 
-// EventsFile is the file in a stream's folder whose lines /live/{stream}/events streams:
-// the JSON lines of sv frames.
-const EventsFile = "frames.jsonl"
+	"github.com/svtool/sv/stream"
+)
 
 const (
 	// eventsBacklog is how much of the file's end a new client gets first: the last
@@ -32,7 +30,7 @@ const (
 // resumes where it left off. When the file is replaced (a new session) or truncated, an
 // event "reset" is sent and the new file is streamed from its start. While there is no
 // file, the stream stays open and waits for one, with a comment every 15 s.
-func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, stream string) {
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, name string) {
 	if s.events.Add(1) > MaxEventClients {
 		s.events.Add(-1)
 		w.Header().Set("Retry-After", "10")
@@ -64,10 +62,10 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, stream stri
 			resume = n
 		}
 	}
-	e := &eventTail{s: s, rel: "live/" + stream + "/" + EventsFile, resume: resume}
+	e := &eventTail{s: s, rel: stream.LiveFile(name, stream.Analysis), resume: resume}
 	defer e.close()
 	if err := e.run(r.Context(), w, rc.Flush); err != nil && !errors.Is(err, context.Canceled) {
-		s.o.Log.Debug("events stream ended", "stream", stream, "err", err)
+		s.o.Log.Debug("events stream ended", "stream", name, "err", err)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/stream"
 )
 
 // sseEvent is one Server-Sent Event.
@@ -97,7 +99,7 @@ func appendFile(t *testing.T, p, s string) {
 
 func TestEvents(t *testing.T) {
 	ts := newTestServer(t, Options{})
-	p := filepath.Join(ts.dir, EventsFile)
+	p := filepath.Join(ts.dir, stream.Analysis)
 	url := ts.url + "/live/cam/events"
 
 	// No file yet: the stream waits for one.
@@ -160,7 +162,7 @@ func TestEventsBacklog(t *testing.T) {
 	for i := range lines {
 		fmt.Fprintf(&b, `{"type":"frame","n":%d,"pad":"%s"}`+"\n", i, strings.Repeat("x", i%50))
 	}
-	ts.write(t, EventsFile, []byte(b.String()))
+	ts.write(t, stream.Analysis, []byte(b.String()))
 	c := openEvents(t, ts.url+"/live/cam/events", "")
 	ev := c.next(t)
 	if !strings.HasPrefix(ev.data, `{"type":"frame","n":`) || !strings.HasSuffix(ev.data, `"}`) {

@@ -233,7 +233,7 @@ func (s *Server) serveTail(w http.ResponseWriter, r *http.Request, t *tail, mt m
 	// The response must not end like a complete one: a client would take the bytes sent
 	// for the whole segment. Aborting is how net/http cuts a response short (the chunked
 	// body gets no terminator; an HTTP/2 stream is reset).
-	panic(http.ErrAbortHandler)
+	panic(http.ErrAbortHandler) //nolint:forbidigo // net/http's documented way to cut a response short
 }
 
 // isClientGone reports whether a write failed because the client went away.

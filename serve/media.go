@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/svtool/sv/ws"
+	"github.com/svtool/sv/stream"
 )
 
 // kind says how a file type is cached and served.
@@ -57,13 +57,13 @@ const (
 // letters, digits, '_', '-' and '.', not starting with a dot, so "..", hidden files and
 // anything a decoded %2F or backslash could smuggle in are refused before any file is
 // touched.
-func mediaPath(p string) (stream, rel string, mt mediaType, ok bool) {
-	rest, found := strings.CutPrefix(p, "/live/")
+func mediaPath(p string) (name, rel string, mt mediaType, ok bool) {
+	rest, found := strings.CutPrefix(p, stream.MediaPrefix)
 	if !found {
 		return "", "", mt, false
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) < 2 || len(parts) > 1+maxDepth || !ws.ValidStream(parts[0]) {
+	if len(parts) < 2 || len(parts) > 1+maxDepth || !stream.Valid(parts[0]) {
 		return "", "", mt, false
 	}
 	for _, name := range parts[1:] {
@@ -75,7 +75,7 @@ func mediaPath(p string) (stream, rel string, mt mediaType, ok bool) {
 	if !ok {
 		return "", "", mt, false
 	}
-	return parts[0], "live/" + rest, mt, true
+	return parts[0], stream.LiveDir + "/" + rest, mt, true
 }
 
 // plainName reports whether name is 1 to 128 of [A-Za-z0-9._-], not starting with a dot
@@ -99,17 +99,17 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	if stream, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/live/"), "/events"); ok && ws.ValidStream(stream) {
-		s.serveEvents(w, r, stream)
+	if name, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, stream.MediaPrefix), "/"+stream.EventsName); ok && stream.Valid(name) {
+		s.serveEvents(w, r, name)
 		return
 	}
-	stream, rel, mt, ok := mediaPath(r.URL.Path)
+	name, rel, mt, ok := mediaPath(r.URL.Path)
 	if !ok {
 		notFound(w)
 		return
 	}
 	if mt.kind == segment && s.o.OnSegment != nil {
-		s.o.OnSegment(stream, r)
+		s.o.OnSegment(name, r)
 	}
 	f, fi, err := s.open(rel)
 	if err == nil {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/svtool/sv/stream"
 )
 
 // Config is what the pages learn from the server at /config.json, instead of anything
@@ -29,6 +31,11 @@ type Config struct {
 	Time string `json:"time"`
 	// Media is the URL pattern of a stream's folder: /live/{stream}/.
 	Media string `json:"media"`
+	// Manifest, Playlist and Events are the URL patterns of a stream's DASH manifest,
+	// HLS playlist and analysis events, under Media.
+	Manifest string `json:"manifest"`
+	Playlist string `json:"playlist"`
+	Events   string `json:"events"`
 	// Version is the server's version, if it gave one.
 	Version string `json:"version,omitempty"`
 }
@@ -39,7 +46,10 @@ func (s *Server) Config() Config {
 		Ingest:        s.o.Ingest,
 		TokenRequired: s.o.TokenRequired,
 		Time:          "/time",
-		Media:         "/live/{stream}/",
+		Media:         stream.MediaPattern,
+		Manifest:      stream.MediaPattern + stream.Manifest,
+		Playlist:      stream.MediaPattern + stream.Playlist,
+		Events:        stream.MediaPattern + stream.EventsName,
 		Version:       s.o.Version,
 	}
 }

@@ -77,6 +77,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/web"
 )
 
@@ -260,7 +261,7 @@ func (s *Server) Media() http.Handler {
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/live/", s.serveLive)
+	mux.HandleFunc(stream.MediaPrefix, s.serveLive)
 	mux.HandleFunc("/time", s.serveTime)
 	mux.HandleFunc("/config.json", s.serveConfig)
 	mux.HandleFunc("/streams.json", s.serveStreams)

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/svtool/sv/media"
+
+	"github.com/svtool/sv/stream"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -65,7 +67,8 @@ func TestConfig(t *testing.T) {
 	if err := json.Unmarshal(body, &c); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Ingest: "{ws}://{host}/ingest/{stream}", TokenRequired: true, Time: "/time", Media: "/live/{stream}/", Version: "v1.2.3"}
+	want := Config{Ingest: "{ws}://{host}/ingest/{stream}", TokenRequired: true, Time: "/time", Media: "/live/{stream}/",
+		Manifest: "/live/{stream}/manifest.mpd", Playlist: "/live/{stream}/master.m3u8", Events: "/live/{stream}/events", Version: "v1.2.3"}
 	if c != want {
 		t.Errorf("config %+v, want %+v", c, want)
 	}
@@ -156,7 +159,7 @@ func TestStreams(t *testing.T) {
 	os.MkdirAll(filepath.Join(ts.root, "live", "old"), 0o755)
 	os.WriteFile(filepath.Join(ts.root, "live", "old", "manifest.mpd"), []byte(`<MPD type="static" availabilityStartTime="2020-01-01T00:00:00Z"></MPD>`), 0o644)
 	os.MkdirAll(filepath.Join(ts.root, "live", "analysis-only"), 0o755)
-	os.WriteFile(filepath.Join(ts.root, "live", "analysis-only", EventsFile), []byte("{}\n"), 0o644)
+	os.WriteFile(filepath.Join(ts.root, "live", "analysis-only", stream.Analysis), []byte("{}\n"), 0o644)
 	os.MkdirAll(filepath.Join(ts.root, "live", "ll"), 0o755)
 	os.WriteFile(filepath.Join(ts.root, "live", "ll", "manifest.mpd"), []byte(`<MPD type="dynamic" availabilityStartTime="2026-05-01T12:00:00Z"><Period><AdaptationSet><SegmentTemplate availabilityTimeOffset="0.9" availabilityTimeComplete="false"/></AdaptationSet></Period></MPD>`), 0o644)
 	os.MkdirAll(filepath.Join(ts.root, "live", "empty"), 0o755)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/svtool/sv/ws"
+	"github.com/svtool/sv/stream"
 )
 
 // StreamInfo describes one stream folder under Root/live, as /streams.json lists it.
@@ -50,7 +50,7 @@ func (s *Server) Streams() []StreamInfo {
 	if s.root == nil {
 		return nil
 	}
-	dir, err := s.root.Open("live")
+	dir, err := s.root.Open(stream.LiveDir)
 	if err != nil {
 		return nil
 	}
@@ -61,7 +61,7 @@ func (s *Server) Streams() []StreamInfo {
 	}
 	var out []StreamInfo
 	for _, e := range entries {
-		if !e.IsDir() || !ws.ValidStream(e.Name()) {
+		if !e.IsDir() || !stream.Valid(e.Name()) {
 			continue
 		}
 		if info, ok := s.stream(e.Name()); ok {
@@ -74,15 +74,15 @@ func (s *Server) Streams() []StreamInfo {
 
 // stream describes one stream folder, if it has anything to show.
 func (s *Server) stream(name string) (StreamInfo, bool) {
-	base := "live/" + name + "/"
+	base := stream.LiveDir + "/" + name + "/"
 	info := s.described(name, base)
-	if fi, err := s.root.Stat(base + "master.m3u8"); err == nil && fi.Mode().IsRegular() {
+	if fi, err := s.root.Stat(base + stream.Playlist); err == nil && fi.Mode().IsRegular() {
 		info.HLS = true
 		if info.Updated.IsZero() {
 			info.Updated = fi.ModTime().UTC()
 		}
 	}
-	if fi, err := s.root.Stat(base + EventsFile); err == nil && fi.Mode().IsRegular() {
+	if fi, err := s.root.Stat(base + stream.Analysis); err == nil && fi.Mode().IsRegular() {
 		info.Events = true
 		if info.Updated.IsZero() {
 			info.Updated = fi.ModTime().UTC()
@@ -101,7 +101,7 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 		// One stream: what a viewer asks for every second. Describing a live stream
 		// reads its manifest and newest segments, so listing them all for each
 		// viewer's look would cost every viewer the number of streams.
-		if !ws.ValidStream(name) {
+		if !stream.Valid(name) {
 			httpError(w, http.StatusBadRequest, "bad stream name")
 			return
 		}
@@ -157,7 +157,7 @@ const leadRetry = 100 * time.Millisecond
 // described returns the stream's StreamInfo with what its manifest says filled in.
 func (s *Server) described(name, base string) StreamInfo {
 	now := s.o.now()
-	fi, err := s.root.Stat(base + "manifest.mpd")
+	fi, err := s.root.Stat(base + stream.Manifest)
 	if err != nil || !fi.Mode().IsRegular() {
 		return StreamInfo{Name: name}
 	}
@@ -169,7 +169,7 @@ func (s *Server) described(name, base string) StreamInfo {
 		(!d.info.LowLatency || d.info.LeadMS != nil || now.Sub(d.measured) < leadRetry) {
 		return d.info
 	}
-	f, fi, err := s.open(base + "manifest.mpd")
+	f, fi, err := s.open(base + stream.Manifest)
 	if err != nil {
 		return StreamInfo{Name: name}
 	}

@@ -21,7 +21,8 @@
   const st = {
     stream: '',
     cfg: null,
-    base: '', // /live/NAME/
+    base: '', // the stream's folder, /live/NAME/ (from /config.json)
+    urls: null, // its manifest, playlist and events (from /config.json)
     mode: 'auto',
     tech: '', // dash, hls.js, native
     dash: null,
@@ -193,7 +194,7 @@
       st.errors.push(msg);
       if (st.errors.length > 20) st.errors.shift();
     });
-    p.initialize(video, withKey(st.base + 'manifest.mpd'), true);
+    p.initialize(video, withKey(st.urls.manifest), true);
     st.dash = p;
   }
 
@@ -218,13 +219,13 @@
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) h.recoverMediaError();
       else st.session = null; // reload on the next poll
     });
-    h.loadSource(st.base + 'master.m3u8');
+    h.loadSource(st.urls.playlist);
     h.attachMedia(video);
     st.hls = h;
   }
 
   function loadNative() {
-    video.src = withKey(st.base + 'master.m3u8');
+    video.src = withKey(st.urls.playlist);
     video.play().catch(() => {});
   }
 
@@ -463,7 +464,7 @@
     cuts: [], // pts_ms
     latency: NaN,
     start() {
-      const es = new EventSource(st.base + 'events');
+      const es = new EventSource(st.urls.events);
       es.onmessage = (ev) => {
         let r;
         try { r = JSON.parse(ev.data); } catch (e) { return; }
@@ -562,6 +563,11 @@
       return;
     }
     st.base = sv.fill(st.cfg.media, st.stream);
+    st.urls = {
+      manifest: sv.fill(st.cfg.manifest, st.stream),
+      playlist: sv.fill(st.cfg.playlist, st.stream),
+      events: sv.fill(st.cfg.events, st.stream),
+    };
     await sv.clock.sync(st.cfg.time);
     sv.clock.keep(st.cfg.time);
     analysis.start();

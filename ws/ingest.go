@@ -49,6 +49,7 @@ import (
 
 	"github.com/svtool/sv/internal/queue"
 	"github.com/svtool/sv/media"
+	"github.com/svtool/sv/stream"
 )
 
 // Defaults of Ingest's limits.
@@ -182,20 +183,6 @@ func (p *Publisher) Stats() PublisherStats {
 	}
 }
 
-// ValidStream reports whether name is a valid stream name: 1 to 64 of A-Z a-z 0-9 _ -.
-func ValidStream(name string) bool {
-	if len(name) == 0 || len(name) > 64 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // TokenFrom returns the token a request carries: the token query parameter, or an
 // "Authorization: Bearer" header.
 func TokenFrom(r *http.Request) string {
@@ -265,11 +252,11 @@ func refuse(w http.ResponseWriter, status int, msg string) {
 
 // ServeHTTP checks and upgrades a publisher, then runs its session until it ends.
 func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	stream, ok := strings.CutPrefix(r.URL.Path, "/ingest/")
-	log := in.log().With("remote", r.RemoteAddr, "stream", stream)
-	if !ok || !ValidStream(stream) {
+	name, ok := strings.CutPrefix(r.URL.Path, stream.IngestPrefix)
+	log := in.log().With("remote", r.RemoteAddr, "stream", name)
+	if !ok || !stream.Valid(name) {
 		log.Warn("refused publisher", "status", http.StatusBadRequest, "reason", "bad stream name")
-		refuse(w, http.StatusBadRequest, "stream names are 1 to 64 of A-Z a-z 0-9 _ -, at /ingest/{stream}")
+		refuse(w, http.StatusBadRequest, "stream names are "+stream.NameRule+", at "+stream.IngestPrefix+stream.Placeholder)
 		return
 	}
 	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
@@ -288,17 +275,17 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if in.Authorize != nil && !in.Authorize(stream, TokenFrom(r)) {
+	if in.Authorize != nil && !in.Authorize(name, TokenFrom(r)) {
 		log.Warn("refused publisher", "status", http.StatusUnauthorized, "reason", "missing or wrong token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sv"`)
 		refuse(w, http.StatusUnauthorized, "a valid token is required to publish")
 		return
 	}
-	p := &Publisher{Stream: stream, Remote: r.RemoteAddr, Request: r, started: time.Now(), q: queue.New(in.buffer())}
+	p := &Publisher{Stream: name, Remote: r.RemoteAddr, Request: r, started: time.Now(), q: queue.New(in.buffer())}
 	sess, err := in.Open(p)
 	if errors.Is(err, ErrBusy) {
 		log.Warn("refused publisher", "status", http.StatusConflict, "reason", err)
-		refuse(w, http.StatusConflict, "stream "+stream+" already has a publisher")
+		refuse(w, http.StatusConflict, "stream "+name+" already has a publisher")
 		return
 	}
 	if err != nil {

@@ -394,17 +394,6 @@ func TestOrigin(t *testing.T) {
 	}
 }
 
-func TestValidStream(t *testing.T) {
-	for name, ok := range map[string]bool{
-		"cam": true, "Cam_2-b": true, "": false, "a.b": false, "../x": false, "a b": false,
-		string(make([]byte, 65)): false, "ü": false,
-	} {
-		if ValidStream(name) != ok {
-			t.Errorf("ValidStream(%q) = %v", name, !ok)
-		}
-	}
-}
-
 func TestTruncate(t *testing.T) {
 	long := string(bytes.Repeat([]byte("é"), 100))
 	got := truncate(long)

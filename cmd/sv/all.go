@@ -21,6 +21,7 @@ import (
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/internal/demo"
 	"github.com/svtool/sv/live"
+	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/ws"
 )
 
@@ -251,7 +252,7 @@ func readKeys(r io.Reader) (map[string]string, error) {
 		switch {
 		case len(f) != 2:
 			return nil, fmt.Errorf("line %d: want \"STREAM KEY\", got %d fields", n, len(f))
-		case !ws.ValidStream(f[0]):
+		case !stream.Valid(f[0]):
 			return nil, fmt.Errorf("line %d: %q is not a stream name", n, f[0])
 		case len(f[1]) < 8:
 			return nil, fmt.Errorf("line %d: the key of %s is shorter than 8 characters", n, f[0])

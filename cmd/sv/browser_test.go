@@ -24,7 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/svtool/sv/dash"
-	"github.com/svtool/sv/serve"
+	"github.com/svtool/sv/stream"
 )
 
 // The browser test runs the whole pipeline the way a user does, with real processes and
@@ -411,7 +411,7 @@ func (p *pipeline) startIngest(t testing.TB) {
 		defer pw.Close()
 		defer pr.Close()
 	} else {
-		stream, err := p.recv.StdoutPipe()
+		received, err := p.recv.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +431,7 @@ func (p *pipeline) startIngest(t testing.TB) {
 		}
 		cmds = append(cmds, p.frames)
 		go func() { // tee
-			io.Copy(io.MultiWriter(toDash, toFrames), stream)
+			io.Copy(io.MultiWriter(toDash, toFrames), received)
 			toDash.Close()
 			toFrames.Close()
 		}()
@@ -451,7 +451,7 @@ func (p *pipeline) startIngest(t testing.TB) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			f, err := os.Create(filepath.Join(out, serve.EventsFile))
+			f, err := os.Create(filepath.Join(out, stream.Analysis))
 			if err == nil {
 				_, err = io.Copy(f, lines)
 				f.Close()

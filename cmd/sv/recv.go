@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/ws"
 )
 
@@ -99,7 +100,7 @@ func recvAction(c *cli.Context) error {
 		in.Authorize = func(_, got string) bool { return ws.TokenEqual(got, token) }
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ingest/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(stream.IngestPrefix, func(w http.ResponseWriter, r *http.Request) {
 		in.ServeHTTP(w, r)
 		// Exit only once the session's handler is done, close frame sent and all.
 		one.handlerDone()

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/svtool/sv/serve"
+	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/ws"
 )
 
@@ -102,7 +103,7 @@ func serveAction(c *cli.Context) error {
 			return usagef("--proxy-ingest: %v", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/ingest/", proxy)
+		mux.Handle(stream.IngestPrefix, proxy)
 		mux.Handle("/", h)
 		h = mux
 	}

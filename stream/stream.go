@@ -1,0 +1,77 @@
+// Package stream names live streams and lays out their files and URLs: the one place
+// that says where a stream's presentation, analysis and recordings live on disk, and at
+// which paths publishers and players reach them.
+//
+// On disk, under an output folder OUT:
+//
+//	OUT/live/{stream}/manifest.mpd      the DASH presentation (sv dash)
+//	OUT/live/{stream}/master.m3u8       its HLS playlist, over the same segments
+//	OUT/live/{stream}/frames.jsonl      the analysis (sv frames), as JSON lines
+//	OUT/recordings/{stream}/...         the recordings (sv all)
+//
+// Over HTTP, a server whose media root is OUT serves OUT/live/{stream}/{file} at
+// /live/{stream}/{file}, the analysis as Server-Sent Events at /live/{stream}/events,
+// and takes publishers at /ingest/{stream}.
+//
+// It imports nothing of sv's: every other package may use it.
+package stream
+
+import (
+	"path"
+	"path/filepath"
+)
+
+// MaxName is the longest stream name.
+const MaxName = 64
+
+// Valid reports whether name is a stream name: 1 to 64 of A-Z a-z 0-9 _ -. Such a name
+// is safe as a path element and in a URL without escaping.
+func Valid(name string) bool {
+	if len(name) == 0 || len(name) > MaxName {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// NameRule says which names are valid, for error messages.
+const NameRule = "1 to 64 of A-Z a-z 0-9 _ -"
+
+// Folders under an output folder, and names in a stream's live folder.
+const (
+	LiveDir       = "live"         // OUT/live/{stream}: the presentation and its analysis
+	RecordingsDir = "recordings"   // OUT/recordings/{stream}: the recordings
+	Manifest      = "manifest.mpd" // the DASH manifest
+	Playlist      = "master.m3u8"  // the HLS multivariant playlist
+	Analysis      = "frames.jsonl" // the analysis, one JSON object per line
+)
+
+// LiveFolder is OUT/live/{name}, where a stream is packaged and analysed.
+func LiveFolder(out, name string) string { return filepath.Join(out, LiveDir, name) }
+
+// RecordingsFolder is OUT/recordings/{name}, where a stream's recordings are kept.
+func RecordingsFolder(out, name string) string { return filepath.Join(out, RecordingsDir, name) }
+
+// LiveFile is the slash-separated path of a file in a stream's live folder, relative to
+// the output folder: live/{name}/{file}.
+func LiveFile(name, file string) string { return path.Join(LiveDir, name, file) }
+
+// URL paths.
+const (
+	IngestPrefix = "/ingest/"                      // /ingest/{stream}: publishers
+	MediaPrefix  = "/live/"                        // /live/{stream}/{file}: the live folder's files
+	EventsName   = "events"                        // /live/{stream}/events: the analysis as Server-Sent Events
+	Placeholder  = "{stream}"                      // stands for the name in URL patterns
+	MediaPattern = MediaPrefix + Placeholder + "/" // /live/{stream}/: a stream's folder, as a URL pattern
+)
+
+// IngestPath is where a publisher of name connects: /ingest/{name}.
+func IngestPath(name string) string { return IngestPrefix + name }
+
+// MediaPath is the URL path of a file in a stream's live folder: /live/{name}/{file}.
+func MediaPath(name, file string) string { return MediaPrefix + name + "/" + file }

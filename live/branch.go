@@ -217,13 +217,19 @@ func (b *branch) feed(p []byte, c *cursor) {
 		return
 	}
 	if !r.joined {
-		if c.joinAt < 0 {
+		from, ok := c.since(c.joinAt)
+		if c.joinAt < 0 || !ok {
 			b.lose(int64(len(p)), int64(len(c.frames)))
 			return
 		}
-		from := c.since(c.joinAt)
-		if before := int64(len(p)) - int64(len(from)); before > 0 {
+		switch before := int64(len(p)) - int64(len(from)); {
+		case before > 0:
 			b.lose(before, int64(len(c.frames))-c.framesFrom(c.joinAt))
+		case before < 0:
+			// The cluster began in an earlier write, whose bytes were counted lost when
+			// they went by: the stage gets them now. (Its first video frame, which made
+			// the scanner report it, is in this write: no video frame was lost with them.)
+			b.lostBytes.Add(before)
 		}
 		// One push of header and cluster: the header alone must not take a buffer of a
 		// small queue.

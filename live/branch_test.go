@@ -70,7 +70,7 @@ func TestCursorJoins(t *testing.T) {
 				if !bytes.Equal(c.header, data[:headerEnd]) {
 					t.Fatalf("header of %d bytes, want the file's first %d", len(c.header), headerEnd)
 				}
-				if !bytes.Equal(c.since(c.joinAt), data[c.joinAt:off]) {
+				if from, ok := c.since(c.joinAt); !ok || !bytes.Equal(from, data[c.joinAt:off]) {
 					t.Fatalf("bytes from the cluster at %d differ from the stream's", c.joinAt)
 				}
 				if len(c.recent) > 2<<20 {

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/svtool/sv/media"
@@ -118,12 +117,13 @@ func (c *cursor) trim(off int64) {
 	}
 }
 
-// since returns the stream's bytes from off to the end of the last write (has(off)).
-func (c *cursor) since(off int64) []byte {
+// since returns the stream's bytes from off to the end of the last write, and false when
+// recent does not hold them (has(off) is false).
+func (c *cursor) since(off int64) ([]byte, bool) {
 	if !c.has(off) {
-		panic(fmt.Sprintf("live: cursor has no bytes at %d", off))
+		return nil, false
 	}
-	return c.recent[off-c.recentAt:]
+	return c.recent[off-c.recentAt:], true
 }
 
 // framesFrom counts the video frames of the last write at or after off.

@@ -59,7 +59,7 @@ func generate(path string, dur time.Duration, size string, args []string) error 
 		"-t", secs(dur), "-pix_fmt", "yuv420p"}
 	out, err := exec.Command("ffmpeg", append(append(base, args...), path)...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("generate %s: %v: %s", filepath.Base(path), err, out)
+		return fmt.Errorf("generate %s: %w: %s", filepath.Base(path), err, out)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package ffmpeg
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -18,7 +19,7 @@ func parseProgress(r io.Reader, emit func(Progress)) {
 	skipping := false // inside a line longer than the buffer
 	for {
 		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			skipping = true
 			continue
 		}

@@ -118,7 +118,7 @@ func readAll(r io.Reader) (w, h int, got []testFrame, err error) {
 	for {
 		buf := make([]byte, w*h)
 		pts, err := rr.next(buf)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return w, h, got, nil
 		}
 		if err != nil {
@@ -177,7 +177,7 @@ func TestRawReaderErrors(t *testing.T) {
 	frames := testFrames(w, h, 3)
 	stream := mkvStream(w, h, frames, false, false)
 
-	if _, _, _, err := readAll(bytes.NewReader(nil)); err != io.EOF {
+	if _, _, _, err := readAll(bytes.NewReader(nil)); !errors.Is(err, io.EOF) {
 		t.Errorf("empty stream: %v, want io.EOF", err)
 	}
 	if _, _, _, err := readAll(bytes.NewReader([]byte("this is not matroska at all"))); !errors.Is(err, ErrOutput) {
@@ -203,7 +203,7 @@ func TestRawReaderErrors(t *testing.T) {
 		el(0x1654AE6B, trackEntry(2, 2, "A_OPUS", nil)),
 		el(0x1F43B675, elUint(0xE7, 0), simpleBlock(2, 0, []byte{1, 2, 3})),
 	)...)
-	if _, _, _, err := readAll(bytes.NewReader(audioOnly)); err != io.EOF && !errors.Is(err, ErrOutput) {
+	if _, _, _, err := readAll(bytes.NewReader(audioOnly)); !errors.Is(err, io.EOF) && !errors.Is(err, ErrOutput) {
 		t.Errorf("audio only: %v", err)
 	}
 }

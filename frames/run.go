@@ -183,7 +183,7 @@ type pipeline struct {
 func (p *pipeline) run(out io.Reader) error {
 	rr := newRawReader(out)
 	track, err := rr.track()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return nil // no frame: Run reports why from FFmpeg's exit
 	}
 	if err != nil {
@@ -203,7 +203,7 @@ func (p *pipeline) run(out io.Reader) error {
 	for {
 		buf := p.a.next()
 		pts, err := rr.next(buf)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

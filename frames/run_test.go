@@ -462,7 +462,7 @@ func TestRunEmitError(t *testing.T) {
 		}
 		return nil
 	}, Options{})
-	if err != stop || n != 10 {
+	if !errors.Is(err, stop) || n != 10 {
 		t.Errorf("Run: %v after %d records, want the emit error after 10", err, n)
 	}
 }

@@ -276,13 +276,13 @@ func TestCallbackErrorStops(t *testing.T) {
 					break
 				}
 			}
-			if err != stop {
+			if !errors.Is(err, stop) {
 				t.Fatalf("Write = %v, want the callback's error", err)
 			}
-			if _, err := s.Write(tt.data); err != stop {
+			if _, err := s.Write(tt.data); !errors.Is(err, stop) {
 				t.Fatalf("later Write = %v, want the callback's error", err)
 			}
-			if err := s.Close(); err != stop {
+			if err := s.Close(); !errors.Is(err, stop) {
 				t.Fatalf("Close = %v, want the callback's error", err)
 			}
 			if calls != 5 {

@@ -107,7 +107,7 @@ func (t *tail) copyTo(ctx context.Context, w io.Writer, flush func() error, stal
 			lastGrowth = time.Now()
 			continue // read on to the current end before flushing
 		}
-		if err != nil && err != io.EOF {
+		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
 		if pending {

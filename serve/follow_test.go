@@ -116,12 +116,12 @@ func TestInProgressConcurrent(t *testing.T) {
 				defer resp.Body.Close()
 				b, err := io.ReadAll(resp.Body)
 				if err != nil || resp.StatusCode != 200 {
-					errs <- fmt.Errorf("%s client %d: status %d: %v", name, c, resp.StatusCode, err)
+					errs <- fmt.Errorf("%s client %d: status %d: %w", name, c, resp.StatusCode, err)
 					return
 				}
 				final, err := os.ReadFile(filepath.Join(ts.dir, name))
 				if err != nil || !bytes.Equal(b, final) {
-					errs <- fmt.Errorf("%s client %d: %d bytes, the segment has %d (%v)", name, c, len(b), len(final), err)
+					errs <- fmt.Errorf("%s client %d: %d bytes, the segment has %d (%w)", name, c, len(b), len(final), err)
 				}
 			}()
 		}

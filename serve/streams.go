@@ -2,6 +2,7 @@ package serve
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -56,7 +57,7 @@ func (s *Server) Streams() []StreamInfo {
 	}
 	entries, err := dir.ReadDir(1024)
 	dir.Close()
-	if err != nil && err != io.EOF && len(entries) == 0 {
+	if err != nil && !errors.Is(err, io.EOF) && len(entries) == 0 {
 		return nil
 	}
 	var out []StreamInfo

@@ -220,7 +220,7 @@ func (q *Queue) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
 	var total int64
 	for {
 		c, err := q.pop(ctx)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return total, nil
 		}
 		if err != nil {

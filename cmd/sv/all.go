@@ -83,7 +83,7 @@ func allAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("sv all takes no arguments, got %q", c.Args().First())
 	}
-	status := &statusLine{w: e.stderr}
+	status := newStatusLine(e.stderr)
 	showStatus := isTerminal(e.stderr) && !c.Bool("quiet") && c.String("log-format") != "json"
 	log := logger(c)
 	if showStatus {

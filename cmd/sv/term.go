@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -94,35 +93,6 @@ var logFormatFlag = &cli.StringFlag{
 	Value:   "text",
 	Usage:   "log records as text (key=value) or json",
 	EnvVars: []string{"SV_LOG_FORMAT"},
-}
-
-// statusLine keeps one status line at the bottom of a terminal, redrawn in place; what
-// else is written through it (log records) goes above it.
-type statusLine struct {
-	mu   sync.Mutex
-	w    io.Writer
-	line string
-}
-
-func (s *statusLine) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.line != "" {
-		io.WriteString(s.w, "\r\033[K")
-	}
-	n, err := s.w.Write(p)
-	if s.line != "" {
-		io.WriteString(s.w, s.line)
-	}
-	return n, err
-}
-
-// set shows line in place of the previous one; "" clears it.
-func (s *statusLine) set(line string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	io.WriteString(s.w, "\r\033[K"+line)
-	s.line = line
 }
 
 // progressVisible tells whether progress is shown: on a terminal, without --quiet.

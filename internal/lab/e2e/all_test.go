@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -10,10 +10,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/svtool/sv/internal/lab"
 	"github.com/svtool/sv/internal/testenv"
 )
 
@@ -39,21 +38,21 @@ func TestBrowserAll(t *testing.T) {
 	chromium := testenv.RequireChromium(t)
 	const stream = "allclock"
 
-	s := startAll(t)
-	b := startBrowser(t, chromium)
-	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
-	waitFor(t, 10*time.Second, "the capture page to go live", func() (bool, string) {
-		var st captureState
-		evalJSON(t, capture, "svCapture.state()", &st)
+	s := lab.StartAll(t, lab.Bin(t, lab.SV))
+	b := lab.StartBrowser(t, chromium)
+	capture := b.Open(t, s.URL("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
+	lab.WaitFor(t, 10*time.Second, "the capture page to go live", func() (bool, string) {
+		var st lab.CaptureState
+		lab.EvalJSON(t, capture, "svCapture.state()", &st)
 		return st.Phase == "live", fmt.Sprintf("%+v", st)
 	})
-	viewer := b.open(t, s.url("/view?stream="+stream))
-	var first viewerStats
-	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
-		evalJSON(t, viewer, "svViewer.stats()", &first)
+	viewer := b.Open(t, s.URL("/view?stream="+stream))
+	var first lab.ViewerStats
+	lab.WaitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
+		lab.EvalJSON(t, viewer, "svViewer.stats()", &first)
 		return first.Phase == "playing" && first.CurrentTime > 0 && first.TCFrames > 0, fmt.Sprintf("%+v", first)
 	})
-	kids := s.ffmpegChildren(t)
+	kids := s.FFmpegChildren(t)
 	if len(kids) == 0 {
 		t.Errorf("no FFmpeg child of sv all while a stream is live: cannot check that none is left behind")
 	}
@@ -64,7 +63,7 @@ func TestBrowserAll(t *testing.T) {
 	}
 
 	// The analysis, as any client of /live/{stream}/events gets it, and in the viewer.
-	frames := readFrameEvents(t, s.url("/live/"+stream+"/events"), 10)
+	frames := readFrameEvents(t, s.URL("/live/"+stream+"/events"), 10)
 	t.Logf("events: %d frames, the last %s", len(frames), frames[len(frames)-1].raw)
 	if last.Analysis.Frames == 0 {
 		t.Errorf("the viewer's EventSource got no frames: %+v", last.Analysis)
@@ -72,23 +71,23 @@ func TestBrowserAll(t *testing.T) {
 
 	// A normal stop: the page sends its last chunk and closes; sv all answers once the
 	// session is finished (recording fsynced, manifest static, seekable copy made).
-	evalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
+	lab.EvalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
 	cs := waitStopped(t, capture)
 	if cs.LastClose != "1000" {
 		t.Errorf("the server closed the stopped publisher with %q, want 1000", cs.LastClose)
 	}
-	checkGone(t, kids, "after the session ended")
-	if left := s.ffmpegChildren(t); len(left) > 0 {
+	lab.CheckGone(t, kids, "after the session ended")
+	if left := s.FFmpegChildren(t); len(left) > 0 {
 		t.Errorf("no stream is live, yet sv all has FFmpeg children %v", left)
 	}
-	mpd, err := os.ReadFile(filepath.Join(s.out, "live", stream, "manifest.mpd"))
+	mpd, err := os.ReadFile(filepath.Join(s.Out, "live", stream, "manifest.mpd"))
 	if err != nil || !strings.Contains(string(mpd), `type="static"`) {
 		t.Errorf("the manifest is not static once the session has ended (%v)", err)
 	}
 	checkRecordings(t, s, stream, capture, 1)
 
-	s.interrupt(t)
-	b.logConsole(t)
+	s.Interrupt(t)
+	b.LogConsole(t)
 }
 
 // TestBrowserAllNormalLatency: with --latency normal (2 s segments announced once
@@ -104,26 +103,26 @@ func TestBrowserAllNormalLatency(t *testing.T) {
 	chromium := testenv.RequireChromium(t)
 	const stream = "normal"
 
-	s := startAll(t, "--latency", "normal")
-	b := startBrowser(t, chromium)
-	viewer := b.open(t, s.url("/view?stream="+stream))
-	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
-	var first viewerStats
-	waitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
-		evalJSON(t, viewer, "svViewer.stats()", &first)
+	s := lab.StartAll(t, lab.Bin(t, lab.SV), "--latency", "normal")
+	b := lab.StartBrowser(t, chromium)
+	viewer := b.Open(t, s.URL("/view?stream="+stream))
+	capture := b.Open(t, s.URL("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
+	var first lab.ViewerStats
+	lab.WaitFor(t, 20*time.Second, "the viewer to play", func() (bool, string) {
+		lab.EvalJSON(t, viewer, "svViewer.stats()", &first)
 		return first.Phase == "playing" && first.CurrentTime > 0 && first.TCFrames > 0, fmt.Sprintf("%+v", first)
 	})
-	var cs captureState
-	evalJSON(t, capture, "svCapture.state()", &cs)
+	var cs lab.CaptureState
+	lab.EvalJSON(t, capture, "svCapture.state()", &cs)
 	if cs.StartedAt != nil && first.FirstFrameAt != nil {
 		t.Logf("first frame %.0f ms after the capture started", *first.FirstFrameAt-*cs.StartedAt)
 	}
 
-	hls := b.open(t, s.url("/view?stream="+stream+"&player=hls")) // starts while the first plays
+	hls := b.Open(t, s.URL("/view?stream="+stream+"&player=hls")) // starts while the first plays
 	med, last := watchPlaying(t, viewer, first, 6*time.Second)
-	var hfirst viewerStats
-	waitFor(t, 20*time.Second, "the HLS viewer to play", func() (bool, string) {
-		evalJSON(t, hls, "svViewer.stats()", &hfirst)
+	var hfirst lab.ViewerStats
+	lab.WaitFor(t, 20*time.Second, "the HLS viewer to play", func() (bool, string) {
+		lab.EvalJSON(t, hls, "svViewer.stats()", &hfirst)
 		return hfirst.Phase == "playing" && hfirst.CurrentTime > 0 && hfirst.TCFrames > 0, fmt.Sprintf("%+v", hfirst)
 	})
 	hmed, hlast := watchPlaying(t, hls, hfirst, 6*time.Second)
@@ -140,28 +139,28 @@ func TestBrowserAllNormalLatency(t *testing.T) {
 	if last.Stalls != 0 {
 		t.Errorf("%d stalls: two segments behind, the viewer should never run dry", last.Stalls)
 	}
-	s.interrupt(t)
-	b.logConsole(t)
+	s.Interrupt(t)
+	b.LogConsole(t)
 }
 
 // watchPlaying watches a playing viewer for d, first being its stats when it started
 // playing: the playback must advance with the clock and at least 10 frames a second (of
 // the 30 sent) must show a decodable timecode. It returns the median glass-to-glass
 // latency of those frames, in ms, and the viewer's stats at the end.
-func watchPlaying(t *testing.T, viewer context.Context, first viewerStats, d time.Duration) (median float64, last viewerStats) {
+func watchPlaying(t *testing.T, viewer context.Context, first lab.ViewerStats, d time.Duration) (median float64, last lab.ViewerStats) {
 	t.Helper()
-	evalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
+	lab.EvalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
 	start := time.Now()
 	time.Sleep(d)
 	var samples []float64
-	evalJSON(t, viewer, "svViewer.takeSamples()", &samples)
-	evalJSON(t, viewer, "svViewer.stats()", &last)
+	lab.EvalJSON(t, viewer, "svViewer.takeSamples()", &samples)
+	lab.EvalJSON(t, viewer, "svViewer.stats()", &last)
 	elapsed := time.Since(start)
 	advanced := last.CurrentTime - first.CurrentTime
 	slices.Sort(samples)
-	median = quantile(samples, 0.5)
+	median = lab.Quantile(samples, 0.5)
 	t.Logf("played %.1f s in %.1f s; glass-to-glass median %.0f ms (min %.0f, max %.0f) over %d frames; player's latency %.0f ms, stalls %d when playing began, %d now; errors %q",
-		advanced, elapsed.Seconds(), median, quantile(samples, 0), quantile(samples, 1), len(samples), last.Latency, first.Stalls, last.Stalls, last.Errors)
+		advanced, elapsed.Seconds(), median, lab.Quantile(samples, 0), lab.Quantile(samples, 1), len(samples), last.Latency, first.Stalls, last.Stalls, last.Errors)
 	if advanced < 0.8*elapsed.Seconds() {
 		t.Errorf("playback advanced %.1f s in %.1f s", advanced, elapsed.Seconds())
 	}
@@ -182,32 +181,32 @@ func TestBrowserAllReconnect(t *testing.T) {
 	chromium := testenv.RequireChromium(t)
 	const stream = "allagain"
 
-	s := startAll(t)
-	b := startBrowser(t, chromium)
-	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
-	viewer := b.open(t, s.url("/view?stream="+stream))
-	evalJSON(t, viewer, "(performance.setResourceTimingBufferSize(100000), true)", new(bool))
+	s := lab.StartAll(t, lab.Bin(t, lab.SV))
+	b := lab.StartBrowser(t, chromium)
+	capture := b.Open(t, s.URL("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
+	viewer := b.Open(t, s.URL("/view?stream="+stream))
+	lab.EvalJSON(t, viewer, "(performance.setResourceTimingBufferSize(100000), true)", new(bool))
 	st := waitPlaying(t, viewer)
 	first := st.Session
-	kids := s.ffmpegChildren(t)
+	kids := s.FFmpegChildren(t)
 	if len(kids) == 0 {
 		t.Errorf("no FFmpeg child of sv all while a stream is live: cannot check that none is left behind")
 	}
 	// A mark on the viewer page: were the page reloaded, it would be gone. And the time
 	// of the drop on its clock, for its failed requests.
-	evalJSON(t, viewer, "(window.svTestMark = 'kept', window.svTestDrop = performance.now(), true)", new(bool))
+	lab.EvalJSON(t, viewer, "(window.svTestMark = 'kept', window.svTestDrop = performance.now(), true)", new(bool))
 
-	var cs captureState
-	evalJSON(t, capture, "svCapture.state()", &cs)
+	var cs lab.CaptureState
+	lab.EvalJSON(t, capture, "svCapture.state()", &cs)
 	sessions := cs.Sessions
 	var dropped bool
-	evalJSON(t, capture, "svCapture.dropSocket()", &dropped)
+	lab.EvalJSON(t, capture, "svCapture.dropSocket()", &dropped)
 	if !dropped {
 		t.Fatalf("svCapture.dropSocket() found no open socket: %+v", cs)
 	}
 	drop := time.Now()
-	waitFor(t, 15*time.Second, "the capture page to reconnect", func() (bool, string) {
-		evalJSON(t, capture, "svCapture.state()", &cs)
+	lab.WaitFor(t, 15*time.Second, "the capture page to reconnect", func() (bool, string) {
+		lab.EvalJSON(t, capture, "svCapture.state()", &cs)
 		return cs.Sessions == sessions+1 && cs.Phase == "live", fmt.Sprintf("%+v", cs)
 	})
 	republished := time.Since(drop)
@@ -217,16 +216,16 @@ func TestBrowserAllReconnect(t *testing.T) {
 	t.Logf("after the drop: publishing again after %.1f s (close %q), the viewer playing the new session after %.1f s",
 		republished.Seconds(), cs.LastClose, resumed.Seconds())
 
-	evalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
+	lab.EvalJSON(t, viewer, "svViewer.takeSamples()", new([]float64))
 	before, stalls := st.CurrentTime, st.Stalls
 	start := time.Now()
 	time.Sleep(5 * time.Second)
 	var samples []float64
-	evalJSON(t, viewer, "svViewer.takeSamples()", &samples)
-	evalJSON(t, viewer, "svViewer.stats()", &st)
+	lab.EvalJSON(t, viewer, "svViewer.takeSamples()", &samples)
+	lab.EvalJSON(t, viewer, "svViewer.stats()", &st)
 	elapsed := time.Since(start)
 	slices.Sort(samples)
-	med := quantile(samples, 0.5)
+	med := lab.Quantile(samples, 0.5)
 	t.Logf("new session: %d loads, %.1f s played in %.1f s, glass-to-glass median %.0f ms over %d frames, %d stalls (%d before), errors %q",
 		st.Loads, st.CurrentTime-before, elapsed.Seconds(), med, len(samples), st.Stalls-stalls, stalls, st.Errors)
 	if st.CurrentTime-before < 0.8*elapsed.Seconds() || len(samples) < 50 {
@@ -236,23 +235,23 @@ func TestBrowserAllReconnect(t *testing.T) {
 		t.Errorf("glass-to-glass median %.0f ms after the reconnection", med)
 	}
 	var mark string
-	evalJSON(t, viewer, "window.svTestMark || ''", &mark)
+	lab.EvalJSON(t, viewer, "window.svTestMark || ''", &mark)
 	if mark != "kept" {
 		t.Errorf("the viewer page was reloaded: it must switch sessions by itself")
 	}
-	checkGone(t, kids, "after the first session ended")
+	lab.CheckGone(t, kids, "after the first session ended")
 	logFailedRequests(t, viewer)
 
-	evalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
+	lab.EvalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
 	cs = waitStopped(t, capture)
 	if cs.LastClose != "1000" {
 		t.Errorf("the server closed the stopped publisher with %q, want 1000", cs.LastClose)
 	}
 	checkRecordings(t, s, stream, capture, 2)
 
-	s.interrupt(t)
+	s.Interrupt(t)
 	if t.Failed() { // otherwise logFailedRequests has said what the console would
-		b.logConsole(t)
+		b.LogConsole(t)
 	}
 }
 
@@ -267,14 +266,14 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 	chromium := testenv.RequireChromium(t)
 	const stream = "allkill"
 
-	s := startAll(t)
-	b := startBrowser(t, chromium)
-	capture := b.open(t, s.url("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
-	viewer := b.open(t, s.url("/view?stream="+stream))
+	s := lab.StartAll(t, lab.Bin(t, lab.SV))
+	b := lab.StartBrowser(t, chromium)
+	capture := b.Open(t, s.URL("/capture?stream="+stream+"&source=clock&autostart=1&resolution=640x480&fps=30"))
+	viewer := b.Open(t, s.URL("/view?stream="+stream))
 	st := waitPlaying(t, viewer)
 	first := st.Session
 	packager := 0
-	for _, pid := range s.ffmpegChildren(t) {
+	for _, pid := range s.FFmpegChildren(t) {
 		if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmdline), "manifest.mpd") {
 			packager = pid
 		}
@@ -287,8 +286,8 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 	}
 	killed := time.Now()
 	series := `sv_ffmpeg_restarts_total{stage="dash",stream="` + stream + `"} 1`
-	waitFor(t, 10*time.Second, "the restart in /metrics", func() (bool, string) {
-		resp, err := http.Get(s.url("/metrics"))
+	lab.WaitFor(t, 10*time.Second, "the restart in /metrics", func() (bool, string) {
+		resp, err := http.Get(s.URL("/metrics"))
 		if err != nil {
 			return false, err.Error()
 		}
@@ -301,177 +300,29 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 	before := st.CurrentTime
 	start := time.Now()
 	time.Sleep(4 * time.Second)
-	evalJSON(t, viewer, "svViewer.stats()", &st)
+	lab.EvalJSON(t, viewer, "svViewer.stats()", &st)
 	played, elapsed := st.CurrentTime-before, time.Since(start).Seconds()
 	t.Logf("FFmpeg killed: the viewer playing the new presentation after %.1f s; then %.1f s played in %.1f s", resumed.Seconds(), played, elapsed)
 	if played < 0.8*elapsed {
 		t.Errorf("the new presentation does not play: %.1f s in %.1f s", played, elapsed)
 	}
 
-	evalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
+	lab.EvalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
 	waitStopped(t, capture)
 	checkRecordings(t, s, stream, capture, 1)
-	s.interrupt(t)
+	s.Interrupt(t)
 	if t.Failed() {
-		b.logConsole(t)
+		b.LogConsole(t)
 	}
-}
-
-// allServer is sv all, a process of the test binary as sv, on a free loopback port.
-type allServer struct {
-	cmd  *exec.Cmd
-	addr string
-	out  string
-	log  *syncBuffer
-}
-
-// startAll starts sv all on a free port with its output in a temporary folder, and
-// args (flags) after the others.
-func startAll(t testing.TB, args ...string) *allServer {
-	t.Helper()
-	sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
-	if err != nil {
-		t.Fatalf("sv is not on PATH: %v", err)
-	}
-	s := &allServer{addr: freeAddr(t), out: filepath.Join(t.TempDir(), "out"), log: &syncBuffer{}}
-	s.cmd = exec.Command(sv, append([]string{"all", "--listen", s.addr, "--out", s.out}, args...)...)
-	s.cmd.Stderr = s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil { // the test failed early: stop it as a user would
-			s.cmd.Process.Signal(syscall.SIGINT)
-			kill := time.AfterFunc(10*time.Second, func() { s.cmd.Process.Kill() })
-			s.cmd.Wait()
-			kill.Stop()
-		}
-		if t.Failed() {
-			t.Logf("sv all stderr:\n%s", s.log.String())
-		}
-	})
-	waitListen(t, s.addr)
-	return s
-}
-
-func (s *allServer) url(path string) string { return "http://" + s.addr + path }
-
-// ffmpegChildren returns the pids of sv all's FFmpeg children (Linux only: nil elsewhere).
-func (s *allServer) ffmpegChildren(t testing.TB) []int {
-	t.Helper()
-	if s.cmd.ProcessState != nil {
-		return nil
-	}
-	var kids []int
-	for _, p := range processes() {
-		if p.ppid == s.cmd.Process.Pid && p.comm == "ffmpeg" {
-			kids = append(kids, p.pid)
-		}
-	}
-	return kids
-}
-
-// checkGone fails the test if one of the FFmpeg processes pids still runs.
-func checkGone(t testing.TB, pids []int, when string) {
-	t.Helper()
-	for _, p := range processes() {
-		if slices.Contains(pids, p.pid) && p.comm == "ffmpeg" && p.state != "Z" {
-			t.Errorf("%s: FFmpeg %d still runs (parent %d)", when, p.pid, p.ppid)
-		}
-	}
-}
-
-// interrupt stops sv all as Ctrl-C does: it must exit 130, without errors in its log
-// and without leaving any FFmpeg behind.
-func (s *allServer) interrupt(t testing.TB) {
-	t.Helper()
-	kids := s.ffmpegChildren(t)
-	start := time.Now()
-	s.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan struct{})
-	go func() {
-		s.cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-		t.Errorf("sv all did not exit within 15 s of an interrupt")
-	}
-	t.Logf("sv all exited %d, %s after the interrupt", s.cmd.ProcessState.ExitCode(), time.Since(start).Round(time.Millisecond))
-	if code := s.cmd.ProcessState.ExitCode(); code != exitInterrupted {
-		t.Errorf("sv all exited %d on an interrupt, want %d", code, exitInterrupted)
-	}
-	checkGone(t, kids, "after sv all exited")
-	for _, line := range s.sessionLines() {
-		t.Logf("sv all: %s", line)
-	}
-	for _, line := range strings.Split(s.log.String(), "\n") {
-		if strings.Contains(line, "level=ERROR") {
-			t.Errorf("sv all logged an error: %s", line)
-		}
-	}
-}
-
-// sessionLines are the lines of sv all's log about the end of a session.
-func (s *allServer) sessionLines() []string {
-	var lines []string
-	for _, line := range strings.Split(s.log.String(), "\n") {
-		if strings.Contains(line, "session ended") {
-			lines = append(lines, line)
-		}
-	}
-	return lines
-}
-
-// process is one line of /proc/PID/stat.
-type process struct {
-	pid, ppid   int
-	comm, state string
-	ticks       int64 // CPU time, user and system, in clock ticks (1/100 s)
-	rss         int64 // resident pages
-}
-
-// processes lists the processes of the machine, from /proc (none where there is none).
-func processes() []process {
-	entries, _ := os.ReadDir("/proc")
-	var ps []process
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		open, end := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(string(b[end+1:])) // from field 3, state
-		if len(f) < 22 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		rss, _ := strconv.ParseInt(f[21], 10, 64)
-		ps = append(ps, process{pid: pid, ppid: ppid, comm: string(b[open+1 : end]), state: f[0], ticks: utime + stime, rss: rss})
-	}
-	return ps
 }
 
 // waitStopped waits for the capture page to be told by the server that its stream is
 // stored (the server's close frame comes once the session is finished).
-func waitStopped(t testing.TB, capture context.Context) captureState {
+func waitStopped(t testing.TB, capture context.Context) lab.CaptureState {
 	t.Helper()
-	var cs captureState
-	waitFor(t, 20*time.Second, "the capture page to stop", func() (bool, string) {
-		evalJSON(t, capture, "svCapture.state()", &cs)
+	var cs lab.CaptureState
+	lab.WaitFor(t, 20*time.Second, "the capture page to stop", func() (bool, string) {
+		lab.EvalJSON(t, capture, "svCapture.state()", &cs)
 		return cs.Phase == "stopped", fmt.Sprintf("%+v", cs)
 	})
 	return cs
@@ -489,7 +340,7 @@ type sentDigest struct {
 
 // checkRecordings checks that the stream has one recording per session of the capture
 // page, each with a seekable copy, and that each is byte for byte what the page sent.
-func checkRecordings(t testing.TB, s *allServer, stream string, capture context.Context, sessions int) {
+func checkRecordings(t testing.TB, s *lab.All, stream string, capture context.Context, sessions int) {
 	t.Helper()
 	js, err := chromedp.Run(capture, chromedp.Evaluate[string]("svCapture.sentDigests().then(JSON.stringify)", chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -499,7 +350,7 @@ func checkRecordings(t testing.TB, s *allServer, stream string, capture context.
 	if err := json.Unmarshal([]byte(js), &sent); err != nil {
 		t.Fatalf("svCapture.sentDigests(): %v: %s", err, js)
 	}
-	dir := filepath.Join(s.out, "recordings", stream)
+	dir := filepath.Join(s.Out, "recordings", stream)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +363,7 @@ func checkRecordings(t testing.TB, s *allServer, stream string, capture context.
 	}
 	if len(sent) != sessions || len(recs) != sessions {
 		t.Fatalf("the page sent %d sessions, the recordings are %q; want %d of each\npage: %s\nsv all: %s",
-			len(sent), recs, sessions, js, strings.Join(s.sessionLines(), "\n"))
+			len(sent), recs, sessions, js, strings.Join(s.SessionLines(), "\n"))
 	}
 	for i, name := range recs {
 		path := filepath.Join(dir, name)
@@ -625,7 +476,7 @@ func logFailedRequests(t testing.TB, viewer context.Context) {
 		Status int     `json:"status"`
 		At     float64 `json:"at"`
 	}
-	evalJSON(t, viewer, `performance.getEntriesByType('resource').filter((e) => e.responseStatus >= 400).map((e) => ({path: new URL(e.name).pathname, status: e.responseStatus, at: Math.round(e.startTime - window.svTestDrop)}))`, &failed)
+	lab.EvalJSON(t, viewer, `performance.getEntriesByType('resource').filter((e) => e.responseStatus >= 400).map((e) => ({path: new URL(e.name).pathname, status: e.responseStatus, at: Math.round(e.startTime - window.svTestDrop)}))`, &failed)
 	byPath := map[string][]float64{}
 	var paths []string
 	for _, f := range failed {

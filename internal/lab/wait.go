@@ -35,10 +35,10 @@ func FreeAddr(t testing.TB) string {
 }
 
 // WaitListen waits until something listens on addr, and fails the test if nothing does
-// within 10 s.
+// within a minute.
 func WaitListen(t testing.TB, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {

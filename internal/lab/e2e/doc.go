@@ -3,7 +3,10 @@
 // Chromium publishing the test clock from the capture page and playing it in the viewer
 // page, which decodes the capture time from every frame it shows.
 //
-// make test runs them; by hand, from internal/lab:
+// The tests assert behaviour, not speed: they run on shared, often busy machines, so every
+// wait has a deadline that only a hang reaches, and how fast sv is (latency, time to first
+// frame) is left to the benchmarks of internal/lab/bench. make test runs them; by hand,
+// from internal/lab:
 //
 //	go test -count=1 -v ./e2e
 //

@@ -21,8 +21,8 @@
 //     CI containers) on a machine without a GPU.
 //   - --disable-background-networking --disable-component-update --disable-sync --disable-quic
 //     --no-first-run --no-default-browser-check --disable-extensions: without them Chromium
-//     keeps trying to reach Google's services, flooding a machine without Internet access
-//     with connection attempts.
+//     keeps reaching out for updates, sync and first-run content, flooding a machine without
+//     Internet access with connection attempts.
 //   - --use-fake-device-for-media-stream --use-fake-ui-for-media-stream: a fake camera (640x480,
 //     20 fps unless fps=N is given, a moving test pattern) and a fake 48 kHz microphone,
 //     granted without a permission prompt. --use-file-for-fake-video-capture=FILE.y4m loops a

@@ -5,6 +5,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/sv
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+LAB      := internal/lab
 
 .PHONY: build deps test lint fuzz bench demo clean
 
@@ -14,15 +15,20 @@ build:
 deps:
 	@scripts/deps.sh
 
+# sv's packages, then the lab's module (internal/lab): the browser end-to-end tests.
 test: deps
 	$(GO) test -race -count=1 ./internal/queue ./ws/... ./live/...
 	$(GO) test -count=1 ./...
+	cd $(LAB) && $(GO) test -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
+	cd $(LAB) && $(GO) vet ./...
+	cd $(LAB) && $(GO) run $(STATICCHECK) ./...
+	cd $(LAB) && $(GO) mod tidy -diff
 
 # Every Fuzz target, FUZZTIME each.
 fuzz:

@@ -3,7 +3,7 @@
 # and Chromium, from Debian's packages. Idempotent, and quiet when everything is there.
 #   scripts/deps.sh [bench]
 # With bench, also Node.js and npm, for the Node receiver the ingest benchmarks compare
-# sv recv with, and that receiver's ws package, as cmd/sv/testdata/node pins it.
+# sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it.
 set -euo pipefail
 
 need=()
@@ -16,7 +16,7 @@ if [ "${1:-}" = bench ]; then
 	tools+=(node npm)
 fi
 if [ ${#need[@]} -eq 0 ]; then
-	[ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../cmd/sv/testdata/node" --silent --no-audit --no-fund
+	[ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../internal/lab/testdata/node" --silent --no-audit --no-fund
 	exit 0
 fi
 
@@ -34,5 +34,5 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/n
 for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "deps: $tool is still missing" >&2; exit 1; }
 done
-[ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../cmd/sv/testdata/node" --silent --no-audit --no-fund
+[ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../internal/lab/testdata/node" --silent --no-audit --no-fund
 exit 0

@@ -2,7 +2,7 @@
 # Regenerates the browser recordings in testdata/ and testdata/README.md.
 #
 # Each file is real MediaRecorder output from Debian's headless Chromium with a fake camera
-# and microphone, recorded by scripts/recordtestdata (see its package doc): the chunks are
+# and microphone, recorded by internal/lab/cmd/recordtestdata (see its package doc): the chunks are
 # stored byte for byte, concatenated in order. Every file is checked with ffprobe/ffmpeg.
 # Needs go, chromium, ffmpeg and ffprobe; takes two minutes or more. Safe to re-run: the new
 # files replace the old ones only when every recording has succeeded.
@@ -37,7 +37,7 @@ record() {
 	shift
 	for ((i = 1; i <= attempts; i++)); do
 		echo "record-testdata: recording $name (attempt $i of $attempts)" >&2
-		if go run ./scripts/recordtestdata \
+		if go -C internal/lab run ./cmd/recordtestdata \
 			-timeslice 250ms -video-bps 600000 -audio-bps 64000 -fps 30 \
 			-max-size "$max_size" -max-frame-gap "$max_frame_gap" -min-fps "$min_fps" \
 			-md "$files_md" -md-chunks "$chunks_md" -chunk-log "$tmp/out/$name.chunks" -chunks \
@@ -118,7 +118,7 @@ ffmpeg, ffprobe; two minutes or more). Recorded with **${chromium_version}** (De
 \`--use-fake-device-for-media-stream=fps=30\`), checked with FFmpeg ${ffmpeg_version}. Fake camera
 640x480 at 30 fps (Chromium's moving test pattern, except \`h264-cuts.webm\`), fake microphone
 48 kHz mono (a beep). The program behind it, with flags for mime type, duration, keyframe
-interval, timeslice and camera file: \`go run ./scripts/recordtestdata -h\`.
+interval, timeslice and camera file: \`go -C internal/lab run ./cmd/recordtestdata -h\`.
 
 ## Files
 
@@ -159,8 +159,8 @@ EOF
 - Timeslice 250 ms gives a chunk every 300 ms with audio (five 60 ms Opus packets) but every
   267 ms without (eight frames at 30 fps): the timeslice is rounded up to whole packets.
 - Without \`videoKeyFrameIntervalDuration\` the encoders make a keyframe every ~101 frames: 3.37 s
-  at 30 fps (so \`h264-opus-kf5s.webm\` has ~3.4 s GOPs; the ~5 s in the field notes is the same
-  rule at the fake camera's default 20 fps). With 1000 it is 1.00-1.03 s: the first frame after
+  at 30 fps (so \`h264-opus-kf5s.webm\` has ~3.4 s GOPs; at the fake camera's default 20 fps the same rule
+  gives ~5 s). With 1000 it is 1.00-1.03 s: the first frame after
   each second.
 - Plain \`video/mp4\` records VP9 (profile 0) + Opus as fragmented MP4 (\`ftyp\` isom, brands
   iso6 iso2 vp09 mp41; \`moov\` with \`mvex\`). Chunk 0 is only \`ftyp\`+\`moov\`; every later chunk

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 )
 
 // sink is a Session that keeps what it receives.
@@ -465,6 +466,30 @@ func benchIngest(b *testing.B, size int) {
 	if got.Load() != int64(b.N)*int64(size) {
 		b.Fatalf("received %d bytes, want %d", got.Load(), b.N*size)
 	}
+}
+
+// publishMessages sends b.N binary messages of size bytes, the first a WebM header's start,
+// then closes normally and waits for the server's close frame: by then every message has
+// been handed on.
+func publishMessages(b *testing.B, url string, size int) {
+	b.Helper()
+	c := dialRaw(b, url)
+	payload := make([]byte, size)
+	copy(payload, []byte{0x1A, 0x45, 0xDF, 0xA3})
+	frame, _ := ws.CompileFrame(ws.MaskFrameWith(ws.NewBinaryFrame(payload), [4]byte{9, 8, 7, 6}))
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.conn.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wsutil.WriteClientMessage(c.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+	if code, _ := c.closeCode(); code != ws.StatusNormalClosure {
+		b.Fatalf("close code %d", code)
+	}
+	b.StopTimer()
 }
 
 type countSink struct {

@@ -32,12 +32,6 @@ func TestMain(m *testing.M) {
 				os.Exit(1)
 			}
 		},
-		"gorillarecv": func() {
-			if err := gorillaRecv(os.Args[1:], os.Stdout); err != nil {
-				fmt.Fprintln(os.Stderr, "gorillarecv:", err)
-				os.Exit(1)
-			}
-		},
 	})
 }
 

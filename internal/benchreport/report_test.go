@@ -16,9 +16,9 @@ BenchmarkHandoff/copy-2   	       5	         0 ns/op	        21.00 p50-µs	     
 BenchmarkHandoff/copy-2   	       5	         0 ns/op	        23.00 p50-µs	       250.0 p99-µs
 pkg: github.com/svtool/sv/internal/queue
 BenchmarkHandoff-2   	  100000	     32388 ns/op	2023.47 MB/s	   68728 B/op	      12 allocs/op
-pkg: github.com/svtool/sv/cmd/sv
+pkg: github.com/svtool/sv/internal/lab/bench
 BenchmarkGlassToGlass/low-copy
-    latency_bench_test.go:45: low-copy: a log line that is not a result
+    latency_test.go:45: low-copy: a log line that is not a result
 BenchmarkGlassToGlass/low-copy-2   	1	60000000000 ns/op	 800.0 median-ms	 900.0 p95-ms	 950.0 max-ms	 0 stalls	 1700 ttff-ms
 BenchmarkGlassToGlass/classic-2    	1	60000000000 ns/op	 9600 median-ms	 12000 p95-ms	 13000 max-ms	 2.000 stalls	 21000 ttff-ms
 BenchmarkGlassToGlass/low-copy-2   	1	60000000000 ns/op	 780.0 median-ms	 880.0 p95-ms	 990.0 max-ms	 0 stalls	 1600 ttff-ms
@@ -28,7 +28,7 @@ BenchmarkGlassToGlass/classic-2    	1	60000000000 ns/op	 8200 median-ms	 11500 p
 BenchmarkAnalysis/480p/sv-frames-2      	1	1 ns/op	 1500 fps
 BenchmarkAnalysis/480p/ffmpeg-decode-2  	1	1 ns/op	 3000 fps
 PASS
-ok  	github.com/svtool/sv/cmd/sv	200.0s
+ok  	github.com/svtool/sv/internal/lab/bench	200.0s
 `
 
 func TestParse(t *testing.T) {
@@ -118,7 +118,7 @@ func TestReport(t *testing.T) {
 	if len(series) != 2 || series[0].Config != "low-copy" || series[0].TTFF != 1700 || series[0].Runs != 3 || series[1].Config != "classic" {
 		t.Errorf("plotted series: %+v", series)
 	}
-	if bytes.Contains(md, []byte("| sv.GlassToGlass")) {
+	if bytes.Contains(md, []byte("| bench.GlassToGlass")) {
 		t.Errorf("the latency benchmarks are listed again among the others:\n%s", md)
 	}
 	svg, err := os.ReadFile(filepath.Join(lab, "latency.svg"))

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/internal/lab"
 	"github.com/svtool/sv/internal/testenv"
 	"github.com/svtool/sv/media"
 )
@@ -34,7 +35,7 @@ import (
 // result is the step before. SV_BENCH_SCALE_MAX (100) bounds both ramps; SV_BENCH_DIR,
 // when set, gets scale-{copy,transcode}.json with every step's figures. It takes a while:
 //
-//	SV_BENCH_DIR=bench go test -run '^$' -bench Scale -benchtime 1x -count 1 -timeout 60m -v ./cmd/sv
+//	SV_BENCH_DIR=bench go test -run '^$' -bench Scale -benchtime 1x -count 1 -timeout 60m -v ./bench
 //
 // A stream falls behind when, over the hold or at its end:
 //   - its sv send exited (refused, closed by the server, failed);
@@ -64,10 +65,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Skip("BenchmarkScale reads /proc")
 	}
 	testenv.RequireFFmpeg(b)
-	sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
-	if err != nil {
-		b.Fatalf("sv is not on PATH: %v", err)
-	}
+	sv := lab.Bin(b, lab.SV)
 	most := scaleEnvInt(b, "SV_BENCH_SCALE_MAX", 100)
 	hold := scaleEnvDuration(b, "SV_BENCH_SCALE_HOLD", 15*time.Second)
 	dir := b.TempDir()
@@ -314,7 +312,7 @@ type scaleRun struct {
 	hold   time.Duration
 	addr   string
 	out    string
-	all    *scaleChild
+	all    *lab.Child
 	pubs   []*scalePublisher
 	client *http.Client
 	roles  map[int]string // sv all's children seen, by pid: "ffmpeg_dash", "ffmpeg_frames" or "other"
@@ -322,19 +320,19 @@ type scaleRun struct {
 
 type scalePublisher struct {
 	name      string
-	proc      *scaleChild
+	proc      *lab.Child
 	firstSeen time.Time // the first poll of /metrics that counted bytes from it
 }
 
 func runScale(b *testing.B, sv string, in *scaleInput, mode scaleMode, hold time.Duration) scaleReport {
-	r := &scaleRun{b: b, sv: sv, in: in, mode: mode, hold: hold, addr: freeAddr(b),
+	r := &scaleRun{b: b, sv: sv, in: in, mode: mode, hold: hold, addr: lab.FreeAddr(b),
 		out: filepath.Join(b.TempDir(), "out"), client: &http.Client{Timeout: 30 * time.Second}, roles: map[int]string{}}
 	defer r.client.CloseIdleConnections()
 	// The seekable copies are made after the measurement, and would only slow the stop.
-	r.all = startScaleChild(b, sv, "all", "--listen", r.addr, "--out", r.out, "--latency", "low",
-		"--max-streams", "1000", "--video", mode.video, "--seekable=false")
-	waitListen(b, r.addr)
-	rep := scaleReport{Mode: mode.name, Cores: runtime.NumCPU(), NoFile: nofileLimit(r.all.cmd.Process.Pid), HoldS: hold.Seconds()}
+	r.all = lab.Start(b, exec.Command(sv, "all", "--listen", r.addr, "--out", r.out, "--latency", "low",
+		"--max-streams", "1000", "--video", mode.video, "--seekable=false"))
+	lab.WaitListen(b, r.addr)
+	rep := scaleReport{Mode: mode.name, Cores: runtime.NumCPU(), NoFile: lab.NofileLimit(r.all.Pid()), HoldS: hold.Seconds()}
 	b.Logf("%s: sv all --video %s, RLIMIT_NOFILE %d, %d cores, steps of %d up to %d, held %s",
 		mode.name, mode.video, rep.NoFile, rep.Cores, mode.step, mode.most, hold)
 
@@ -372,15 +370,15 @@ func runScale(b *testing.B, sv string, in *scaleInput, mode scaleMode, hold time
 // stop interrupts sv all as Ctrl-C does, which closes the publishers, and reaps everyone.
 func (r *scaleRun) stop() {
 	start := time.Now()
-	clean := r.all.stop(os.Interrupt, time.Minute)
+	clean := r.all.Stop(os.Interrupt, time.Minute)
 	if clean {
 		r.b.Logf("sv all stopped %s after the interrupt, with %d streams (exit %d)",
-			time.Since(start).Round(time.Millisecond), len(r.pubs), r.all.cmd.ProcessState.ExitCode())
+			time.Since(start).Round(time.Millisecond), len(r.pubs), r.all.ExitCode())
 	} else {
 		r.b.Errorf("sv all did not stop within a minute of the interrupt, with %d streams: killed", len(r.pubs))
 	}
 	var errs []string
-	for line := range strings.Lines(r.all.log.String()) {
+	for line := range strings.Lines(r.all.Log.String()) {
 		if strings.Contains(line, "level=ERROR") {
 			errs = append(errs, strings.TrimSpace(line))
 		}
@@ -390,7 +388,7 @@ func (r *scaleRun) stop() {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, p := range r.pubs {
-		p.proc.stop(os.Interrupt, time.Until(deadline))
+		p.proc.Stop(os.Interrupt, time.Until(deadline))
 	}
 }
 
@@ -405,8 +403,8 @@ func (r *scaleRun) step(n int) scaleStep {
 			time.Sleep(scaleSpacing)
 		}
 		name := "s" + strconv.Itoa(i)
-		p := &scalePublisher{name: name, proc: startScaleChild(r.b, r.sv, "send", "--quiet", "--rate", "realtime",
-			r.in.path, "ws://"+r.addr+"/ingest/"+name)}
+		p := &scalePublisher{name: name, proc: lab.Start(r.b, exec.Command(r.sv, "send", "--quiet", "--rate", "realtime",
+			r.in.path, "ws://"+r.addr+"/ingest/"+name))}
 		r.pubs = append(r.pubs, p)
 		added = append(added, p)
 	}
@@ -440,11 +438,11 @@ func (r *scaleRun) waitLive(pubs []*scalePublisher) {
 			if err == nil && c != nil && c.bytes > 0 && p.firstSeen.IsZero() {
 				p.firstSeen = now
 			}
-			if c != nil && c.segments > 0 || p.proc.exited() {
+			if c != nil && c.segments > 0 || p.proc.Exited() {
 				live++
 			}
 		}
-		if live == len(pubs) || now.After(deadline) || r.all.exited() {
+		if live == len(pubs) || now.After(deadline) || r.all.Exited() {
 			return
 		}
 		time.Sleep(scalePoll)
@@ -478,25 +476,25 @@ type scaleProc struct {
 
 func (r *scaleRun) sample() scaleSample {
 	s := scaleSample{at: time.Now(), procs: map[int]scaleProc{}}
-	s.busy, s.all = machineTicks()
+	s.busy, s.all = lab.MachineTicks()
 	sends := map[int]bool{}
 	for _, p := range r.pubs {
-		sends[p.proc.cmd.Process.Pid] = true
+		sends[p.proc.Pid()] = true
 	}
-	svPid := r.all.cmd.Process.Pid
-	for _, p := range processes() {
+	svPid := r.all.Pid()
+	for _, p := range lab.Processes() {
 		role := ""
 		switch {
-		case p.pid == svPid:
+		case p.Pid == svPid:
 			role = "sv"
-		case sends[p.pid]:
+		case sends[p.Pid]:
 			role = "send"
-		case p.ppid == svPid:
-			role = r.childRole(p.pid)
+		case p.PPid == svPid:
+			role = r.childRole(p.Pid)
 		default:
 			continue
 		}
-		s.procs[p.pid] = scaleProc{role: role, ticks: p.ticks, rss: p.rss}
+		s.procs[p.Pid] = scaleProc{role: role, ticks: p.Ticks, rss: p.RSS}
 	}
 	start := time.Now()
 	s.metrics, s.metricsErr = r.scrape()
@@ -568,17 +566,17 @@ func (r *scaleRun) check(st *scaleStep, before map[string]*scaleCounters, a, z s
 			svRSS = p.rss
 		}
 		rss += p.rss
-		pss += proportionalSet(pid)
+		pss += lab.ProportionalSet(pid)
 	}
 	mib := func(bytes int64) float64 { return round1(float64(bytes) / (1 << 20)) }
 	page := int64(os.Getpagesize())
 	st.RSSMB, st.SVRSSMB, st.PSSMB = mib(rss*page), mib(svRSS*page), mib(pss)
-	st.FDs = openFiles(r.all.cmd.Process.Pid)
-	st.MemAvailMB = round1(float64(memAvailable()) / (1 << 20))
+	st.FDs = lab.OpenFiles(r.all.Pid())
+	st.MemAvailMB = round1(float64(lab.MemAvailable()) / (1 << 20))
 
 	// The checks.
-	if r.all.exited() {
-		fail("sv all exited: %v: %s", r.all.cmd.ProcessState, lastLine(r.all.log.String()))
+	if r.all.Exited() {
+		fail("sv all exited: %v: %s", r.all.Cmd.ProcessState, lastLine(r.all.Log.String()))
 	}
 	if z.metricsErr != nil || a.metricsErr != nil {
 		fail("sv all did not answer /metrics: %v", errors.Join(a.metricsErr, z.metricsErr))
@@ -601,10 +599,10 @@ func (r *scaleRun) check(st *scaleStep, before map[string]*scaleCounters, a, z s
 			st.IngestBytes += int64(cz.bytes - ca.bytes)
 		}
 		switch {
-		case p.proc.exited() && p.proc.cmd.ProcessState.ExitCode() == 0:
+		case p.proc.Exited() && p.proc.ExitCode() == 0:
 			behind("sv send finished its input: make the input longer for this ramp")
-		case p.proc.exited():
-			behind("sv send exited %d: %s", p.proc.cmd.ProcessState.ExitCode(), lastLine(p.proc.log.String()))
+		case p.proc.Exited():
+			behind("sv send exited %d: %s", p.proc.ExitCode(), lastLine(p.proc.Log.String()))
 		}
 		if cz == nil || ca == nil || p.firstSeen.IsZero() {
 			behind("nothing received")
@@ -836,97 +834,6 @@ func dynamicManifest(dir string) bool {
 	head := make([]byte, 4096) // the MPD element and its attributes come first
 	n, _ := io.ReadFull(f, head)
 	return strings.Contains(string(head[:n]), `type="dynamic"`)
-}
-
-// machineTicks reads the CPU time of every core from /proc/stat: busy, and all.
-func machineTicks() (busy, all int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	// cpu user nice system idle iowait irq softirq steal guest guest_nice; guest time is
-	// counted in user already.
-	f := strings.Fields(line)
-	for i := 1; i < len(f) && i <= 8; i++ {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		all += v
-		if i != 4 && i != 5 { // idle, iowait
-			busy += v
-		}
-	}
-	return busy, all
-}
-
-func openFiles(pid int) int {
-	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(fds)
-}
-
-// nofileLimit is the soft RLIMIT_NOFILE of pid, 0 if unknown or unlimited.
-func nofileLimit(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				n, _ := strconv.Atoi(f[0])
-				return n
-			}
-		}
-	}
-	return 0
-}
-
-// proportionalSet is the PSS of pid, in bytes.
-func proportionalSet(pid int) int64 {
-	return procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
-}
-
-// memAvailable is the machine's MemAvailable, in bytes.
-func memAvailable() int64 { return procKB("/proc/meminfo", "MemAvailable:") }
-
-// procKB reads the "key N kB" line of a /proc file, in bytes; 0 if there is none.
-func procKB(path, key string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, key); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
-
-// scaleChild is a process of the benchmark, sv all or a sv send, with its stderr; it is
-// stopped when the benchmark ends whatever happened.
-type scaleChild struct {
-	*child
-	log *syncBuffer
-}
-
-func startScaleChild(b *testing.B, name string, args ...string) *scaleChild {
-	b.Helper()
-	cmd := exec.Command(name, args...)
-	log := &syncBuffer{}
-	cmd.Stderr = log
-	c, err := startChild(cmd)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if !c.stop(os.Interrupt, 30*time.Second) {
-			b.Logf("%s did not stop within 30s of an interrupt: killed", strings.Join(cmd.Args[:2], " "))
-		}
-	})
-	return &scaleChild{child: c, log: log}
 }
 
 func scaleEnvInt(b *testing.B, name string, def int) int {

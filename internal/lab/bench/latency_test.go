@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/internal/lab"
 	"github.com/svtool/sv/internal/testenv"
 )
 
@@ -31,7 +31,7 @@ import (
 // Each is watched for SV_BENCH_LATENCY_RUN (default 60s) from the viewer's first frame;
 // stalls are counted over that window. Use -benchtime 1x; -count N repeats the lab:
 //
-//	go test -run '^$' -bench GlassToGlass -benchtime 1x -count 3 ./cmd/sv
+//	go test -run '^$' -bench GlassToGlass -benchtime 1x -count 3 ./bench
 //
 // With SV_BENCH_DIR set, each run writes SV_BENCH_DIR/latency-CONFIG-N.json (N counts the
 // runs from 1), the latency of every frame over time, from which BENCHMARKS.md draws its
@@ -96,7 +96,7 @@ func (r latencyRun) quantile(q float64) float64 {
 		ms[i] = s[1]
 	}
 	slices.Sort(ms)
-	return quantile(ms, q)
+	return lab.Quantile(ms, q)
 }
 
 func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Duration) latencyRun {
@@ -110,46 +110,46 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 		view += "&defaults=1&lead=0"
 		capture += "&timeslice=1000"
 	} else {
-		base = "http://" + startAll(b, c.args...).addr
+		base = "http://" + lab.StartAll(b, lab.Bin(b, lab.SV), c.args...).Addr
 		view += os.Getenv("SV_BENCH_VIEW_PARAMS") // e.g. "&delay=3" to try the player's settings
 	}
-	br := startBrowser(b, chromium)
+	br := lab.StartBrowser(b, chromium)
 	var viewer, pub context.Context
-	var vs viewerStats
+	var vs lab.ViewerStats
 	if c.classic {
 		// dash.js fails for good (TypeError, reading 'range') on a live MPD without a
 		// segment, so its page is opened once the first video segment is written, as a
 		// user of the classic pipeline reloads it until it plays.
-		pub = br.open(b, base+capture)
-		waitFor(b, 60*time.Second, "the first video segment", func() (bool, string) {
+		pub = br.Open(b, base+capture)
+		lab.WaitFor(b, 60*time.Second, "the first video segment", func() (bool, string) {
 			_, err := os.Stat(filepath.Join(dir, "chunk-stream0-00001.m4s"))
 			return err == nil, fmt.Sprint(err)
 		})
-		viewer = br.open(b, base+view)
+		viewer = br.Open(b, base+view)
 	} else {
-		viewer = br.open(b, base+view)
-		waitFor(b, 20*time.Second, "the viewer to wait for the stream", func() (bool, string) {
-			evalJSON(b, viewer, "svViewer.stats()", &vs)
+		viewer = br.Open(b, base+view)
+		lab.WaitFor(b, 20*time.Second, "the viewer to wait for the stream", func() (bool, string) {
+			lab.EvalJSON(b, viewer, "svViewer.stats()", &vs)
 			return vs.Phase == "waiting", fmt.Sprintf("%+v", vs)
 		})
-		pub = br.open(b, base+capture)
+		pub = br.Open(b, base+capture)
 	}
 
 	// Up to the first frame: the classic pipeline takes a while (the encoder's default
 	// GOP is 250 frames, and dash.js starts a few segments behind the live edge).
-	waitFor(b, 90*time.Second, "the viewer's first frame", func() (bool, string) {
-		evalJSON(b, viewer, "svViewer.stats()", &vs)
+	lab.WaitFor(b, 90*time.Second, "the viewer's first frame", func() (bool, string) {
+		lab.EvalJSON(b, viewer, "svViewer.stats()", &vs)
 		return vs.FirstFrameAt != nil && vs.TCFrames > 0, fmt.Sprintf("%+v", vs)
 	})
-	var cs captureState
-	evalJSON(b, pub, "svCapture.state()", &cs)
+	var cs lab.CaptureState
+	lab.EvalJSON(b, pub, "svCapture.state()", &cs)
 	if cs.StartedAt == nil {
 		b.Fatalf("the capture page has no start time: %+v", cs)
 	}
 	r := latencyRun{Config: c.name, TTFF: *vs.FirstFrameAt - *cs.StartedAt}
 	take := func() {
 		var got [][2]float64
-		evalJSON(b, viewer, "svViewer.takeTimed()", &got)
+		lab.EvalJSON(b, viewer, "svViewer.takeTimed()", &got)
 		for _, s := range got {
 			r.Samples = append(r.Samples, [2]float64{(s[0] - *cs.StartedAt) / 1000, s[1]})
 		}
@@ -161,7 +161,7 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 		time.Sleep(time.Second)
 		take()
 	}
-	evalJSON(b, viewer, "svViewer.stats()", &vs)
+	lab.EvalJSON(b, viewer, "svViewer.stats()", &vs)
 	r.Window = time.Since(start).Seconds()
 	r.Played = vs.CurrentTime - first.CurrentTime
 	r.Stalls = vs.Stalls - first.Stalls
@@ -176,9 +176,9 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 	if r.Played < 0.5*r.Window {
 		b.Errorf("%s: %.1f s played in %.1f s", c.name, r.Played, r.Window)
 	}
-	evalJSON(b, pub, "(svCapture.stop(), true)", new(bool))
+	lab.EvalJSON(b, pub, "(svCapture.stop(), true)", new(bool))
 	if b.Failed() {
-		br.logConsole(b)
+		br.LogConsole(b)
 	}
 	return r
 }
@@ -189,98 +189,31 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 // server's base URL and the stream's folder.
 func startClassic(b testing.TB, stream string) (base, dir string) {
 	b.Helper()
-	sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
-	if err != nil {
-		b.Fatalf("sv is not on PATH: %v", err)
-	}
+	sv := lab.Bin(b, lab.SV)
 	root := filepath.Join(b.TempDir(), "output")
 	dir = filepath.Join(root, "live", stream)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	serveAddr, recvAddr := freeAddr(b), freeAddr(b)
-	logs := map[string]*syncBuffer{"serve": {}, "recv": {}, "ffmpeg": {}}
+	serveAddr, recvAddr := lab.FreeAddr(b), lab.FreeAddr(b)
 	serve := exec.Command(sv, "serve", "--quiet", "--listen", serveAddr, "--root", root,
 		"--ingest", "ws://"+recvAddr+"/ingest/{stream}")
 	recv := exec.Command(sv, "recv", "--quiet", "--listen", recvAddr)
 	ff := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-i", "-", "-f", "dash", "-seg_duration", "2",
 		filepath.Join(dir, "manifest.mpd"))
-	serve.Stderr, recv.Stderr, ff.Stderr = logs["serve"], logs["recv"], logs["ffmpeg"]
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		b.Fatal(err)
 	}
 	recv.Stdout, ff.Stdin = pw, pr
-	var children []*child
-	b.Cleanup(func() {
-		for _, c := range children {
-			c.stop(syscall.SIGINT, 10*time.Second)
-		}
-		if b.Failed() {
-			for name, l := range logs {
-				b.Logf("%s stderr:\n%s", name, l.String())
-			}
-		}
-	})
 	for _, cmd := range []*exec.Cmd{serve, recv, ff} {
-		c, err := startChild(cmd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		children = append(children, c)
+		lab.Start(b, cmd)
 	}
 	pw.Close()
 	pr.Close()
-	waitListen(b, serveAddr)
-	waitListen(b, recvAddr)
+	lab.WaitListen(b, serveAddr)
+	lab.WaitListen(b, recvAddr)
 	return "http://" + serveAddr, dir
-}
-
-// child is a process of a benchmark, waited for from the moment it starts, so that it
-// can be watched for its end and stopped whatever happened.
-type child struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once it has been waited for
-	err  error         // how it ended, once done is closed
-}
-
-// startChild starts cmd and waits for it in the background.
-func startChild(cmd *exec.Cmd) (*child, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	return c, nil
-}
-
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends sig and waits up to grace, then kills; it reports whether the process
-// ended by itself.
-func (c *child) stop(sig os.Signal, grace time.Duration) bool {
-	if c.exited() {
-		return true
-	}
-	c.cmd.Process.Signal(sig)
-	select {
-	case <-c.done:
-		return true
-	case <-time.After(max(grace, 0)):
-	}
-	c.cmd.Process.Kill()
-	<-c.done
-	return false
 }
 
 // benchDuration reads a duration from the environment, or gives def.

@@ -7,10 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/svtool/sv/internal/lab"
 )
 
 // browser is a headless Chromium started for one recording. It runs in its own process group
@@ -24,29 +25,11 @@ type browser struct {
 	err     error         // Wait's result, valid after exited is closed
 }
 
-// browserArgs are the flags from /work/shared/NOTES.md plus the ones that keep a headless
-// page's timers and capture running at full speed.
+// browserArgs are the lab's Chromium flags (lab.ChromiumFlags, the same as the browser
+// tests'), with the fake camera at the recording's frame rate and, if asked, a file as
+// the camera.
 func browserArgs(o Options, userDataDir, url string) []string {
-	args := []string{
-		"--headless=new",
-		"--no-sandbox",
-		"--disable-gpu",
-		"--disable-quic",
-		"--no-first-run",
-		"--no-default-browser-check",
-		"--disable-background-networking",
-		"--disable-component-update",
-		"--disable-sync",
-		"--disable-extensions",
-		"--disable-background-timer-throttling",
-		"--disable-renderer-backgrounding",
-		"--disable-backgrounding-occluded-windows",
-		"--mute-audio",
-		"--user-data-dir=" + userDataDir,
-		"--use-fake-device-for-media-stream=fps=" + strconv.Itoa(o.FrameRate),
-		"--use-fake-ui-for-media-stream",
-		"--autoplay-policy=no-user-gesture-required",
-	}
+	args := append(lab.ChromiumArgs(o.FrameRate), "--user-data-dir="+userDataDir)
 	if o.FakeVideo != "" {
 		args = append(args, "--use-file-for-fake-video-capture="+o.FakeVideo)
 	}

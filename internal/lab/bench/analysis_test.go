@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/internal/lab"
 	"github.com/svtool/sv/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ import (
 // alternative to analysing in Go. It reports frames per second of wall time and the CPU
 // time of the whole process tree per frame. One pass per configuration is enough:
 //
-//	go test -run '^$' -bench Analysis -benchtime 1x -count 1 ./cmd/sv
+//	go test -run '^$' -bench Analysis -benchtime 1x -count 1 ./bench
 //
 // Threads: sv frames reading a regular file decodes with FFmpeg's default threading (it
 // adds -flags low_delay, one decoding thread, only for pipes, and never sets -threads), so
@@ -31,12 +32,8 @@ import (
 // decodes on one thread, which this benchmark does not show.
 func BenchmarkAnalysis(b *testing.B) {
 	testenv.RequireFFmpeg(b)
-	sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
-	if err != nil {
-		b.Fatalf("sv is not on PATH: %v", err)
-	}
-	// The inputs last as long as this benchmark: the test binary's TestMain is
-	// testscript's, which has no hook to remove a directory when the process ends.
+	sv := lab.Bin(b, lab.SV)
+	// The inputs are made once per run of this benchmark (-count N makes them N times).
 	dir := b.TempDir()
 	runs := []struct {
 		name string

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -8,20 +8,18 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
+
+	"github.com/svtool/sv/internal/lab"
 )
 
 // The ingest benchmarks measure what receiving one published stream costs sv recv and the
@@ -31,8 +29,8 @@ import (
 // the publisher (masked frames, as a browser sends) and reads that stdout, checking every
 // byte. Run scripts/deps.sh bench first for the Node receiver.
 //
-//	go test -run '^$' -bench IngestThroughput -benchtime 2000x ./cmd/sv
-//	go test -run '^$' -bench IngestRealtime -benchtime 1x ./cmd/sv
+//	go test -run '^$' -bench IngestThroughput -benchtime 2000x ./bench
+//	go test -run '^$' -bench IngestRealtime -benchtime 1x ./bench
 //
 // IngestRealtime streams for SV_BENCH_INGEST_RUN (default 20s) per receiver.
 
@@ -168,39 +166,27 @@ func BenchmarkIngestRealtime(b *testing.B) {
 type ingestReceiver struct {
 	name string
 	url  string
-	*child
+	*lab.Child
 	stdout *os.File // the read end of its stdout
-	stderr *syncBuffer
 }
 
 // startIngestReceiver starts the receiver called name on a free loopback port and waits
 // until it listens. The process is stopped, if it is still running, when the benchmark ends.
 func startIngestReceiver(b *testing.B, name string) *ingestReceiver {
 	b.Helper()
-	addr := freeAddr(b)
+	addr := lab.FreeAddr(b)
 	var cmd *exec.Cmd
 	switch name {
 	case "sv":
-		sv, err := exec.LookPath("sv") // the test binary, put on PATH by testscript.Main
-		if err != nil {
-			b.Fatalf("sv is not on PATH: %v", err)
-		}
-		cmd = exec.Command(sv, "recv", "--quiet", "--listen", addr)
+		cmd = exec.Command(lab.Bin(b, lab.SV), "recv", "--quiet", "--listen", addr)
 	case "gorilla":
-		prog, err := exec.LookPath("gorillarecv")
-		if err != nil {
-			b.Fatalf("gorillarecv is not on PATH: %v", err)
-		}
-		cmd = exec.Command(prog, addr)
+		cmd = exec.Command(lab.Bin(b, lab.GorillaRecv), addr)
 	case "node":
 		node, err := exec.LookPath("node")
 		if err != nil {
 			ingestMissing(b, "node is not installed: run scripts/deps.sh bench")
 		}
-		script, err := filepath.Abs(filepath.Join("testdata", "node", "recv.js"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		script := filepath.Join(lab.NodeReceiverDir(), "recv.js")
 		if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules", "ws", "package.json")); err != nil {
 			ingestMissing(b, "the Node receiver's ws package is not installed: run scripts/deps.sh bench")
 		}
@@ -215,23 +201,12 @@ func startIngestReceiver(b *testing.B, name string) *ingestReceiver {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &ingestReceiver{name: name, url: "ws://" + addr + "/ingest/bench", stdout: pr, stderr: &syncBuffer{}}
+	b.Cleanup(func() { pr.Close() }) // after the process has been stopped
+	r := &ingestReceiver{name: name, url: "ws://" + addr + "/ingest/bench", stdout: pr}
 	cmd.Stdout = pw
-	cmd.Stderr = r.stderr
-	r.child, err = startChild(cmd)
+	r.Child = lab.Start(b, cmd)
 	pw.Close()
-	if err != nil {
-		pr.Close()
-		b.Fatalf("start %s receiver: %v", name, err)
-	}
-	b.Cleanup(func() {
-		r.stop(os.Interrupt, 5*time.Second)
-		pr.Close()
-		if b.Failed() && r.stderr.Len() > 0 {
-			b.Logf("%s receiver's stderr:\n%s", name, r.stderr.String())
-		}
-	})
-	waitListen(b, addr)
+	lab.WaitListen(b, addr)
 	return r
 }
 
@@ -249,43 +224,24 @@ func ingestMissing(b *testing.B, msg string) {
 // closed, and fails unless it exited 0.
 func (r *ingestReceiver) wait(b *testing.B) {
 	b.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
+	if !r.Wait(30 * time.Second) {
 		b.Fatalf("%s receiver still running 30s after its publisher closed", r.name)
 	}
-	if r.err != nil {
-		b.Fatalf("%s receiver: %v", r.name, r.err)
+	if err := r.Err(); err != nil {
+		b.Fatalf("%s receiver: %v", r.name, err)
 	}
 }
 
-// cpuTime is the CPU time that the process's threads have used so far: the sum of their
-// run times in /proc/PID/task/*/schedstat, in nanoseconds (/proc/PID/stat counts 10 ms
-// ticks, too coarse for a receiver that uses 0.2% of a core). Threads that have exited
-// are not counted; Go's and Node's keep theirs. ok is false where there is no /proc.
+// cpuTime is the CPU time that the process's threads have used so far (lab.ThreadsCPU).
+// Go's and Node's threads do not exit. ok is false where there is no /proc.
 func (r *ingestReceiver) cpuTime(b *testing.B) (d time.Duration, ok bool) {
 	b.Helper()
 	if runtime.GOOS != "linux" {
 		return 0, false
 	}
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", r.cmd.Process.Pid))
-	if err != nil || len(tasks) == 0 {
-		b.Fatalf("%s receiver: no threads in /proc (%v)", r.name, err)
-	}
-	for _, t := range tasks {
-		stat, err := os.ReadFile(t)
-		if err != nil {
-			continue // a thread that has just exited
-		}
-		f := strings.Fields(string(stat))
-		if len(f) != 3 {
-			b.Fatalf("%s receiver: unexpected %s: %q", r.name, t, stat)
-		}
-		ns, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			b.Fatalf("%s receiver: %s: %v", r.name, t, err)
-		}
-		d += time.Duration(ns)
+	d, err := lab.ThreadsCPU(r.Pid())
+	if err != nil {
+		b.Fatalf("%s receiver: %v", r.name, err)
 	}
 	return d, true
 }
@@ -296,21 +252,11 @@ func (r *ingestReceiver) peakRSS(b *testing.B) (n int64, ok bool) {
 	if runtime.GOOS != "linux" {
 		return 0, false
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	n, err := lab.PeakRSS(r.Pid())
 	if err != nil {
 		b.Fatalf("%s receiver: %v", r.name, err)
 	}
-	for line := range strings.Lines(string(status)) {
-		if v, found := strings.CutPrefix(line, "VmHWM:"); found {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				b.Fatalf("%s receiver: VmHWM: %v", r.name, err)
-			}
-			return kb << 10, true
-		}
-	}
-	b.Fatalf("%s receiver: no VmHWM in /proc/PID/status", r.name)
-	return 0, false
+	return n, true
 }
 
 // ingestPublisher is a WebSocket client that publishes the way a browser does.
@@ -494,52 +440,4 @@ func (o *ingestOutput) check(b *testing.B) {
 	if got := o.got.Load(); got != o.want {
 		b.Fatalf("receiver gave back %d bytes, want %d", got, o.want)
 	}
-}
-
-// gorillaRecv ADDR is the receiver most Go code would have instead of sv recv, written as
-// gorilla/websocket's examples teach: an Upgrader, ReadMessage in a loop, every binary
-// message written to stdout. Like sv recv it takes one publisher and exits when it is gone.
-func gorillaRecv(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("usage: gorillarecv HOST:PORT")
-	}
-	ln, err := net.Listen("tcp", args[0])
-	if err != nil {
-		return err
-	}
-	upgrader := websocket.Upgrader{}
-	done := make(chan error, 1)
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			conn, err := upgrader.Upgrade(w, r, nil)
-			if err != nil {
-				return // Upgrade has answered with an HTTP error
-			}
-			defer conn.Close()
-			err = func() error {
-				for {
-					kind, msg, err := conn.ReadMessage()
-					if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
-						return nil
-					}
-					if err != nil {
-						return err
-					}
-					if kind != websocket.BinaryMessage {
-						continue
-					}
-					if _, err := stdout.Write(msg); err != nil {
-						return err
-					}
-				}
-			}()
-			select {
-			case done <- err:
-			default:
-			}
-		}),
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	return <-done
 }

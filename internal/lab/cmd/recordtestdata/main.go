@@ -10,10 +10,10 @@
 // gaps, frame rate and size. It reports the recorder's mimeType, the chunk sizes and where in
 // the container each chunk begins.
 //
-//	go run ./scripts/recordtestdata -mime 'video/webm;codecs=h264,opus' -keyframe-interval 1s -out x.webm
-//	go run ./scripts/recordtestdata -inspect x.webm
+//	go run ./cmd/recordtestdata -mime 'video/webm;codecs=h264,opus' -keyframe-interval 1s -out x.webm
+//	go run ./cmd/recordtestdata -inspect x.webm
 //
-// scripts/record-testdata.sh uses it to regenerate testdata/.
+// Run it from internal/lab. scripts/record-testdata.sh uses it to regenerate testdata/.
 package main
 
 import (

@@ -4,7 +4,8 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/sv
 FUZZTIME ?= 30s
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# golangci-lint runs staticcheck, govet and the project's conventions (.golangci.yml).
+GOLANGCI := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 LAB      := internal/lab
 
 .PHONY: build deps test lint fuzz bench demo clean
@@ -21,13 +22,15 @@ test: deps
 	$(GO) test -count=1 ./...
 	cd $(LAB) && $(GO) test -count=1 ./...
 
+# gofmt, go vet, golangci-lint (.golangci.yml: staticcheck, errorlint, no printing, exiting
+# or panicking in libraries, the packages' layering) and go mod tidy, in both modules.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(GOLANGCI) run ./...
 	$(GO) mod tidy -diff
 	cd $(LAB) && $(GO) vet ./...
-	cd $(LAB) && $(GO) run $(STATICCHECK) ./...
+	cd $(LAB) && $(GO) run $(GOLANGCI) run ./...
 	cd $(LAB) && $(GO) mod tidy -diff
 
 # Every Fuzz target, FUZZTIME each.

@@ -29,7 +29,7 @@ var bins = map[string]string{}
 // package's tests and benchmarks, removes the folder and exits with their status. Call it
 // from TestMain.
 func Main(m *testing.M, progs ...string) {
-	os.Exit(run(m, progs))
+	os.Exit(run(m, progs)) //nolint:forbidigo // it is TestMain's end: go test exits with the status it gives
 }
 
 func run(m *testing.M, progs []string) int {

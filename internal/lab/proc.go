@@ -76,7 +76,7 @@ func MachineTicks() (busy, all int64) {
 func ThreadsCPU(pid int) (time.Duration, error) {
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	if err != nil || len(tasks) == 0 {
-		return 0, fmt.Errorf("no threads in /proc (%v)", err)
+		return 0, fmt.Errorf("no threads in /proc (%w)", err)
 	}
 	var d time.Duration
 	for _, t := range tasks {
@@ -90,7 +90,7 @@ func ThreadsCPU(pid int) (time.Duration, error) {
 		}
 		ns, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %v", t, err)
+			return 0, fmt.Errorf("%s: %w", t, err)
 		}
 		d += time.Duration(ns)
 	}
@@ -107,7 +107,7 @@ func PeakRSS(pid int) (int64, error) {
 		if v, found := strings.CutPrefix(line, "VmHWM:"); found {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("VmHWM: %v", err)
+				return 0, fmt.Errorf("VmHWM: %w", err)
 			}
 			return kb << 10, nil
 		}

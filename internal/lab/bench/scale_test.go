@@ -746,7 +746,7 @@ func (r *scaleRun) scrape() (map[string]*scaleCounters, error) {
 		}
 		v, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
 		if err != nil {
-			return nil, fmt.Errorf("/metrics: %q: %v", line, err)
+			return nil, fmt.Errorf("/metrics: %q: %w", line, err)
 		}
 		c := m[stream]
 		if c == nil {

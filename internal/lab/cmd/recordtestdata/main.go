@@ -48,7 +48,7 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		// A bare errUsage comes from fs.Parse, which has reported the problem already.
-		if err != errUsage {
+		if !errors.Is(err, errUsage) {
 			fmt.Fprintf(stderr, "recordtestdata: error: %v\n", err)
 		}
 		return 2

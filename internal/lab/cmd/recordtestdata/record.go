@@ -146,7 +146,7 @@ wait:
 			result = fmt.Errorf("page did not load within 30s%s", b.logTail())
 			break wait
 		case <-b.exited:
-			result = fmt.Errorf("chromium exited before the recording finished (%v)%s", b.err, b.logTail())
+			result = fmt.Errorf("chromium exited before the recording finished (%w)%s", b.err, b.logTail())
 			break wait
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -82,7 +82,7 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 		dashDone:   make(chan error, 1),
 		framesDone: make(chan error, 1),
 		jsonl:      jsonl,
-		out:        &analysisOut{w: bufio.NewWriterSize(jsonl, 64<<10), m: m},
+		out:        &analysisOut{w: frames.NewWriter(jsonl, frames.WriterOptions{FlushEach: true, Name: dash.FramesName}), m: m}, // at once, for /events
 	}
 	s.metrics.sessions.WithLabelValues(p.Stream).Inc()
 
@@ -190,7 +190,7 @@ func (sess *session) Close(cause error) error {
 	framesErr := <-sess.framesDone
 	sess.out.finish(sess.analysis)
 	if err := sess.out.w.Flush(); framesErr == nil && err != nil {
-		framesErr = fmt.Errorf("write %s: %w", dash.FramesName, err)
+		framesErr = err
 	}
 	if err := sess.jsonl.Close(); framesErr == nil && err != nil {
 		framesErr = fmt.Errorf("write %s: %w", dash.FramesName, err)

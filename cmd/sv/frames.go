@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -98,10 +96,11 @@ func framesAction(c *cli.Context) error {
 		bar.Set64(read.Load())
 	}
 
-	out := newRecordWriter(e.stdout, c.Bool("events-only"), o.LowDelay)
-	err = frames.Run(e.ctx, in, out.write, o)
+	// With live input every line is flushed at once, for whoever follows the output.
+	out := frames.NewWriter(e.stdout, frames.WriterOptions{EventsOnly: c.Bool("events-only"), FlushEach: o.LowDelay})
+	err = frames.Run(e.ctx, in, out.Write, o)
 	bar.Finish()
-	if ferr := out.flush(); err == nil && ferr != nil {
+	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = ferr
 	}
 	switch {
@@ -112,7 +111,7 @@ func framesAction(c *cli.Context) error {
 	case err != nil:
 		return err
 	}
-	if s := out.summary; !c.Bool("quiet") {
+	if s := out.Summary(); s != nil && !c.Bool("quiet") {
 		infof(e.stderr, "%d frames (%d analysed) in %s, %.0f fps, %.1fx real time: %d scene cuts, %d black, %d frozen",
 			s.Frames, s.Analysed, s.Elapsed.Round(10*time.Millisecond), s.FPS, s.Speed, s.SceneCuts, s.Blacks, s.Freezes)
 	}
@@ -161,44 +160,4 @@ func framesOptions(c *cli.Context) (frames.Options, error) {
 		}
 	}
 	return o, nil
-}
-
-// recordWriter writes the records of frames.Run as JSON lines. With live input every line
-// is flushed at once, for whoever follows the output; from a file they are buffered.
-type recordWriter struct {
-	w          *bufio.Writer
-	line       []byte
-	eventsOnly bool
-	live       bool
-	summary    frames.Summary
-}
-
-func newRecordWriter(w io.Writer, eventsOnly, live bool) *recordWriter {
-	return &recordWriter{w: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 512), eventsOnly: eventsOnly, live: live}
-}
-
-func (r *recordWriter) write(rec frames.Record) error {
-	switch v := rec.(type) {
-	case *frames.Frame:
-		if r.eventsOnly {
-			return nil
-		}
-	case *frames.Summary:
-		r.summary = *v
-	}
-	r.line = append(rec.AppendJSON(r.line[:0]), '\n')
-	if _, err := r.w.Write(r.line); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	if r.live {
-		return r.flush()
-	}
-	return nil
-}
-
-func (r *recordWriter) flush() error {
-	if err := r.w.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	return nil
 }

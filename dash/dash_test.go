@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path"
@@ -66,7 +67,7 @@ func TestPackage(t *testing.T) {
 					}
 					defer f.Close()
 					var log bytes.Buffer
-					o.Log = &log
+					o.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 					err = Run(context.Background(), f, o)
 					if vm == VideoCopy && codecFamily(hdr.video) == "vp8" {
 						if !errors.Is(err, ErrUnsupported) {
@@ -184,8 +185,8 @@ func TestLadder(t *testing.T) {
 	in := inputNamed(t, "h264-opus-kf1s.webm")
 	o := testOptions(t.TempDir())
 	o.Ladder = []int{1080, 240, 120}
-	var warned []string
-	o.Warn = func(s string) { warned = append(warned, s) }
+	w := &warnings{}
+	o.Log = slog.New(w)
 	f, err := os.Open(in.path)
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestLadder(t *testing.T) {
 			t.Errorf("representation %d: %d frames, errors %q", i, p.frames, p.errors)
 		}
 	}
-	if len(warned) != 1 || !strings.Contains(warned[0], "1080p") {
+	if warned := w.messages(); len(warned) != 1 || !strings.Contains(warned[0], "1080p") {
 		t.Errorf("warnings %q, want one about 1080p", warned)
 	}
 	if hls := readHLS(t, o.Out); len(hls) != 3 {
@@ -225,8 +226,8 @@ func TestKeyframeWarning(t *testing.T) {
 	}{{"h264-opus-kf5s.webm", true}, {"h264-opus-kf1s.webm", false}} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(t.TempDir())
-			var warned []string
-			o.Warn = func(s string) { warned = append(warned, s) }
+			w := &warnings{}
+			o.Log = slog.New(w)
 			f, err := os.Open(inputNamed(t, c.name).path)
 			if err != nil {
 				t.Fatal(err)
@@ -235,6 +236,7 @@ func TestKeyframeWarning(t *testing.T) {
 			if err := Run(context.Background(), f, o); err != nil {
 				t.Fatal(err)
 			}
+			warned := w.messages()
 			if got := len(warned) == 1 && strings.Contains(warned[0], "keyframe only every"); got != c.warn {
 				t.Errorf("warnings %q, want a keyframe warning: %v", warned, c.warn)
 			}

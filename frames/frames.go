@@ -3,7 +3,7 @@ package frames
 import (
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"math"
 	"time"
 )
@@ -55,8 +55,9 @@ type Options struct {
 	// QueueLimit bounds the input read ahead of FFmpeg; 0 means DefaultQueueLimit. A
 	// live consumer that wants to notice when the analysis falls behind keeps it small.
 	QueueLimit int64
-	// Log, if set, receives FFmpeg's log (errors only), one line per Write.
-	Log io.Writer
+	// Log, if set, receives FFmpeg's log (errors only) as debug records (see
+	// ffmpeg.Config.Log), each with stage=frames.
+	Log *slog.Logger
 	// Progress, if set, is called from Run's goroutine about four times a second and once
 	// at the end.
 	Progress func(Stats)

@@ -101,7 +101,7 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 	fopts := s.o.Frames
 	fopts.LowDelay = true
 	fopts.QueueLimit = analysisReadAhead
-	fopts.Log = logWriter{log, "ffmpeg-frames"}
+	fopts.Log = log
 	sess.analysis = newBranch("analysis", true, s.o.AnalysisBuffer, s.killCtx, log)
 	sess.analysis.maxLag = s.o.AnalysisLag
 	sess.analysis.restarted = m.analysisRestarts.Inc

@@ -68,19 +68,12 @@ func dashAction(c *cli.Context) error {
 		return err
 	}
 	defer closeIn()
-	flog, closeLog, err := ffmpegLog(c)
+	log, closeLog, err := stageLogger(c)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	o.Log = flog
-	quiet := c.Bool("quiet")
-	o.Info = func(msg string) {
-		if !quiet {
-			infof(e.stderr, "%s", msg)
-		}
-	}
-	o.Warn = func(msg string) { warnf(e.stderr, "%s", msg) }
+	o.Log = log
 	bar := newProgress(c, "dash")
 	defer bar.Finish()
 	o.Progress = func(p dash.Progress) {
@@ -101,7 +94,7 @@ func dashAction(c *cli.Context) error {
 	case err != nil:
 		return err
 	}
-	if !quiet {
+	if !c.Bool("quiet") {
 		infof(e.stderr, "done in %s: %s/manifest.mpd and master.m3u8 are complete", time.Since(start).Round(100*time.Millisecond), strings.TrimSuffix(o.Out, "/"))
 	}
 	return nil

@@ -80,12 +80,12 @@ func framesAction(c *cli.Context) error {
 			return fmt.Errorf("thumbnail directory: %w", err)
 		}
 	}
-	flog, closeLog, err := ffmpegLog(c)
+	log, closeLog, err := stageLogger(c)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	o.Log = flog
+	o.Log = log
 
 	var read atomic.Int64
 	in = countingReader{in, &read}

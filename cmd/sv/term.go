@@ -21,7 +21,7 @@ func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "sv: error: %v\n", err)
 	var h hintError
 	if errors.As(err, &h) && h.hint != "" {
-		fmt.Fprintf(w, "sv: hint: %s\n", h.hint)
+		hintf(w, "%s", h.hint)
 	}
 	var u usageError
 	if errors.As(err, &u) {
@@ -31,6 +31,10 @@ func printError(w io.Writer, err error) {
 
 func warnf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "sv: warning: "+format+"\n", args...)
+}
+
+func hintf(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "sv: hint: "+format+"\n", args...)
 }
 
 func infof(w io.Writer, format string, args ...any) {

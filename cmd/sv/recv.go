@@ -190,7 +190,7 @@ func (s *singleSession) handlerDone() {
 // outputs is stdout plus the tee files: every byte goes to each, in order.
 type outputs struct {
 	stdout io.Writer
-	files  []*os.File
+	tees   []*ws.Recording
 	w      io.Writer
 }
 
@@ -203,8 +203,9 @@ func openOutputs(stdout io.Writer, tees []string) (*outputs, error) {
 			o.abort()
 			return nil, fmt.Errorf("tee: %w", err)
 		}
-		o.files = append(o.files, f)
-		dsts = append(dsts, f)
+		tee := ws.NewRecording(f, 0) // unbuffered: a tee may be a FIFO read live
+		o.tees = append(o.tees, tee)
+		dsts = append(dsts, tee)
 	}
 	o.w = io.MultiWriter(dsts...)
 	return o, nil
@@ -218,35 +219,28 @@ func (o *outputs) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// close flushes everything to stable storage: the outputs that are files on disk (a tee may
-// be a FIFO, stdout a pipe: nothing to sync there).
+// close flushes everything to stable storage: stdout when it is a file on disk, and the
+// tee files, which it closes.
 func (o *outputs) close() error {
 	var errs []error
-	if f, ok := o.stdout.(*os.File); ok && isRegularFile(f) {
-		if err := f.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("sync stdout: %w", err))
+	if f, ok := o.stdout.(*os.File); ok {
+		if err := ws.NewRecording(f, 0).Sync(); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	for _, f := range o.files {
-		if isRegularFile(f) {
-			if err := f.Sync(); err != nil {
-				errs = append(errs, fmt.Errorf("sync %s: %w", f.Name(), err))
-			}
-		}
-		if err := f.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", f.Name(), err))
-		}
+	for _, tee := range o.tees {
+		errs = append(errs, tee.Close())
 	}
-	o.files = nil
+	o.tees = nil
 	return errors.Join(errs...)
 }
 
 // abort closes the tee files without a session: they stay empty.
 func (o *outputs) abort() {
-	for _, f := range o.files {
-		f.Close()
+	for _, tee := range o.tees {
+		tee.Close()
 	}
-	o.files = nil
+	o.tees = nil
 }
 
 // recvProgress shows bytes, rate, messages and queue depth on a terminal.

@@ -268,11 +268,11 @@ func TestBadInput(t *testing.T) {
 		msg  string
 	}{
 		{"empty", nil, ErrNoInput, "no input"},
-		{"random", noise, ErrNotMedia, "not a WebM or MP4 stream"},
-		{"3 bytes", good[:3], ErrNotMedia, "only 3 bytes"},
+		{"random", noise, media.ErrNotMedia, "not a WebM or MP4 stream"},
+		{"3 bytes", good[:3], media.ErrNotMedia, "only 3 bytes"},
 		{"truncated header", good[:headerEnd/2], ErrTruncated, "ends inside its header"},
 		{"header only", good[:headerEnd+12], ErrTruncated, "before its first media frame"},
-		{"text", []byte(strings.Repeat("GET / HTTP/1.1\r\n", 10)), ErrNotMedia, "47 45 54 20"},
+		{"text", []byte(strings.Repeat("GET / HTTP/1.1\r\n", 10)), media.ErrNotMedia, "47 45 54 20"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(t.TempDir())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/ffmpeg"
+	"github.com/svtool/sv/media"
 )
 
 func dashCommand() *cli.Command {
@@ -89,7 +90,7 @@ func dashAction(c *cli.Context) error {
 		return withHint(err, "or point --ffmpeg at the binary")
 	case errors.Is(err, dash.ErrNotOurs):
 		return withHint(err, "choose an empty or new --out, or pass --force (sv dash deletes only the names it writes)")
-	case errors.Is(err, dash.ErrNotMedia), errors.Is(err, dash.ErrTruncated), errors.Is(err, dash.ErrNoInput):
+	case errors.Is(err, media.ErrNotMedia), errors.Is(err, dash.ErrTruncated), errors.Is(err, dash.ErrNoInput):
 		return withHint(err, "sv dash reads a WebM or MP4 stream as MediaRecorder writes it, from its first byte")
 	case err != nil:
 		return err

@@ -1,6 +1,7 @@
 // Package ws is the WebSocket side of sv: Ingest, the endpoint that browsers (and sv send)
-// publish a live media stream to, and Publish, which replays a recording to such an endpoint
-// the way a browser's MediaRecorder does.
+// publish a live media stream to; Receive, which serves one publisher into a writer; and
+// Publish, which replays a recording to such an endpoint the way a browser's MediaRecorder
+// does.
 //
 // # Wire protocol
 //

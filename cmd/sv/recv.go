@@ -1,16 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,13 +51,9 @@ func recvAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("sv recv takes no arguments, got %q", c.Args().First())
 	}
-	maxMsg, err := parseSize(c.String("max-message"))
+	o, err := recvOptions(c)
 	if err != nil {
-		return usagef("--max-message: %v", err)
-	}
-	buffer, err := parseSize(c.String("buffer"))
-	if err != nil {
-		return usagef("--buffer: %v", err)
+		return err
 	}
 	if isTerminal(e.stdout) {
 		return errTerminalStdout("sv dash or sv frames")
@@ -68,123 +62,55 @@ func recvAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.String("listen"))
+	ln, err := listen(c)
 	if err != nil {
 		out.abort()
-		return withHint(fmt.Errorf("listen: %w", err), "is another sv running? choose another address with --listen")
+		return err
 	}
-	log := logger(c)
-	token := c.String("token")
 	addr := listenAddr(c.String("listen"), ln)
-	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && token == "" {
+	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && o.Authorize == nil {
 		warnf(e.stderr, "listening on %s without a token: anyone who can reach it can publish (set --token)", addr)
 	}
 	if !c.Bool("quiet") {
 		infof(e.stderr, "waiting for a publisher on ws://%s/ingest/{stream}", addr)
 	}
-
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	one := &singleSession{out: out, done: make(chan struct{})}
-	in := &ws.Ingest{
-		Open:        one.open,
-		AllowOrigin: ws.SameOrigin(c.StringSlice("allow-origin")...),
-		MaxMessage:  maxMsg,
-		Buffer:      buffer,
-		IdleTimeout: c.Duration("idle-timeout"),
-		Log:         log,
-		Context:     ctx,
-	}
-	if token != "" {
-		in.Authorize = func(_, got string) bool { return ws.TokenEqual(got, token) }
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ingest/", func(w http.ResponseWriter, r *http.Request) {
-		in.ServeHTTP(w, r)
-		// Exit only once the session's handler is done, close frame sent and all.
-		one.handlerDone()
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: c.Duration("handshake-timeout"), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	stopProgress := recvProgress(c, one)
+	var pub atomic.Pointer[ws.Publisher]
+	o.OnPublisher = pub.Store
+	stopProgress := recvProgress(c, &pub)
 	defer stopProgress()
-
-	done := one.done
-	select {
-	case <-done:
-	case <-e.ctx.Done():
-		// Interrupted: a live session is ended with 1001 and flushed before we return.
-		if one.started() {
-			<-done
-		} else {
-			out.abort()
-		}
-		return context.Canceled
-	}
+	err = ws.Receive(e.ctx, ln, out, o)
 	stopProgress()
-	return one.err
+	return err
 }
 
-// singleSession lets one publisher through and refuses the others with 409.
-type singleSession struct {
-	out      *outputs
-	mu       sync.Mutex
-	pub      *ws.Publisher
-	closed   bool
-	finished bool          // done is closed
-	done     chan struct{} // closed when the session has ended and its handler returned
-	err      error
-}
-
-func (s *singleSession) open(p *ws.Publisher) (ws.Session, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pub != nil {
-		return nil, ws.ErrBusy
+// recvOptions turns the flags into ws.ReceiveOptions; mistakes are usage errors.
+func recvOptions(c *cli.Context) (ws.ReceiveOptions, error) {
+	o := ws.ReceiveOptions{
+		AllowOrigin:      ws.SameOrigin(c.StringSlice("allow-origin")...),
+		IdleTimeout:      c.Duration("idle-timeout"),
+		HandshakeTimeout: c.Duration("handshake-timeout"),
+		Log:              logger(c),
 	}
-	s.pub = p
-	return s, nil
-}
-
-func (s *singleSession) started() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pub != nil
-}
-
-func (s *singleSession) publisher() *ws.Publisher {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pub
-}
-
-func (s *singleSession) Write(p []byte) (int, error) { return s.out.Write(p) }
-
-func (s *singleSession) Close(cause error) error {
-	serr := s.out.close()
-	switch {
-	case serr != nil:
-		s.err = serr
-	case cause != nil:
-		s.err = fmt.Errorf("publisher %s: %w", s.pub.Stream, cause)
+	var err error
+	if o.MaxMessage, err = parseSize(c.String("max-message")); err != nil {
+		return o, usagef("--max-message: %v", err)
 	}
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	return serr
+	if o.Buffer, err = parseSize(c.String("buffer")); err != nil {
+		return o, usagef("--buffer: %v", err)
+	}
+	if token := c.String("token"); token != "" {
+		o.Authorize = func(_, got string) bool { return ws.TokenEqual(got, token) }
+	}
+	return o, nil
 }
 
-// handlerDone is called when an ingest request has been handled: if it was the session's,
-// sv recv is done.
-func (s *singleSession) handlerDone() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed && !s.finished {
-		s.finished = true
-		close(s.done)
+// listen listens on --listen.
+func listen(c *cli.Context) (net.Listener, error) {
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return nil, withHint(fmt.Errorf("listen: %w", err), "is another sv running? choose another address with --listen")
 	}
+	return ln, nil
 }
 
 // outputs is stdout plus the tee files: every byte goes to each, in order.
@@ -219,9 +145,9 @@ func (o *outputs) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// close flushes everything to stable storage: stdout when it is a file on disk, and the
+// Close flushes everything to stable storage: stdout when it is a file on disk, and the
 // tee files, which it closes.
-func (o *outputs) close() error {
+func (o *outputs) Close() error {
 	var errs []error
 	if f, ok := o.stdout.(*os.File); ok {
 		if err := ws.NewRecording(f, 0).Sync(); err != nil {
@@ -244,7 +170,7 @@ func (o *outputs) abort() {
 }
 
 // recvProgress shows bytes, rate, messages and queue depth on a terminal.
-func recvProgress(c *cli.Context, s *singleSession) (stop func()) {
+func recvProgress(c *cli.Context, pub *atomic.Pointer[ws.Publisher]) (stop func()) {
 	bar := newProgress(c, "waiting for a publisher")
 	if !progressVisible(c) {
 		return func() {} // no bar: no ticker waking the process four times a second
@@ -260,7 +186,7 @@ func recvProgress(c *cli.Context, s *singleSession) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if p := s.publisher(); p != nil {
+			if p := pub.Load(); p != nil {
 				st := p.Stats()
 				bar.Describe(fmt.Sprintf("%s %s · %d msgs · queue %s", p.Stream, st.Kind, st.Messages, formatSize(st.Queued)))
 				bar.Set64(st.Written)

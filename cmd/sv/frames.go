@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,46 +62,23 @@ Examples:
 
 func framesAction(c *cli.Context) error {
 	e := envOf(c)
-	if c.NArg() > 0 {
-		return usagef("sv frames takes no arguments, got %q (use --in FILE or stdin)", c.Args().First())
+	if err := noArgs(c, "use --in FILE or stdin"); err != nil {
+		return err
 	}
 	o, err := framesOptions(c)
 	if err != nil {
 		return err
 	}
-	in, closeIn, err := stageInput(c)
+	in, finish, err := framesSetup(c, &o)
 	if err != nil {
 		return err
 	}
-	defer closeIn()
-	if !c.IsSet("low-delay") {
-		o.LowDelay = !isRegularFile(in) // live input: frames as soon as they arrive
-	}
-	if o.ThumbDir != "" {
-		if err := os.MkdirAll(o.ThumbDir, 0o755); err != nil {
-			return fmt.Errorf("thumbnail directory: %w", err)
-		}
-	}
-	log, closeLog, err := stageLogger(c)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
-	o.Log = log
-
-	var read atomic.Int64
-	in = countingReader{in, &read}
-	bar := newProgress(c, "frames")
-	defer bar.Finish()
-	o.Progress = func(s frames.Stats) {
-		bar.Describe(fmt.Sprintf("frames · %d decoded · %d analysed · %.0f fps · %.2fx", s.Frames, s.Analysed, s.FPS, s.Speed))
-		bar.Set64(read.Load())
-	}
+	defer finish()
 
 	// With live input every line is flushed at once, for whoever follows the output.
 	out := frames.NewWriter(e.stdout, frames.WriterOptions{EventsOnly: c.Bool("events-only"), FlushEach: o.LowDelay})
 	err = frames.Run(e.ctx, in, out.Write, o)
-	bar.Finish()
+	finish()
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = ferr
 	}
@@ -116,6 +95,45 @@ func framesAction(c *cli.Context) error {
 			s.Frames, s.Analysed, s.Elapsed.Round(10*time.Millisecond), s.FPS, s.Speed, s.SceneCuts, s.Blacks, s.Freezes)
 	}
 	return nil
+}
+
+// framesSetup opens the input and wires what frames.Run reports into o: its log, and a
+// progress bar counting the input's bytes. It makes the thumbnail directory. Call finish
+// when done (more than once is fine).
+func framesSetup(c *cli.Context, o *frames.Options) (in io.Reader, finish func(), err error) {
+	in, closeIn, err := stageInput(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !c.IsSet("low-delay") {
+		o.LowDelay = !isRegularFile(in) // live input: frames as soon as they arrive
+	}
+	if o.ThumbDir != "" {
+		if err := os.MkdirAll(o.ThumbDir, 0o755); err != nil {
+			closeIn()
+			return nil, nil, fmt.Errorf("thumbnail directory: %w", err)
+		}
+	}
+	log, closeLog, err := stageLogger(c)
+	if err != nil {
+		closeIn()
+		return nil, nil, err
+	}
+	o.Log = log
+	var read atomic.Int64
+	bar := newProgress(c, "frames")
+	o.Progress = func(s frames.Stats) {
+		bar.Describe(fmt.Sprintf("frames · %d decoded · %d analysed · %.0f fps · %.2fx", s.Frames, s.Analysed, s.FPS, s.Speed))
+		bar.Set64(read.Load())
+	}
+	var once sync.Once
+	return countingReader{in, &read}, func() {
+		once.Do(func() {
+			bar.Finish()
+			closeLog()
+			closeIn()
+		})
+	}, nil
 }
 
 // framesOptions turns the flags into frames.Options; mistakes are usage errors.

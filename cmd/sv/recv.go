@@ -32,10 +32,10 @@ Examples:
    sv recv --listen 0.0.0.0:8080 --token "$SV_TOKEN" | sv frames > frames.jsonl
    while sv recv --tee "rec-$(date +%s).webm" > /dev/null; do :; done   # one publisher after another`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "address to listen on", EnvVars: []string{"SV_LISTEN"}},
+			listenFlag("127.0.0.1:8080", "SV_LISTEN"),
 			&cli.StringSliceFlag{Name: "tee", Usage: "also write the stream to `FILE` (repeatable)"},
-			&cli.StringFlag{Name: "token", Usage: "require this token from publishers (?token= or Authorization: Bearer)", EnvVars: []string{"SV_TOKEN"}},
-			&cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}},
+			tokenFlag,
+			allowOriginFlag,
 			&cli.StringFlag{Name: "max-message", Value: "16MiB", Usage: "largest message accepted", EnvVars: []string{"SV_MAX_MESSAGE"}},
 			&cli.StringFlag{Name: "buffer", Value: "64MiB", Usage: "queue between the socket and stdout; past it, backpressure to the publisher", EnvVars: []string{"SV_BUFFER"}},
 			&cli.DurationFlag{Name: "handshake-timeout", Value: ws.HandshakeTimeout, Usage: "drop a client that has not completed its upgrade request by then", EnvVars: []string{"SV_HANDSHAKE_TIMEOUT"}},
@@ -48,8 +48,8 @@ Examples:
 
 func recvAction(c *cli.Context) error {
 	e := envOf(c)
-	if c.NArg() > 0 {
-		return usagef("sv recv takes no arguments, got %q", c.Args().First())
+	if err := noArgs(c, ""); err != nil {
+		return err
 	}
 	o, err := recvOptions(c)
 	if err != nil {
@@ -62,15 +62,13 @@ func recvAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(c)
+	ln, err := listen(c, "is another sv running? choose another address with --listen")
 	if err != nil {
 		out.abort()
 		return err
 	}
 	addr := listenAddr(c.String("listen"), ln)
-	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && o.Authorize == nil {
-		warnf(e.stderr, "listening on %s without a token: anyone who can reach it can publish (set --token)", addr)
-	}
+	warnOpen(c, addr, o.Authorize != nil, "--token")
 	if !c.Bool("quiet") {
 		infof(e.stderr, "waiting for a publisher on ws://%s/ingest/{stream}", addr)
 	}
@@ -102,15 +100,6 @@ func recvOptions(c *cli.Context) (ws.ReceiveOptions, error) {
 		o.Authorize = func(_, got string) bool { return ws.TokenEqual(got, token) }
 	}
 	return o, nil
-}
-
-// listen listens on --listen.
-func listen(c *cli.Context) (net.Listener, error) {
-	ln, err := net.Listen("tcp", c.String("listen"))
-	if err != nil {
-		return nil, withHint(fmt.Errorf("listen: %w", err), "is another sv running? choose another address with --listen")
-	}
-	return ln, nil
 }
 
 // outputs is stdout plus the tee files: every byte goes to each, in order.

@@ -16,16 +16,8 @@ import (
 	"github.com/svtool/sv/ffmpeg"
 )
 
-// What the stages that run FFmpeg on a stream (sv dash, sv frames) share: their input and
-// FFmpeg flags, and how FFmpeg's log reaches the user.
-
-var (
-	inFlag = &cli.StringFlag{Name: "in", Usage: "read the stream from `FILE` instead of stdin (- for stdin)", EnvVars: []string{"SV_IN"}}
-
-	ffmpegFlag    = &cli.StringFlag{Name: "ffmpeg", Value: "ffmpeg", Usage: "FFmpeg binary", EnvVars: []string{"SV_FFMPEG"}}
-	ffmpegLogFlag = &cli.StringFlag{Name: "ffmpeg-log", Usage: "write FFmpeg's log to `FILE` (default: stderr with --verbose)", EnvVars: []string{"SV_FFMPEG_LOG"}}
-	verboseFlag   = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug messages, FFmpeg's log among them, on stderr", EnvVars: []string{"SV_VERBOSE"}}
-)
+// What the stages that run FFmpeg on a stream (sv dash, sv frames) share: their input, and
+// how their messages and FFmpeg's log reach the user.
 
 // stageInput opens what a stage reads: --in FILE, or stdin unless it is a terminal. Call
 // the returned function when done.

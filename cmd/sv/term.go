@@ -53,14 +53,6 @@ func errTerminalStdout(next string) error {
 		"redirect stdout to a file or pipe it into "+next)
 }
 
-// quietFlag is the --quiet flag every streaming subcommand takes.
-var quietFlag = &cli.BoolFlag{
-	Name:    "quiet",
-	Aliases: []string{"q"},
-	Usage:   "no progress or informational messages on stderr",
-	EnvVars: []string{"SV_QUIET"},
-}
-
 // logger returns the stderr logger of a subcommand: informational messages, only warnings
 // with --quiet, debug messages too with --verbose.
 func logger(c *cli.Context) *slog.Logger {
@@ -90,14 +82,6 @@ func loggerTo(c *cli.Context, w io.Writer) *slog.Logger {
 			return a
 		},
 	}))
-}
-
-// logFormatFlag chooses the log records' format.
-var logFormatFlag = &cli.StringFlag{
-	Name:    "log-format",
-	Value:   "text",
-	Usage:   "log records as text (key=value) or json",
-	EnvVars: []string{"SV_LOG_FORMAT"},
 }
 
 // statusLine keeps one status line at the bottom of a terminal, redrawn in place; what

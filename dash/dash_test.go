@@ -291,8 +291,8 @@ func TestFFmpegMissing(t *testing.T) {
 	o := testOptions(t.TempDir())
 	o.FFmpeg = filepath.Join(t.TempDir(), "no-ffmpeg")
 	err := Run(context.Background(), strings.NewReader("x"), o)
-	if !errors.Is(err, ffmpeg.ErrNotFound) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
-		t.Errorf("Run = %v, want ErrNotFound naming how to install", err)
+	if want := "ffmpeg not found: " + o.FFmpeg; !errors.Is(err, ffmpeg.ErrNotFound) || err.Error() != want {
+		t.Errorf("Run = %v, want ErrNotFound saying %q", err, want)
 	}
 }
 

@@ -27,8 +27,8 @@ import (
 	"time"
 )
 
-// ErrNotFound is returned by Start when the FFmpeg binary cannot be found.
-var ErrNotFound = errors.New("ffmpeg not found: install it (Debian/Ubuntu: apt-get install ffmpeg, or run scripts/deps.sh) or give its path")
+// ErrNotFound is returned by Start and LookPath when the FFmpeg binary cannot be found.
+var ErrNotFound = errors.New("ffmpeg not found")
 
 // DefaultGrace is how long a context cancellation waits after closing FFmpeg's stdin, and
 // again after SIGINT, before escalating.
@@ -146,7 +146,7 @@ func LookPath(path string) (string, error) {
 	}
 	p, err := exec.LookPath(path)
 	if err != nil {
-		return "", fmt.Errorf("%w (%s)", ErrNotFound, path)
+		return "", fmt.Errorf("%w: %s", ErrNotFound, path)
 	}
 	return p, nil
 }

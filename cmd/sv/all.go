@@ -87,7 +87,7 @@ func allAction(c *cli.Context) error {
 		return err
 	}
 	if _, err := ffmpeg.LookPath(o.Dash.FFmpeg); err != nil {
-		return withHint(err, "or point --ffmpeg at the binary")
+		return withHint(err, ffmpegHint)
 	}
 	ln, err := listen(c, "is another sv running? choose another address with --listen")
 	if err != nil {

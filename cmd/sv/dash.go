@@ -96,9 +96,14 @@ func dashAction(c *cli.Context) error {
 
 // dashHint adds to an error of dash.Run what the user can do about it.
 func dashHint(err error) error {
+	var copyErr *dash.CopyError
 	switch {
+	case errors.As(err, &copyErr) && copyErr.Track == "video":
+		return withHint(err, "transcode it: use --video h264 or auto")
+	case errors.As(err, &copyErr):
+		return withHint(err, "transcode it: use --audio aac or auto")
 	case errors.Is(err, ffmpeg.ErrNotFound):
-		return withHint(err, "or point --ffmpeg at the binary")
+		return withHint(err, ffmpegHint)
 	case errors.Is(err, dash.ErrNotOurs):
 		return withHint(err, "choose an empty or new --out, or pass --force (sv dash deletes only the names it writes)")
 	case errors.Is(err, media.ErrNotMedia), errors.Is(err, dash.ErrTruncated), errors.Is(err, dash.ErrNoInput):

@@ -84,7 +84,7 @@ func framesAction(c *cli.Context) error {
 	}
 	switch {
 	case errors.Is(err, ffmpeg.ErrNotFound):
-		return withHint(err, "or point --ffmpeg at the binary")
+		return withHint(err, ffmpegHint)
 	case errors.Is(err, frames.ErrNoVideo):
 		return withHint(err, "sv frames reads a WebM or MP4 stream with video, as MediaRecorder writes it")
 	case err != nil:

@@ -32,7 +32,7 @@ func TestFramesExitCodes(t *testing.T) {
 		{[]string{"--in", "/nonexistent.webm"}, "", exitFailure, "sv: error: open /nonexistent.webm: no such file or directory\n"},
 		{nil, "", exitFailure, "sv: error: no video frame in the input: the input is empty\nsv: hint: sv frames reads a WebM or MP4 stream with video"},
 		{nil, "hello, world", exitFailure, "sv: error: no video frame in the input: ffmpeg exited with status 1: pipe:0: Invalid data found when processing input\n"},
-		{[]string{"--ffmpeg", "/nonexistent/ffmpeg", "--in", rec}, "", exitFailure, "sv: error: ffmpeg not found: install it (Debian/Ubuntu: apt-get install ffmpeg, or run scripts/deps.sh) or give its path (/nonexistent/ffmpeg)\nsv: hint: or point --ffmpeg at the binary\n"},
+		{[]string{"--ffmpeg", "/nonexistent/ffmpeg", "--in", rec}, "", exitFailure, "sv: error: ffmpeg not found: /nonexistent/ffmpeg\nsv: hint: install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary\n"},
 		{[]string{"--fps", "2", "--events-only", "--in", rec}, "", exitOK, ""},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,9 @@ func stageInput(c *cli.Context) (io.Reader, func(), error) {
 	return in, func() {}, nil
 }
 
+// ffmpegHint is what to do when there is no FFmpeg.
+const ffmpegHint = "install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary"
+
 // stageLogger returns the logger of a stage that runs FFmpeg: its messages as sv's own on
 // stderr ("sv: ...", "sv: warning: ...", with a hint where one helps), FFmpeg's log lines
 // to --ffmpeg-log FILE, or else with the other debug records on stderr with --verbose.

@@ -298,7 +298,7 @@ func ffmpegArgs(p *plan, o *Options, manifest, run string) []string {
 	return append(a, filepath.Clean(manifest))
 }
 
-// describe says in one line what the plan does, for Options.Info.
+// describe says in one line what the plan does, for the info record Run logs.
 func (p *plan) describe(o *Options) string {
 	var parts []string
 	if v := p.in.video; v != nil {

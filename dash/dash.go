@@ -16,8 +16,8 @@
 // segment duration is reported once, as a warning in Options.Log.
 //
 // FFmpeg's progress (-progress on its own pipe, see package ffmpeg) becomes
-// Options.Progress; its log goes to Options.Log as debug records and its last lines into the error when it
-// fails. When the input ends, FFmpeg's stdin is closed, it writes its trailers and the MPD
+// Options.Progress; its log goes to Options.Log as debug records, and its last lines into
+// the error when it fails. When the input ends, FFmpeg's stdin is closed, it writes its trailers and the MPD
 // becomes static. When ctx ends, FFmpeg is stopped the same way (stdin closed, then
 // SIGINT, then SIGKILL, 2 s apart). A run that fails leaves no manifest or playlist
 // claiming to be live (they are deleted; finished segments stay).

@@ -122,15 +122,15 @@ func allAction(c *cli.Context) error {
 	return context.Canceled // only an interrupt ends the server, once every stream is finished
 }
 
-// allLogger returns the logger of sv all and, on a terminal, the status line its records
-// go above (nil otherwise).
+// allLogger returns the logger of sv all, whose records carry the hints sv dash would
+// print, and, on a terminal, the status line its records go above (nil otherwise).
 func allLogger(c *cli.Context) (*slog.Logger, *statusLine) {
 	e := envOf(c)
 	if !isTerminal(e.stderr) || c.Bool("quiet") || c.String("log-format") == "json" {
-		return logger(c), nil
+		return slog.New(hintHandler{logger(c).Handler()}), nil
 	}
 	status := &statusLine{w: e.stderr}
-	return loggerTo(c, status), status
+	return slog.New(hintHandler{loggerTo(c, status).Handler()}), status
 }
 
 // allBanner tells the user where everything is, and returns the pages --open opens: the

@@ -40,6 +40,10 @@ func stageInput(c *cli.Context) (io.Reader, func(), error) {
 // ffmpegHint is what to do when there is no FFmpeg.
 const ffmpegHint = "install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary"
 
+// keyframeHint is what to do about the warning dash.Run logs, with dash.KeyframeGapKey,
+// for a copied video with too few keyframes.
+const keyframeHint = "have the publisher send one keyframe per second (MediaRecorder option videoKeyFrameIntervalDuration: 1000, as sv's capture page does) or transcode with --video h264"
+
 // stageLogger returns the logger of a stage that runs FFmpeg: its messages as sv's own on
 // stderr ("sv: ...", "sv: warning: ...", with a hint where one helps), FFmpeg's log lines
 // to --ffmpeg-log FILE, or else with the other debug records on stderr with --verbose.
@@ -97,14 +101,39 @@ func (h *stageHandler) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	warnf(h.w, "%s", r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == dash.KeyframeGapKey {
-			hintf(h.w, "have the publisher send one keyframe per second (MediaRecorder option videoKeyFrameIntervalDuration: 1000, as sv's capture page does) or transcode with --video h264")
-			return false
-		}
-		return true
-	})
+	if hasAttr(r, dash.KeyframeGapKey) {
+		hintf(h.w, "%s", keyframeHint)
+	}
 	return nil
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	has := false
+	r.Attrs(func(a slog.Attr) bool {
+		has = a.Key == key
+		return !has
+	})
+	return has
+}
+
+// hintHandler adds to the records a stage logs in sv all the hint sv dash prints after
+// them, as a hint attribute.
+type hintHandler struct{ slog.Handler }
+
+func (h hintHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && hasAttr(r, dash.KeyframeGapKey) {
+		r = r.Clone()
+		r.AddAttrs(slog.String("hint", keyframeHint))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h hintHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return hintHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h hintHandler) WithGroup(name string) slog.Handler {
+	return hintHandler{h.Handler.WithGroup(name)}
 }
 
 func (h *stageHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

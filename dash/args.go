@@ -12,8 +12,21 @@ import (
 )
 
 // ErrUnsupported is returned when the input's codecs cannot be packaged as asked, such as
-// --video copy of VP8 (which MP4 cannot carry).
+// VideoCopy of VP8 (which MP4 cannot carry).
 var ErrUnsupported = errors.New("unsupported input")
+
+// CopyError is the ErrUnsupported of a track that Options say to copy (VideoCopy,
+// AudioCopy) but whose codec cannot go into MP4 segments as it is: it must be transcoded.
+type CopyError struct {
+	Track string // "video" or "audio"
+	Codec string // the codec family: vp8, vorbis, ...
+}
+
+func (e *CopyError) Error() string {
+	return fmt.Sprintf("%v: cannot copy %s %s into MP4 segments", ErrUnsupported, e.Codec, e.Track)
+}
+
+func (e *CopyError) Unwrap() error { return ErrUnsupported }
 
 // input is what the header of the input stream says.
 type input struct {
@@ -79,7 +92,7 @@ func makePlan(in input, o *Options) (*plan, error) {
 			case "h264", "vp9", "av1":
 				p.videoCopy = true
 			default:
-				return nil, fmt.Errorf("%w: cannot copy %s video into MP4 segments: use --video h264 or auto", ErrUnsupported, family)
+				return nil, &CopyError{Track: "video", Codec: family}
 			}
 		}
 		if !p.videoCopy {
@@ -95,7 +108,7 @@ func makePlan(in input, o *Options) (*plan, error) {
 		case canCopy:
 			p.audio = "copy"
 		default:
-			return nil, fmt.Errorf("%w: cannot copy %s audio into MP4 segments: use --audio aac or auto", ErrUnsupported, family)
+			return nil, &CopyError{Track: "audio", Codec: family}
 		}
 	}
 	return p, nil
@@ -285,7 +298,7 @@ func ffmpegArgs(p *plan, o *Options, manifest, run string) []string {
 	return append(a, filepath.Clean(manifest))
 }
 
-// describe says in one line what the plan does, for Options.Info.
+// describe says in one line what the plan does, for the info record Run logs.
 func (p *plan) describe(o *Options) string {
 	var parts []string
 	if v := p.in.video; v != nil {

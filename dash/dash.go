@@ -13,11 +13,11 @@
 // or transcode and the demuxer, and how it fails fast, without FFmpeg, on input that is
 // not media. After the header the scanner watches the video keyframes: when copying, a
 // segment can only be cut at the publisher's keyframes, and an interval far above the
-// segment duration is reported once through Options.Warn with the fix.
+// segment duration is reported once, as a warning in Options.Log.
 //
 // FFmpeg's progress (-progress on its own pipe, see package ffmpeg) becomes
-// Options.Progress; its log goes to Options.Log and its last lines into the error when it
-// fails. When the input ends, FFmpeg's stdin is closed, it writes its trailers and the MPD
+// Options.Progress; its log goes to Options.Log as debug records, and its last lines into
+// the error when it fails. When the input ends, FFmpeg's stdin is closed, it writes its trailers and the MPD
 // becomes static. When ctx ends, FFmpeg is stopped the same way (stdin closed, then
 // SIGINT, then SIGKILL, 2 s apart). A run that fails leaves no manifest or playlist
 // claiming to be live (they are deleted; finished segments stay).
@@ -176,12 +176,11 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 		q.OnWrite(o.Handoff)
 	}
 	w := newWatcher()
-	say := serialize(o.Info, o.Warn)
+	log := o.logger()
 	kw := &keyframeWarning{seg: seg, warn: func(gap time.Duration) {
-		say.warn(fmt.Sprintf("the input has a keyframe only every %.1f s, and a copied stream can only be cut at keyframes: "+
-			"segments will be that long instead of %s, and low-latency players will stall; "+
-			"have the publisher send one keyframe per second (MediaRecorder option videoKeyFrameIntervalDuration: 1000, "+
-			"as sv's capture page does) or transcode with --video h264", gap.Seconds(), seg))
+		log.Warn(fmt.Sprintf("the input has a keyframe only every %.1f s, and a copied stream can only be cut at keyframes: "+
+			"segments will be that long instead of %s, and low-latency players will stall", gap.Seconds(), seg),
+			KeyframeGapKey, gap)
 	}}
 	w.onKeyframeGap = kw.gap
 	readCtx, cancelRead := context.WithCancel(ctx)
@@ -205,10 +204,10 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 	if err != nil {
 		return err
 	}
-	say.info(p.describe(&o))
+	log.Info(p.describe(&o))
 	kw.decide(p.videoCopy)
 	if len(p.skipped) > 0 {
-		say.warn(fmt.Sprintf("ladder: skipping %s, above the input's %dp", heights(p.skipped), hdr.video.Height))
+		log.Warn(fmt.Sprintf("ladder: skipping %s, above the input's %dp", heights(p.skipped), hdr.video.Height))
 	}
 	if err := prepareOut(out); err != nil {
 		return err
@@ -217,7 +216,7 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 	cfg := ffmpeg.Config{
 		Path:  ffPath,
 		Args:  ffmpegArgs(p, &o, filepath.Join(out, stream.Manifest), runName(time.Now())),
-		Log:   o.Log,
+		Log:   log,
 		Grace: stopGrace,
 		Nice:  ffmpegNice,
 	}
@@ -348,24 +347,4 @@ func (k *keyframeWarning) fire(d time.Duration) {
 		k.warned = true
 		k.warn(d)
 	}
-}
-
-// messages calls Options.Info and Options.Warn one at a time, whatever the goroutine.
-type messages struct {
-	mu           sync.Mutex
-	infoF, warnF func(string)
-}
-
-func serialize(info, warn func(string)) *messages { return &messages{infoF: info, warnF: warn} }
-
-func (m *messages) info(s string) { m.call(m.infoF, s) }
-func (m *messages) warn(s string) { m.call(m.warnF, s) }
-
-func (m *messages) call(f func(string), s string) {
-	if f == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f(s)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path"
@@ -67,7 +68,7 @@ func TestPackage(t *testing.T) {
 					}
 					defer f.Close()
 					var log bytes.Buffer
-					o.Log = &log
+					o.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 					err = Run(context.Background(), f, o)
 					if vm == VideoCopy && codecFamily(hdr.video) == "vp8" {
 						if !errors.Is(err, ErrUnsupported) {
@@ -185,8 +186,8 @@ func TestLadder(t *testing.T) {
 	in := inputNamed(t, "h264-opus-kf1s.webm")
 	o := testOptions(t.TempDir())
 	o.Ladder = []int{1080, 240, 120}
-	var warned []string
-	o.Warn = func(s string) { warned = append(warned, s) }
+	w := &warnings{}
+	o.Log = slog.New(w)
 	f, err := os.Open(in.path)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func TestLadder(t *testing.T) {
 			t.Errorf("representation %d: %d frames, errors %q", i, p.frames, p.errors)
 		}
 	}
-	if len(warned) != 1 || !strings.Contains(warned[0], "1080p") {
+	if warned := w.messages(); len(warned) != 1 || !strings.Contains(warned[0], "1080p") {
 		t.Errorf("warnings %q, want one about 1080p", warned)
 	}
 	if hls := readHLS(t, o.Out); len(hls) != 3 {
@@ -226,8 +227,8 @@ func TestKeyframeWarning(t *testing.T) {
 	}{{"h264-opus-kf5s.webm", true}, {"h264-opus-kf1s.webm", false}} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(t.TempDir())
-			var warned []string
-			o.Warn = func(s string) { warned = append(warned, s) }
+			w := &warnings{}
+			o.Log = slog.New(w)
 			f, err := os.Open(inputNamed(t, c.name).path)
 			if err != nil {
 				t.Fatal(err)
@@ -236,6 +237,7 @@ func TestKeyframeWarning(t *testing.T) {
 			if err := Run(context.Background(), f, o); err != nil {
 				t.Fatal(err)
 			}
+			warned := w.messages()
 			if got := len(warned) == 1 && strings.Contains(warned[0], "keyframe only every"); got != c.warn {
 				t.Errorf("warnings %q, want a keyframe warning: %v", warned, c.warn)
 			}
@@ -267,11 +269,11 @@ func TestBadInput(t *testing.T) {
 		msg  string
 	}{
 		{"empty", nil, ErrNoInput, "no input"},
-		{"random", noise, ErrNotMedia, "not a WebM or MP4 stream"},
-		{"3 bytes", good[:3], ErrNotMedia, "only 3 bytes"},
+		{"random", noise, media.ErrNotMedia, "not a WebM or MP4 stream"},
+		{"3 bytes", good[:3], media.ErrNotMedia, "only 3 bytes"},
 		{"truncated header", good[:headerEnd/2], ErrTruncated, "ends inside its header"},
 		{"header only", good[:headerEnd+12], ErrTruncated, "before its first media frame"},
-		{"text", []byte(strings.Repeat("GET / HTTP/1.1\r\n", 10)), ErrNotMedia, "47 45 54 20"},
+		{"text", []byte(strings.Repeat("GET / HTTP/1.1\r\n", 10)), media.ErrNotMedia, "47 45 54 20"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(t.TempDir())
@@ -290,8 +292,8 @@ func TestFFmpegMissing(t *testing.T) {
 	o := testOptions(t.TempDir())
 	o.FFmpeg = filepath.Join(t.TempDir(), "no-ffmpeg")
 	err := Run(context.Background(), strings.NewReader("x"), o)
-	if !errors.Is(err, ffmpeg.ErrNotFound) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
-		t.Errorf("Run = %v, want ErrNotFound naming how to install", err)
+	if want := "ffmpeg not found: " + o.FFmpeg; !errors.Is(err, ffmpeg.ErrNotFound) || err.Error() != want {
+		t.Errorf("Run = %v, want ErrNotFound saying %q", err, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 
@@ -19,7 +20,7 @@ func ExampleRun() {
 		Out:     "output/live/cam",
 		Latency: dash.Low,
 		Ladder:  []int{720, 480, 240},
-		Warn:    func(msg string) { log.Print("warning: ", msg) },
+		Log:     slog.Default(),
 		Progress: func(p dash.Progress) {
 			fmt.Fprintf(os.Stderr, "\r%d segments, %d frames, %.2fx", p.Segments, p.Frames, p.Speed)
 		},

@@ -10,10 +10,10 @@ import (
 	"github.com/svtool/sv/media"
 )
 
-// Errors for input that cannot be packaged; Run wraps them with details.
+// Errors for input that cannot be packaged; Run wraps them with details. Input that is not
+// media at all gives an error wrapping media.ErrNotMedia.
 var (
 	ErrNoInput   = errors.New("no input: the stream ended before its first byte")
-	ErrNotMedia  = errors.New("input is not a WebM or MP4 stream")
 	ErrTruncated = errors.New("input is truncated")
 )
 
@@ -105,15 +105,15 @@ func (w *watcher) Write(p []byte) (int, error) {
 		if _, err := w.sc.Write(p); err != nil {
 			w.scanErr = err
 			switch {
-			case errors.Is(err, media.ErrUnknownContainer):
-				w.finish(fmt.Errorf("%w (it starts with %s)", ErrNotMedia, quoteStart(w.first)))
+			case errors.Is(err, media.ErrNotMedia):
+				w.finish(fmt.Errorf("input is %w (it starts with %s)", media.ErrNotMedia, quoteStart(w.first)))
 			default:
-				w.finish(fmt.Errorf("%w: %v", ErrNotMedia, err))
+				w.finish(fmt.Errorf("input is %w: %v", media.ErrNotMedia, err))
 			}
 		}
 	}
 	if w.read > maxHeader {
-		w.finish(fmt.Errorf("%w: no end of header in the first %d bytes", ErrNotMedia, maxHeader))
+		w.finish(fmt.Errorf("input is %w: no end of header in the first %d bytes", media.ErrNotMedia, maxHeader))
 	}
 	return len(p), nil
 }
@@ -126,7 +126,7 @@ func (w *watcher) end(err error) {
 	case w.read == 0:
 		w.finish(ErrNoInput)
 	case w.sc.Kind() == media.Unknown:
-		w.finish(fmt.Errorf("%w: only %d bytes", ErrNotMedia, w.read))
+		w.finish(fmt.Errorf("input is %w: only %d bytes", media.ErrNotMedia, w.read))
 	default:
 		if cerr := w.sc.Close(); cerr != nil {
 			w.finish(fmt.Errorf("%w: it ends inside its header, after %d bytes: %v", ErrTruncated, w.read, cerr))

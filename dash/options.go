@@ -2,7 +2,7 @@ package dash
 
 import (
 	"fmt"
-	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -102,15 +102,13 @@ type Options struct {
 	// QueueLimit bounds the bytes read ahead of FFmpeg; 0 means DefaultQueueLimit.
 	QueueLimit int64
 
-	// Log receives FFmpeg's log, one line per Write.
-	Log io.Writer
+	// Log receives what Run decided (the input's codecs, copy or transcode) as info
+	// records, problems worth telling the user about (an input with too few keyframes for
+	// the segment duration, see KeyframeGapKey) as warnings, and FFmpeg's log as debug
+	// records (see ffmpeg.Config.Log). Every record carries stage=dash. nil discards them.
+	Log *slog.Logger
 	// Progress is called about twice a second while FFmpeg runs.
 	Progress func(Progress)
-	// Info and Warn receive one-line, human-readable messages: what Run decided (the
-	// input's codecs, copy or transcode) and problems worth telling the user about (an
-	// input with too few keyframes for the segment duration). They may be called from
-	// other goroutines than Run's, but not concurrently with themselves.
-	Info, Warn func(msg string)
 
 	// Handoff, if set, is called with each input chunk's time from being read to being
 	// written whole into FFmpeg's stdin: the delay Run adds (metrics, benchmarks). It
@@ -127,6 +125,18 @@ type Progress struct {
 	Speed      float64       // media time per wall time; 1 is real time
 	OutTime    time.Duration // media time output
 	Segments   int           // number of the last completed media segment (first rendition)
+}
+
+// KeyframeGapKey is the attribute key, in the warning Run logs when a copied video has
+// keyframes much further apart than the segment duration, of the interval found (a
+// time.Duration): segments cannot be shorter.
+const KeyframeGapKey = "keyframe_gap"
+
+func (o *Options) logger() *slog.Logger {
+	if o.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Log.With("stage", "dash")
 }
 
 func (o *Options) segment() time.Duration {

@@ -210,3 +210,22 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.data = c.data[n:]
 	return n, nil
 }
+
+// A track that cannot be copied says which, with nothing else than the fact.
+func TestCopyError(t *testing.T) {
+	for _, tt := range []struct {
+		in           input
+		o            Options
+		track, codec string
+	}{
+		{input{video: track("video", "V_VP8", 640, 480)}, Options{Video: VideoCopy}, "video", "vp8"},
+		{input{audio: track("audio", "A_VORBIS", 0, 0)}, Options{Audio: AudioCopy}, "audio", "vorbis"},
+	} {
+		_, err := makePlan(tt.in, &tt.o)
+		var ce *CopyError
+		want := "unsupported input: cannot copy " + tt.codec + " " + tt.track + " into MP4 segments"
+		if !errors.As(err, &ce) || ce.Track != tt.track || ce.Codec != tt.codec || err.Error() != want {
+			t.Errorf("makePlan = %v, want a CopyError saying %q", err, want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -26,8 +27,8 @@ import (
 	"time"
 )
 
-// ErrNotFound is returned by Start when the FFmpeg binary cannot be found.
-var ErrNotFound = errors.New("ffmpeg not found: install it (Debian/Ubuntu: apt-get install ffmpeg, or run scripts/deps.sh) or give its path")
+// ErrNotFound is returned by Start and LookPath when the FFmpeg binary cannot be found.
+var ErrNotFound = errors.New("ffmpeg not found")
 
 // DefaultGrace is how long a context cancellation waits after closing FFmpeg's stdin, and
 // again after SIGINT, before escalating.
@@ -48,8 +49,10 @@ type Config struct {
 	Stdin io.Reader
 	// Stdout receives FFmpeg's stdout; nil discards it.
 	Stdout io.Writer
-	// Log receives FFmpeg's log (stderr), one line per Write.
-	Log io.Writer
+	// Log receives FFmpeg's log (stderr): each line a debug record marked as FFmpeg's
+	// (see IsLog), with the attributes the logger carries, such as the stage that runs
+	// FFmpeg. nil discards the log; its last lines are kept for errors either way.
+	Log *slog.Logger
 	// Progress is called with each -progress report, from one goroutine, in order. It must
 	// not block for long: FFmpeg waits when the pipe is full.
 	Progress func(Progress)
@@ -143,7 +146,7 @@ func LookPath(path string) (string, error) {
 	}
 	p, err := exec.LookPath(path)
 	if err != nil {
-		return "", fmt.Errorf("%w (%s)", ErrNotFound, path)
+		return "", fmt.Errorf("%w: %s", ErrNotFound, path)
 	}
 	return p, nil
 }
@@ -377,19 +380,33 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // maxLine bounds one log line in the tail; longer lines are cut.
 const maxLine = 1024
 
-// readLog copies FFmpeg's log, line by line, to w and keeps the last lines. It reads to EOF
-// whatever happens, so that FFmpeg never blocks on a full stderr pipe.
-func (p *Process) readLog(r io.Reader, w io.Writer) {
+// logFrom is the attribute that marks the records of FFmpeg's log lines.
+const logFrom = "from"
+
+// IsLog reports whether r is a line of FFmpeg's log, as a Process logs them (Config.Log):
+// a handler can send those lines elsewhere than the other records.
+func IsLog(r slog.Record) bool {
+	is := false
+	r.Attrs(func(a slog.Attr) bool {
+		is = a.Key == logFrom && a.Value.Kind() == slog.KindString && a.Value.String() == "ffmpeg"
+		return !is
+	})
+	return is
+}
+
+// readLog turns FFmpeg's log, line by line, into debug records of log and keeps the last
+// lines. It reads to EOF whatever happens, so that FFmpeg never blocks on a full stderr
+// pipe.
+func (p *Process) readLog(r io.Reader, log *slog.Logger) {
 	buf := make([]byte, 32<<10)
 	var line []byte
+	ctx := context.Background()
 	flush := func() {
 		if len(line) == 0 {
 			return
 		}
-		if w != nil {
-			if _, err := w.Write(append(line, '\n')); err != nil {
-				w = nil // a broken log must not stop the draining
-			}
+		if log != nil && log.Enabled(ctx, slog.LevelDebug) {
+			log.Debug(string(line), logFrom, "ffmpeg")
 		}
 		s := strings.TrimRight(string(line), " \r")
 		if len(s) > maxLine {

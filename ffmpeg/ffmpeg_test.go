@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,12 +21,14 @@ import (
 )
 
 func TestNotFound(t *testing.T) {
-	_, err := Start(context.Background(), Config{Path: filepath.Join(t.TempDir(), "ffmpeg")})
+	path := filepath.Join(t.TempDir(), "ffmpeg")
+	_, err := Start(context.Background(), Config{Path: path})
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Start with a missing binary: %v, want ErrNotFound", err)
 	}
-	if !strings.Contains(err.Error(), "apt-get install ffmpeg") {
-		t.Errorf("error does not say how to install: %v", err)
+	// The fact, and which binary: what to do about it is the caller's to say.
+	if want := "ffmpeg not found: " + path; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 }
 
@@ -101,7 +104,7 @@ func TestExitError(t *testing.T) {
 	var log bytes.Buffer
 	p, err := Start(context.Background(), Config{
 		Args: []string{"-i", filepath.Join(t.TempDir(), "missing.webm"), "-f", "null", "-"},
-		Log:  &log,
+		Log:  slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +137,7 @@ func TestTailKeepsLastLines(t *testing.T) {
 	}
 	in.WriteString(strings.Repeat("x", 10000)) // unterminated and over-long
 	var out bytes.Buffer
-	p.readLog(&in, &out)
+	p.readLog(&in, slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	tail := p.Tail()
 	if len(tail) != tailLines {
 		t.Fatalf("tail has %d lines, want %d", len(tail), tailLines)
@@ -379,5 +382,32 @@ func TestNice(t *testing.T) {
 	ours, _ := strconv.Atoi(selfFields[16])
 	if got != min(ours+5, 19) {
 		t.Errorf("ffmpeg runs at nice %d, want ours (%d) + 5", got, ours)
+	}
+}
+
+// records keeps the records logged through it.
+type records struct{ got []slog.Record }
+
+func (h *records) Enabled(context.Context, slog.Level) bool { return true }
+func (h *records) Handle(_ context.Context, r slog.Record) error {
+	h.got = append(h.got, r)
+	return nil
+}
+func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *records) WithGroup(string) slog.Handler      { return h }
+
+func TestIsLog(t *testing.T) {
+	h := &records{}
+	log := slog.New(h).With("stage", "dash")
+	(&Process{}).readLog(strings.NewReader("Invalid data found\n"), log)
+	log.Debug("a record of the stage's own")
+	if len(h.got) != 2 {
+		t.Fatalf("%d records, want 2", len(h.got))
+	}
+	if r := h.got[0]; !IsLog(r) || r.Level != slog.LevelDebug || r.Message != "Invalid data found" {
+		t.Errorf("FFmpeg's line: %v %q, IsLog %v", r.Level, r.Message, IsLog(r))
+	}
+	if IsLog(h.got[1]) {
+		t.Errorf("IsLog(%q) = true", h.got[1].Message)
 	}
 }

@@ -57,3 +57,17 @@ func ExampleDecodeTimecode() {
 	// Output:
 	// true 2026-03-01 12:00:00.123 +0000 UTC
 }
+
+// Write records as JSON lines, as sv frames does: here only the events and the summary.
+func ExampleWriter() {
+	w := frames.NewWriter(os.Stdout, frames.WriterOptions{EventsOnly: true})
+	w.Write(&frames.Frame{N: 0, Luma: 0.02})
+	w.Write(&frames.Event{Type: frames.BlackStart, N: 0})
+	w.Write(&frames.Summary{Frames: 1, Analysed: 1, Blacks: 1, Complete: true})
+	if err := w.Flush(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// {"type":"black_start","n":0,"pts_ms":0}
+	// {"type":"summary","frames":1,"analysed":1,"width":0,"height":0,"first_pts_ms":0,"last_pts_ms":0,"duration_ms":0,"scene_cuts":0,"blacks":1,"black_ms":0,"freezes":0,"frozen_ms":0,"timecodes":0,"elapsed_ms":0,"fps":0,"speed":0,"complete":true}
+}

@@ -3,7 +3,7 @@ package frames
 import (
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"math"
 	"time"
 )
@@ -55,8 +55,9 @@ type Options struct {
 	// QueueLimit bounds the input read ahead of FFmpeg; 0 means DefaultQueueLimit. A
 	// live consumer that wants to notice when the analysis falls behind keeps it small.
 	QueueLimit int64
-	// Log, if set, receives FFmpeg's log (errors only), one line per Write.
-	Log io.Writer
+	// Log, if set, receives FFmpeg's log (errors only) as debug records (see
+	// ffmpeg.Config.Log), each with stage=frames.
+	Log *slog.Logger
 	// Progress, if set, is called from Run's goroutine about four times a second and once
 	// at the end.
 	Progress func(Stats)
@@ -175,6 +176,42 @@ type Summary struct {
 	// FFmpeg failed, or the input could not be read. Error says why.
 	Complete bool
 	Error    string
+}
+
+// Add adds the summary of a later run over the same stream, later, to s: as if one run
+// had analysed both. Frame counts, stretches and elapsed time add up, the time span and
+// the latency statistics cover both, and Complete and Error are the later run's.
+func (s *Summary) Add(later *Summary) {
+	if later.Frames > 0 {
+		if s.Frames == 0 {
+			s.FirstPTS = later.FirstPTS
+		}
+		s.Width, s.Height = later.Width, later.Height
+		s.LastPTS = later.LastPTS
+		s.Duration = later.FirstPTS + later.Duration - s.FirstPTS
+	}
+	if later.Timecodes > 0 {
+		if s.Timecodes == 0 || later.LatencyMin < s.LatencyMin {
+			s.LatencyMin = later.LatencyMin
+		}
+		s.LatencyMax = max(s.LatencyMax, later.LatencyMax)
+		n := s.Timecodes + later.Timecodes
+		s.LatencyMean = time.Duration((int64(s.LatencyMean)*s.Timecodes + int64(later.LatencyMean)*later.Timecodes) / n)
+		s.Timecodes = n
+	}
+	s.Frames += later.Frames
+	s.Analysed += later.Analysed
+	s.SceneCuts += later.SceneCuts
+	s.Blacks += later.Blacks
+	s.Black += later.Black
+	s.Freezes += later.Freezes
+	s.Frozen += later.Frozen
+	s.Elapsed += later.Elapsed
+	if s.Elapsed > 0 {
+		s.FPS = float64(s.Analysed) / s.Elapsed.Seconds()
+		s.Speed = s.Duration.Seconds() / s.Elapsed.Seconds()
+	}
+	s.Complete, s.Error = later.Complete, later.Error
 }
 
 func (*Frame) isRecord()   {}

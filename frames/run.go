@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"syscall"
@@ -60,11 +61,15 @@ func Run(ctx context.Context, in io.Reader, emit func(Record) error, opts Option
 	}
 	defer outR.Close()
 	growPipe(outR, pipeSize)
+	var log *slog.Logger
+	if o.Log != nil {
+		log = o.Log.With("stage", "frames")
+	}
 	proc, err := ffmpeg.Start(ctx, ffmpeg.Config{
 		Path:   o.FFmpeg,
 		Args:   ffmpegArgs(o),
 		Stdout: outW, // an *os.File: the child writes the pipe directly
-		Log:    o.Log,
+		Log:    log,
 	})
 	outW.Close() // the child has its own copy now: EOF when it exits
 	if err != nil {

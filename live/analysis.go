@@ -1,13 +1,11 @@
 package live
 
 import (
-	"bufio"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/svtool/sv/frames"
-	"github.com/svtool/sv/stream"
 )
 
 // analysisOut writes the analysis of a session as one stream of JSON lines, as if one
@@ -17,9 +15,8 @@ import (
 // every run. Its methods are called from the analysis branch's goroutine, finish after
 // the branch has returned.
 type analysisOut struct {
-	w    *bufio.Writer
-	m    *streamMetrics
-	line []byte
+	w *frames.Writer
+	m *streamMetrics
 
 	base      int64 // frames decoded by the runs before this one
 	runFrames int64 // frames decoded by this run
@@ -46,7 +43,7 @@ func (o *analysisOut) emit(rec frames.Record) error {
 			o.needSkip = false
 			if o.anyFrame {
 				skip := frames.Event{Type: frames.Skip, N: o.base, PTS: r.PTS, Duration: max(0, r.PTS-o.lastPTS)}
-				if err := o.write(&skip); err != nil {
+				if err := o.w.Write(&skip); err != nil {
 					return err
 				}
 			}
@@ -58,22 +55,15 @@ func (o *analysisOut) emit(rec frames.Record) error {
 	case *frames.Event:
 		r.N += o.base
 	case *frames.Summary:
-		mergeSummary(&o.sum, r, o.runs == 0)
+		if o.runs == 0 {
+			o.sum = *r
+		} else {
+			o.sum.Add(r)
+		}
 		o.runs++
 		return nil // one summary for all the runs, by finish
 	}
-	return o.write(rec)
-}
-
-func (o *analysisOut) write(rec frames.Record) error {
-	o.line = append(rec.AppendJSON(o.line[:0]), '\n')
-	if _, err := o.w.Write(o.line); err != nil {
-		return fmt.Errorf("write %s: %w", stream.Analysis, err)
-	}
-	if err := o.w.Flush(); err != nil { // at once, for /events
-		return fmt.Errorf("write %s: %w", stream.Analysis, err)
-	}
-	return nil
+	return o.w.Write(rec)
 }
 
 // finish writes the summary of every run, saying what was not analysed.
@@ -95,43 +85,5 @@ func (o *analysisOut) finish(b *branch) {
 		o.sum.Complete = false
 		o.sum.Error = "analysis " + strings.Join(why, "; ")
 	}
-	o.write(&o.sum)
-}
-
-// mergeSummary adds the summary of a later run, s, to acc.
-func mergeSummary(acc, s *frames.Summary, first bool) {
-	if first {
-		*acc = *s
-		return
-	}
-	if s.Frames > 0 {
-		if acc.Frames == 0 {
-			acc.FirstPTS = s.FirstPTS
-		}
-		acc.Width, acc.Height = s.Width, s.Height
-		acc.LastPTS = s.LastPTS
-		acc.Duration = s.FirstPTS + s.Duration - acc.FirstPTS
-	}
-	if s.Timecodes > 0 {
-		if acc.Timecodes == 0 || s.LatencyMin < acc.LatencyMin {
-			acc.LatencyMin = s.LatencyMin
-		}
-		acc.LatencyMax = max(acc.LatencyMax, s.LatencyMax)
-		n := acc.Timecodes + s.Timecodes
-		acc.LatencyMean = time.Duration((int64(acc.LatencyMean)*acc.Timecodes + int64(s.LatencyMean)*s.Timecodes) / n)
-		acc.Timecodes = n
-	}
-	acc.Frames += s.Frames
-	acc.Analysed += s.Analysed
-	acc.SceneCuts += s.SceneCuts
-	acc.Blacks += s.Blacks
-	acc.Black += s.Black
-	acc.Freezes += s.Freezes
-	acc.Frozen += s.Frozen
-	acc.Elapsed += s.Elapsed
-	if acc.Elapsed > 0 {
-		acc.FPS = float64(acc.Analysed) / acc.Elapsed.Seconds()
-		acc.Speed = acc.Duration.Seconds() / acc.Elapsed.Seconds()
-	}
-	acc.Complete, acc.Error = s.Complete, s.Error
+	o.w.Write(&o.sum)
 }

@@ -42,7 +42,7 @@ func (c *cursor) write(p []byte, kind media.Kind) {
 			kind = media.Sniff(p)
 		}
 		if kind == media.Unknown {
-			c.failed = media.ErrUnknownContainer
+			c.failed = media.ErrNotMedia
 		} else {
 			c.sc = media.NewScanner(kind, c.event)
 		}

@@ -406,19 +406,6 @@ func (s *Server) dashOptions(out string, log *slog.Logger, m *streamMetrics) das
 			progress(p)
 		}
 	}
-	o.Log = logWriter{log, "ffmpeg-dash"}
-	o.Info = func(msg string) { log.Info(msg, "stage", "dash") }
-	o.Warn = func(msg string) { log.Warn(msg, "stage", "dash") }
+	o.Log = log
 	return o
-}
-
-// logWriter turns FFmpeg's log lines into debug records.
-type logWriter struct {
-	log  *slog.Logger
-	from string
-}
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Debug(strings.TrimRight(string(p), "\n"), "from", w.from)
-	return len(p), nil
 }

@@ -1,12 +1,10 @@
 package live
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,8 +31,7 @@ type session struct {
 	done    chan struct{} // closed when the session has ended
 
 	cur        cursor
-	rec        *os.File
-	recBuf     *bufio.Writer
+	rec        *ws.Recording
 	recPath    string
 	bytes      int64
 	messages   int64
@@ -83,7 +80,7 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 		dashDone:   make(chan error, 1),
 		framesDone: make(chan error, 1),
 		jsonl:      jsonl,
-		out:        &analysisOut{w: bufio.NewWriterSize(jsonl, 64<<10), m: m},
+		out:        &analysisOut{w: frames.NewWriter(jsonl, frames.WriterOptions{FlushEach: true, Name: stream.Analysis}), m: m}, // at once, for /events
 	}
 	s.metrics.sessions.WithLabelValues(p.Stream).Inc()
 
@@ -102,7 +99,7 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 	fopts := s.o.Frames
 	fopts.LowDelay = true
 	fopts.QueueLimit = analysisReadAhead
-	fopts.Log = logWriter{log, "ffmpeg-frames"}
+	fopts.Log = log
 	sess.analysis = newBranch("analysis", true, s.o.AnalysisBuffer, s.killCtx, log)
 	sess.analysis.maxLag = s.o.AnalysisLag
 	sess.analysis.restarted = m.analysisRestarts.Inc
@@ -129,7 +126,7 @@ func (sess *session) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if _, err := sess.recBuf.Write(p); err != nil {
+	if _, err := sess.rec.Write(p); err != nil {
 		return 0, fmt.Errorf("write recording: %w", err)
 	}
 	sess.bytes += int64(len(p))
@@ -159,24 +156,13 @@ func (sess *session) createRecording(first []byte) error {
 	if kind == media.MP4 {
 		ext = ".mp4"
 	}
-	base := sess.started.UTC().Format("20060102T150405Z")
-	for i := 1; ; i++ {
-		name := base + ext
-		if i > 1 {
-			name = fmt.Sprintf("%s-%d%s", base, i, ext)
-		}
-		path := filepath.Join(sess.recDir, name)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if errors.Is(err, fs.ErrExist) && i < 100 {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("create recording: %w", err)
-		}
-		sess.rec, sess.recBuf, sess.recPath = f, bufio.NewWriterSize(f, 256<<10), path
-		sess.log.Info("recording", "file", path)
-		return nil
+	rec, err := ws.CreateRecording(sess.recDir, sess.started.UTC().Format("20060102T150405Z"), ext, 256<<10)
+	if err != nil {
+		return fmt.Errorf("create recording: %w", err)
 	}
+	sess.rec, sess.recPath = rec, rec.Name()
+	sess.log.Info("recording", "file", sess.recPath)
+	return nil
 }
 
 // Close ends the session once every stage has finished with what it was given: the
@@ -191,7 +177,7 @@ func (sess *session) Close(cause error) error {
 	framesErr := <-sess.framesDone
 	sess.out.finish(sess.analysis)
 	if err := sess.out.w.Flush(); framesErr == nil && err != nil {
-		framesErr = fmt.Errorf("write %s: %w", stream.Analysis, err)
+		framesErr = err
 	}
 	if err := sess.jsonl.Close(); framesErr == nil && err != nil {
 		framesErr = fmt.Errorf("write %s: %w", stream.Analysis, err)
@@ -247,15 +233,8 @@ func (sess *session) closeRecording() error {
 	if sess.rec == nil {
 		return nil
 	}
-	err := sess.recBuf.Flush()
-	if serr := sess.rec.Sync(); err == nil && serr != nil {
-		err = serr
-	}
-	if cerr := sess.rec.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("store recording %s: %w", sess.recPath, err)
+	if err := sess.rec.Close(); err != nil {
+		return fmt.Errorf("store recording: %w", err)
 	}
 	return nil
 }

@@ -76,8 +76,9 @@ func Sniff(p []byte) Kind {
 	return Unknown
 }
 
-// ErrUnknownContainer is returned when a stream is neither WebM nor MP4.
-var ErrUnknownContainer = errors.New("media: unrecognized container")
+// ErrNotMedia is returned for a stream that is neither WebM nor MP4. The packages that
+// read media streams (ws, dash) wrap it with what they know of the stream.
+var ErrNotMedia = errors.New("not a WebM or MP4 stream")
 
 // EventKind says what an [Event] reports.
 type EventKind int
@@ -236,7 +237,7 @@ func (s *Scanner) Write(p []byte) (int, error) {
 			return n, nil
 		}
 		if k == Unknown {
-			s.err = fmt.Errorf("%w (first bytes %x)", ErrUnknownContainer, s.sniff[:s.sniffN])
+			s.err = fmt.Errorf("%w (first bytes %x)", ErrNotMedia, s.sniff[:s.sniffN])
 			return n, s.err
 		}
 		s.setKind(k)
@@ -307,7 +308,7 @@ func (s *Scanner) Close() error {
 
 // Scan sniffs the kind of the stream r and scans all of it, calling fn for each
 // event. It returns the kind and the first error from reading, parsing or fn;
-// an empty or unrecognized stream gives [ErrUnknownContainer].
+// an empty or unrecognized stream gives [ErrNotMedia].
 func Scan(r io.Reader, fn func(Event) error) (Kind, error) {
 	s := NewScanner(Unknown, fn)
 	buf := make([]byte, 64<<10)
@@ -329,7 +330,7 @@ func Scan(r io.Reader, fn func(Event) error) (Kind, error) {
 		return s.Kind(), err
 	}
 	if s.Kind() == Unknown {
-		return Unknown, ErrUnknownContainer
+		return Unknown, ErrNotMedia
 	}
 	return s.Kind(), nil
 }

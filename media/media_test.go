@@ -183,10 +183,10 @@ func TestScannerSniffs(t *testing.T) {
 
 func TestScannerUnrecognized(t *testing.T) {
 	s := NewScanner(Unknown, func(Event) error { return nil })
-	if _, err := s.Write([]byte("GET / HT")); !errors.Is(err, ErrUnknownContainer) {
-		t.Fatalf("Write(http) = %v, want ErrUnknownContainer", err)
+	if _, err := s.Write([]byte("GET / HT")); !errors.Is(err, ErrNotMedia) {
+		t.Fatalf("Write(http) = %v, want ErrNotMedia", err)
 	}
-	if _, err := s.Write([]byte("TP/1.1")); !errors.Is(err, ErrUnknownContainer) {
+	if _, err := s.Write([]byte("TP/1.1")); !errors.Is(err, ErrNotMedia) {
 		t.Fatalf("second Write = %v, want the same error", err)
 	}
 
@@ -218,8 +218,8 @@ func TestScan(t *testing.T) {
 		kind Kind
 		err  error
 	}{
-		{"empty", nil, Unknown, ErrUnknownContainer},
-		{"garbage", []byte("not a media file at all"), Unknown, ErrUnknownContainer},
+		{"empty", nil, Unknown, ErrNotMedia},
+		{"garbage", []byte("not a media file at all"), Unknown, ErrNotMedia},
 		{"short", []byte("abc"), Unknown, io.ErrUnexpectedEOF},
 		{"webm", liveWebM(3), WebM, nil},
 		{"mp4", fragmentedMP4(3), MP4, nil},

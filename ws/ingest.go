@@ -1,6 +1,7 @@
 // Package ws is the WebSocket side of sv: Ingest, the endpoint that browsers (and sv send)
-// publish a live media stream to, and Publish, which replays a recording to such an endpoint
-// the way a browser's MediaRecorder does.
+// publish a live media stream to; Receive, which serves one publisher into a writer; and
+// Publish, which replays a recording to such an endpoint the way a browser's MediaRecorder
+// does.
 //
 // # Wire protocol
 //
@@ -62,13 +63,12 @@ const (
 	HandshakeTimeout = 10 * time.Second
 )
 
-// Errors that end a session. A Session's Close receives one of them, or another error
-// describing what went wrong.
+// Errors that end a session. A Session's Close receives one of them, media.ErrNotMedia
+// (the first message is neither WebM nor MP4), or another error describing what went
+// wrong.
 var (
 	// ErrBusy is returned by Ingest.Open to refuse a second publisher with HTTP 409.
 	ErrBusy = errors.New("stream already has a publisher")
-	// ErrNotMedia: the first message is neither WebM nor MP4.
-	ErrNotMedia = errors.New("not a WebM or MP4 stream")
 	// ErrText: the publisher sent a text message.
 	ErrText = errors.New("text messages are not accepted: send the media as binary messages")
 	// ErrTooLarge: a message exceeded the size limit.
@@ -399,7 +399,7 @@ func closeCode(cause, serr error) (ws.StatusCode, string) {
 		return ws.StatusInternalServerError, truncate(serr.Error())
 	case cause == nil:
 		return ws.StatusNormalClosure, ""
-	case errors.Is(cause, ErrNotMedia), errors.Is(cause, ErrText):
+	case errors.Is(cause, media.ErrNotMedia), errors.Is(cause, ErrText):
 		return ws.StatusUnsupportedData, truncate(cause.Error())
 	case errors.Is(cause, ErrTooLarge):
 		return ws.StatusMessageTooBig, truncate(cause.Error())
@@ -472,7 +472,7 @@ func (r *reader) run() error {
 		case ws.OpClose:
 			err := r.closed(hdr)
 			if err == nil && len(r.held) > 0 {
-				err = ErrNotMedia // it ended before it could be told apart from media
+				err = media.ErrNotMedia // it ended before it could be told apart from media
 			}
 			return err
 		case ws.OpPing:
@@ -554,7 +554,7 @@ func (r *reader) sniff(size int) error {
 			return nil // wait for more
 		}
 		r.releaseHeld()
-		return ErrNotMedia
+		return media.ErrNotMedia
 	}
 	r.p.kind.Store(int32(kind))
 	r.first = true

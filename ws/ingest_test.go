@@ -17,6 +17,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/svtool/sv/media"
 )
 
 // sink is a Session that keeps what it receives.
@@ -220,7 +222,7 @@ func TestIngestRefusals(t *testing.T) {
 		err    error
 		want   []byte
 	}{
-		{"not media", Ingest{}, func(c *rawClient) { c.frame(ws.OpBinary, true, []byte("GIF89a....")) }, ws.StatusUnsupportedData, ErrNotMedia, nil},
+		{"not media", Ingest{}, func(c *rawClient) { c.frame(ws.OpBinary, true, []byte("GIF89a....")) }, ws.StatusUnsupportedData, media.ErrNotMedia, nil},
 		{"text first", Ingest{}, func(c *rawClient) { c.frame(ws.OpText, true, []byte("hello")) }, ws.StatusUnsupportedData, ErrText, nil},
 		{"text later", Ingest{}, func(c *rawClient) {
 			c.frame(ws.OpBinary, true, rec[:5000])

@@ -66,7 +66,7 @@ func Publish(ctx context.Context, url string, r io.Reader, opts PublishOptions) 
 	}
 	kind := media.Sniff(head)
 	if kind == media.Unknown {
-		return fmt.Errorf("input: %w", ErrNotMedia)
+		return fmt.Errorf("input: %w", media.ErrNotMedia)
 	}
 
 	c, err := dial(ctx, url, opts)

@@ -17,12 +17,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/internal/demo"
 	"github.com/svtool/sv/live"
 	"github.com/svtool/sv/stream"
-	"github.com/svtool/sv/ws"
 )
 
 func allCommand() *cli.Command {
@@ -56,13 +54,13 @@ Examples:
    sv send --rate realtime testdata/h264-opus-kf1s.webm ws://127.0.0.1:8080/ingest/test
    sv all --listen 0.0.0.0:8080 --token "$SV_TOKEN" --max-streams 4 --log-format json`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "address to listen on", EnvVars: []string{"SV_LISTEN"}},
+			listenFlag("127.0.0.1:8080", "SV_LISTEN"),
 			&cli.StringFlag{Name: "out", Value: "output", Usage: "output `DIR`: DIR/live/{stream} and DIR/recordings/{stream}", EnvVars: []string{"SV_OUT"}},
 			&cli.IntFlag{Name: "max-streams", Value: live.DefaultMaxStreams, Usage: "most live streams at once; more are refused (HTTP 503)", EnvVars: []string{"SV_MAX_STREAMS"}},
-			&cli.StringFlag{Name: "token", Usage: "require this token from publishers (?token= or Authorization: Bearer)", EnvVars: []string{"SV_TOKEN"}},
-			&cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}},
-			&cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}},
-			&cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}},
+			tokenFlag,
+			allowOriginFlag,
+			latencyFlag,
+			videoFlag,
 			&cli.StringFlag{Name: "keys", Usage: "per-stream publishing keys: `FILE` of \"STREAM KEY\" lines", EnvVars: []string{"SV_KEYS"}},
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
 			&cli.BoolFlag{Name: "seekable", Value: true, Usage: "when a stream ends, also write a seekable copy of its recording (FFmpeg, streams copied)", EnvVars: []string{"SV_SEEKABLE"}},
@@ -80,25 +78,20 @@ Examples:
 
 func allAction(c *cli.Context) error {
 	e := envOf(c)
-	if c.NArg() > 0 {
-		return usagef("sv all takes no arguments, got %q", c.Args().First())
+	if err := noArgs(c, ""); err != nil {
+		return err
 	}
-	status := newStatusLine(e.stderr)
-	showStatus := isTerminal(e.stderr) && !c.Bool("quiet") && c.String("log-format") != "json"
-	log := logger(c)
-	if showStatus {
-		log = loggerTo(c, status)
-	}
+	log, status := allLogger(c)
 	o, err := allOptions(c, log)
 	if err != nil {
 		return err
 	}
 	if _, err := ffmpeg.LookPath(o.Dash.FFmpeg); err != nil {
-		return withHint(err, "or point --ffmpeg at the binary")
+		return withHint(err, ffmpegHint)
 	}
-	ln, err := net.Listen("tcp", c.String("listen"))
+	ln, err := listen(c, "is another sv running? choose another address with --listen")
 	if err != nil {
-		return withHint(fmt.Errorf("listen: %w", err), "is another sv running? choose another address with --listen")
+		return err
 	}
 	srv, err := live.New(o)
 	if err != nil {
@@ -106,9 +99,44 @@ func allAction(c *cli.Context) error {
 		return err
 	}
 	addr := listenAddr(c.String("listen"), ln)
-	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && o.Token == "" && len(o.Keys) == 0 {
-		warnf(e.stderr, "listening on %s without a token: anyone who can reach it can publish (set --token or --keys)", addr)
+	warnOpen(c, addr, o.Token != "" || len(o.Keys) > 0, "--token or --keys")
+	pages := allBanner(c, addr, o.Out)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	if c.Bool("demo") {
+		url := "ws://" + addr + stream.IngestPath(demo.Stream)
+		wg.Go(func() { demo.Run(ctx, url, demo.Options{FFmpeg: o.Dash.FFmpeg, Token: demoToken(o), Log: log}) })
 	}
+	if c.Bool("open") {
+		openPages(c, pages)
+	}
+	if status != nil {
+		wg.Go(func() { showLive(ctx, srv, status) })
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	return context.Canceled // only an interrupt ends the server, once every stream is finished
+}
+
+// allLogger returns the logger of sv all, whose records carry the hints sv dash would
+// print, and, on a terminal, the status line its records go above (nil otherwise).
+func allLogger(c *cli.Context) (*slog.Logger, *statusLine) {
+	e := envOf(c)
+	if !isTerminal(e.stderr) || c.Bool("quiet") || c.String("log-format") == "json" {
+		return slog.New(hintHandler{logger(c).Handler()}), nil
+	}
+	status := newStatusLine(e.stderr)
+	return slog.New(hintHandler{loggerTo(c, status).Handler()}), status
+}
+
+// allBanner tells the user where everything is, and returns the pages --open opens: the
+// viewer and, without --demo, the capture page.
+func allBanner(c *cli.Context, addr, out string) (pages []string) {
+	w := envOf(c).stderr
 	stream := "cam"
 	if c.Bool("demo") {
 		stream = demo.Stream
@@ -116,44 +144,28 @@ func allAction(c *cli.Context) error {
 	capture := fmt.Sprintf("http://%s/capture?stream=%s", addr, stream)
 	viewer := fmt.Sprintf("http://%s/view?stream=%s", addr, stream)
 	if !c.Bool("quiet") {
-		infof(e.stderr, "serving http://%s/ (pages, media, /healthz, /metrics); publishers at ws://%s/ingest/{stream}", addr, addr)
+		infof(w, "serving http://%s/ (pages, media, /healthz, /metrics); publishers at ws://%s/ingest/{stream}", addr, addr)
 		if c.Bool("demo") {
-			infof(e.stderr, "demo: publishing a built-in recording in a loop as the stream %q", demo.Stream)
-			infof(e.stderr, "viewer: %s", viewer)
+			infof(w, "demo: publishing a built-in recording in a loop as the stream %q", demo.Stream)
+			infof(w, "viewer: %s", viewer)
 		} else {
-			infof(e.stderr, "capture: %s   viewer: %s", capture, viewer)
+			infof(w, "capture: %s   viewer: %s", capture, viewer)
 		}
-		infof(e.stderr, "writing %s/live/{stream} and %s/recordings/{stream}", o.Out, o.Out)
+		infof(w, "writing %s/live/{stream} and %s/recordings/{stream}", out, out)
 	}
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
 	if c.Bool("demo") {
-		wg.Go(func() {
-			url := fmt.Sprintf("ws://%s/ingest/%s", addr, demo.Stream)
-			demo.Run(ctx, url, demo.Options{FFmpeg: o.Dash.FFmpeg, Token: demoToken(o), Log: log})
-		})
+		return []string{viewer}
 	}
-	if c.Bool("open") {
-		pages := []string{viewer}
-		if !c.Bool("demo") {
-			pages = []string{capture, viewer}
-		}
-		for _, page := range pages {
-			if err := openBrowser(page); err != nil {
-				warnf(e.stderr, "cannot open %s: %v", page, err)
-			}
+	return []string{capture, viewer}
+}
+
+// openPages opens pages in the default browser.
+func openPages(c *cli.Context, pages []string) {
+	for _, page := range pages {
+		if err := openBrowser(page); err != nil {
+			warnf(envOf(c).stderr, "cannot open %s: %v", page, err)
 		}
 	}
-	if showStatus {
-		wg.Go(func() { showLive(ctx, srv, status) })
-	}
-	if err := srv.Serve(ctx, ln); err != nil {
-		return err
-	}
-	return context.Canceled // only an interrupt ends the server, once every stream is finished
 }
 
 // demoToken is what the demo publisher presents: its own key, or the shared token.
@@ -302,12 +314,8 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 	o.Dash.FFmpeg = c.String("ffmpeg")
 	o.Dash.TimeURL = c.String("time-url")
 	o.Frames.FFmpeg = c.String("ffmpeg")
-	var err error
-	if o.Dash.Latency, err = dash.ParseLatency(c.String("latency")); err != nil {
-		return o, usagef("--latency: %v", err)
-	}
-	if o.Dash.Video, err = dash.ParseVideoMode(c.String("video")); err != nil {
-		return o, usagef("--video: %v", err)
+	if err := latencyAndVideo(c, &o.Dash); err != nil {
+		return o, err
 	}
 	switch {
 	case o.Out == "":

@@ -10,6 +10,7 @@ import (
 
 	"github.com/svtool/sv/dash"
 	"github.com/svtool/sv/ffmpeg"
+	"github.com/svtool/sv/media"
 )
 
 func dashCommand() *cli.Command {
@@ -36,8 +37,8 @@ Examples:
 			inFlag,
 			&cli.StringFlag{Name: "out", Value: dash.DefaultOut, Usage: "output `DIR`", EnvVars: []string{"SV_OUT"}},
 			&cli.BoolFlag{Name: "force", Usage: "use --out even if it holds files sv dash did not write", EnvVars: []string{"SV_FORCE"}},
-			&cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}},
-			&cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}},
+			latencyFlag,
+			videoFlag,
 			&cli.StringFlag{Name: "audio", Value: "auto", Usage: "auto (copy Opus and AAC, transcode the rest), copy, aac or none", EnvVars: []string{"SV_AUDIO"}},
 			&cli.StringFlag{Name: "ladder", Usage: "H.264 renditions for adaptive bitrate, e.g. `720p,480p,240p` (default: one)", EnvVars: []string{"SV_LADDER"}},
 			&cli.DurationFlag{Name: "seg", Usage: "segment duration", DefaultText: "1s low, 2s normal", EnvVars: []string{"SV_SEG"}},
@@ -56,8 +57,8 @@ Examples:
 
 func dashAction(c *cli.Context) error {
 	e := envOf(c)
-	if c.NArg() > 0 {
-		return usagef("sv dash takes no arguments, got %q (use --in FILE)", c.Args().First())
+	if err := noArgs(c, "use --in FILE"); err != nil {
+		return err
 	}
 	o, err := dashOptions(c)
 	if err != nil {
@@ -68,19 +69,12 @@ func dashAction(c *cli.Context) error {
 		return err
 	}
 	defer closeIn()
-	flog, closeLog, err := ffmpegLog(c)
+	log, closeLog, err := stageLogger(c)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	o.Log = flog
-	quiet := c.Bool("quiet")
-	o.Info = func(msg string) {
-		if !quiet {
-			infof(e.stderr, "%s", msg)
-		}
-	}
-	o.Warn = func(msg string) { warnf(e.stderr, "%s", msg) }
+	o.Log = log
 	bar := newProgress(c, "dash")
 	defer bar.Finish()
 	o.Progress = func(p dash.Progress) {
@@ -91,20 +85,31 @@ func dashAction(c *cli.Context) error {
 	start := time.Now()
 	err = dash.Run(e.ctx, in, o)
 	bar.Finish()
-	switch {
-	case errors.Is(err, ffmpeg.ErrNotFound):
-		return withHint(err, "or point --ffmpeg at the binary")
-	case errors.Is(err, dash.ErrNotOurs):
-		return withHint(err, "choose an empty or new --out, or pass --force (sv dash deletes only the names it writes)")
-	case errors.Is(err, dash.ErrNotMedia), errors.Is(err, dash.ErrTruncated), errors.Is(err, dash.ErrNoInput):
-		return withHint(err, "sv dash reads a WebM or MP4 stream as MediaRecorder writes it, from its first byte")
-	case err != nil:
-		return err
+	if err != nil {
+		return dashHint(err)
 	}
-	if !quiet {
+	if !c.Bool("quiet") {
 		infof(e.stderr, "done in %s: %s/manifest.mpd and master.m3u8 are complete", time.Since(start).Round(100*time.Millisecond), strings.TrimSuffix(o.Out, "/"))
 	}
 	return nil
+}
+
+// dashHint adds to an error of dash.Run what the user can do about it.
+func dashHint(err error) error {
+	var copyErr *dash.CopyError
+	switch {
+	case errors.As(err, &copyErr) && copyErr.Track == "video":
+		return withHint(err, "transcode it: use --video h264 or auto")
+	case errors.As(err, &copyErr):
+		return withHint(err, "transcode it: use --audio aac or auto")
+	case errors.Is(err, ffmpeg.ErrNotFound):
+		return withHint(err, ffmpegHint)
+	case errors.Is(err, dash.ErrNotOurs):
+		return withHint(err, "choose an empty or new --out, or pass --force (sv dash deletes only the names it writes)")
+	case errors.Is(err, media.ErrNotMedia), errors.Is(err, dash.ErrTruncated), errors.Is(err, dash.ErrNoInput):
+		return withHint(err, "sv dash reads a WebM or MP4 stream as MediaRecorder writes it, from its first byte")
+	}
+	return err
 }
 
 // dashOptions turns the flags into dash.Options; mistakes are usage errors.
@@ -119,12 +124,9 @@ func dashOptions(c *cli.Context) (dash.Options, error) {
 		FFmpeg:  c.String("ffmpeg"),
 		Preset:  c.String("preset"),
 	}
-	var err error
-	if o.Latency, err = dash.ParseLatency(c.String("latency")); err != nil {
-		return o, usagef("--latency: %v", err)
-	}
-	if o.Video, err = dash.ParseVideoMode(c.String("video")); err != nil {
-		return o, usagef("--video: %v", err)
+	err := latencyAndVideo(c, &o)
+	if err != nil {
+		return o, err
 	}
 	if o.Audio, err = dash.ParseAudioMode(c.String("audio")); err != nil {
 		return o, usagef("--audio: %v", err)

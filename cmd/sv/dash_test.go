@@ -31,7 +31,7 @@ func TestDashExitCodes(t *testing.T) {
 		{[]string{"--in", "/nonexistent.webm"}, "", exitFailure, "sv: error: open /nonexistent.webm: no such file or directory\n"},
 		{nil, "", exitFailure, "sv: error: no input: the stream ended before its first byte\nsv: hint: sv dash reads a WebM or MP4 stream"},
 		{nil, "hello, world", exitFailure, "sv: error: input is not a WebM or MP4 stream (it starts with 68 65 6c 6c 6f 2c 20 77)\n"},
-		{[]string{"--ffmpeg", "/nonexistent/ffmpeg"}, "", exitFailure, "sv: error: ffmpeg not found: install it (Debian/Ubuntu: apt-get install ffmpeg, or run scripts/deps.sh) or give its path (/nonexistent/ffmpeg)\nsv: hint: or point --ffmpeg at the binary\n"},
+		{[]string{"--ffmpeg", "/nonexistent/ffmpeg"}, "", exitFailure, "sv: error: ffmpeg not found: /nonexistent/ffmpeg\nsv: hint: install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,61 +62,78 @@ Examples:
 
 func framesAction(c *cli.Context) error {
 	e := envOf(c)
-	if c.NArg() > 0 {
-		return usagef("sv frames takes no arguments, got %q (use --in FILE or stdin)", c.Args().First())
+	if err := noArgs(c, "use --in FILE or stdin"); err != nil {
+		return err
 	}
 	o, err := framesOptions(c)
 	if err != nil {
 		return err
 	}
-	in, closeIn, err := stageInput(c)
+	in, finish, err := framesSetup(c, &o)
 	if err != nil {
 		return err
 	}
-	defer closeIn()
-	if !c.IsSet("low-delay") {
-		o.LowDelay = !isRegularFile(in) // live input: frames as soon as they arrive
-	}
-	if o.ThumbDir != "" {
-		if err := os.MkdirAll(o.ThumbDir, 0o755); err != nil {
-			return fmt.Errorf("thumbnail directory: %w", err)
-		}
-	}
-	flog, closeLog, err := ffmpegLog(c)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
-	o.Log = flog
+	defer finish()
 
-	var read atomic.Int64
-	in = countingReader{in, &read}
-	bar := newProgress(c, "frames")
-	defer bar.Finish()
-	o.Progress = func(s frames.Stats) {
-		bar.Describe(fmt.Sprintf("frames · %d decoded · %d analysed · %.0f fps · %.2fx", s.Frames, s.Analysed, s.FPS, s.Speed))
-		bar.Set64(read.Load())
-	}
-
-	out := newRecordWriter(e.stdout, c.Bool("events-only"), o.LowDelay)
-	err = frames.Run(e.ctx, in, out.write, o)
-	bar.Finish()
-	if ferr := out.flush(); err == nil && ferr != nil {
+	// With live input every line is flushed at once, for whoever follows the output.
+	out := frames.NewWriter(e.stdout, frames.WriterOptions{EventsOnly: c.Bool("events-only"), FlushEach: o.LowDelay})
+	err = frames.Run(e.ctx, in, out.Write, o)
+	finish()
+	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = ferr
 	}
 	switch {
 	case errors.Is(err, ffmpeg.ErrNotFound):
-		return withHint(err, "or point --ffmpeg at the binary")
+		return withHint(err, ffmpegHint)
 	case errors.Is(err, frames.ErrNoVideo):
 		return withHint(err, "sv frames reads a WebM or MP4 stream with video, as MediaRecorder writes it")
 	case err != nil:
 		return err
 	}
-	if s := out.summary; !c.Bool("quiet") {
+	if s := out.Summary(); s != nil && !c.Bool("quiet") {
 		infof(e.stderr, "%d frames (%d analysed) in %s, %.0f fps, %.1fx real time: %d scene cuts, %d black, %d frozen",
 			s.Frames, s.Analysed, s.Elapsed.Round(10*time.Millisecond), s.FPS, s.Speed, s.SceneCuts, s.Blacks, s.Freezes)
 	}
 	return nil
+}
+
+// framesSetup opens the input and wires what frames.Run reports into o: its log, and a
+// progress bar counting the input's bytes. It makes the thumbnail directory. Call finish
+// when done (more than once is fine).
+func framesSetup(c *cli.Context, o *frames.Options) (in io.Reader, finish func(), err error) {
+	in, closeIn, err := stageInput(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !c.IsSet("low-delay") {
+		o.LowDelay = !isRegularFile(in) // live input: frames as soon as they arrive
+	}
+	if o.ThumbDir != "" {
+		if err := os.MkdirAll(o.ThumbDir, 0o755); err != nil {
+			closeIn()
+			return nil, nil, fmt.Errorf("thumbnail directory: %w", err)
+		}
+	}
+	log, closeLog, err := stageLogger(c)
+	if err != nil {
+		closeIn()
+		return nil, nil, err
+	}
+	o.Log = log
+	var read atomic.Int64
+	bar := newProgress(c, "frames")
+	o.Progress = func(s frames.Stats) {
+		bar.Describe(fmt.Sprintf("frames · %d decoded · %d analysed · %.0f fps · %.2fx", s.Frames, s.Analysed, s.FPS, s.Speed))
+		bar.Set64(read.Load())
+	}
+	var once sync.Once
+	return countingReader{in, &read}, func() {
+		once.Do(func() {
+			bar.Finish()
+			closeLog()
+			closeIn()
+		})
+	}, nil
 }
 
 // framesOptions turns the flags into frames.Options; mistakes are usage errors.
@@ -161,44 +178,4 @@ func framesOptions(c *cli.Context) (frames.Options, error) {
 		}
 	}
 	return o, nil
-}
-
-// recordWriter writes the records of frames.Run as JSON lines. With live input every line
-// is flushed at once, for whoever follows the output; from a file they are buffered.
-type recordWriter struct {
-	w          *bufio.Writer
-	line       []byte
-	eventsOnly bool
-	live       bool
-	summary    frames.Summary
-}
-
-func newRecordWriter(w io.Writer, eventsOnly, live bool) *recordWriter {
-	return &recordWriter{w: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 512), eventsOnly: eventsOnly, live: live}
-}
-
-func (r *recordWriter) write(rec frames.Record) error {
-	switch v := rec.(type) {
-	case *frames.Frame:
-		if r.eventsOnly {
-			return nil
-		}
-	case *frames.Summary:
-		r.summary = *v
-	}
-	r.line = append(rec.AppendJSON(r.line[:0]), '\n')
-	if _, err := r.w.Write(r.line); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	if r.live {
-		return r.flush()
-	}
-	return nil
-}
-
-func (r *recordWriter) flush() error {
-	if err := r.w.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	return nil
 }

@@ -8,9 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/svtool/sv/frames"
 )
 
 // sv frames, run in-process: usage mistakes exit 2 before anything is read, the input's
@@ -35,7 +32,7 @@ func TestFramesExitCodes(t *testing.T) {
 		{[]string{"--in", "/nonexistent.webm"}, "", exitFailure, "sv: error: open /nonexistent.webm: no such file or directory\n"},
 		{nil, "", exitFailure, "sv: error: no video frame in the input: the input is empty\nsv: hint: sv frames reads a WebM or MP4 stream with video"},
 		{nil, "hello, world", exitFailure, "sv: error: no video frame in the input: ffmpeg exited with status 1: pipe:0: Invalid data found when processing input\n"},
-		{[]string{"--ffmpeg", "/nonexistent/ffmpeg", "--in", rec}, "", exitFailure, "sv: error: ffmpeg not found: install it (Debian/Ubuntu: apt-get install ffmpeg, or run scripts/deps.sh) or give its path (/nonexistent/ffmpeg)\nsv: hint: or point --ffmpeg at the binary\n"},
+		{[]string{"--ffmpeg", "/nonexistent/ffmpeg", "--in", rec}, "", exitFailure, "sv: error: ffmpeg not found: /nonexistent/ffmpeg\nsv: hint: install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary\n"},
 		{[]string{"--fps", "2", "--events-only", "--in", rec}, "", exitOK, ""},
 	}
 	for _, tt := range tests {
@@ -61,49 +58,6 @@ func TestFramesExitCodes(t *testing.T) {
 				t.Errorf("stdout %q after a failure", stdout.String())
 			}
 		})
-	}
-}
-
-func TestRecordWriter(t *testing.T) {
-	f := &frames.Frame{N: 1, PTS: 33 * time.Millisecond}
-	e := &frames.Event{Type: frames.SceneCut, N: 1, PTS: 33 * time.Millisecond, Score: 0.5}
-	s := &frames.Summary{Frames: 2, Analysed: 2, Complete: true}
-	for _, tt := range []struct {
-		eventsOnly, live bool
-		want             []string
-	}{
-		{false, false, []string{`"type":"frame"`, `"type":"scene_cut"`, `"type":"summary"`}},
-		{true, true, []string{`"type":"scene_cut"`, `"type":"summary"`}},
-	} {
-		var out bytes.Buffer
-		w := newRecordWriter(&out, tt.eventsOnly, tt.live)
-		for _, r := range []frames.Record{f, e} {
-			if err := w.write(r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// Live output is on its way line by line; buffered output waits for flush.
-		if tt.live != (out.Len() > 0) {
-			t.Errorf("live %v: %d bytes out before the flush", tt.live, out.Len())
-		}
-		if err := w.write(s); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.flush(); err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-		if len(lines) != len(tt.want) {
-			t.Fatalf("events only %v: %d lines %q", tt.eventsOnly, len(lines), lines)
-		}
-		for i, l := range lines {
-			if !strings.Contains(l, tt.want[i]) {
-				t.Errorf("line %d %q, want %s", i, l, tt.want[i])
-			}
-		}
-		if w.summary.Frames != 2 {
-			t.Errorf("summary kept: %+v", w.summary)
-		}
 	}
 }
 

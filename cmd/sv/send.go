@@ -43,19 +43,9 @@ func sendAction(c *cli.Context) error {
 		return usagef("sv send needs FILE (or - for stdin) and URL, got %d arguments", c.NArg())
 	}
 	name, target := c.Args().Get(0), c.Args().Get(1)
-	var realtime bool
-	switch c.String("rate") {
-	case "realtime":
-		realtime = true
-	case "max":
-	default:
-		return usagef("--rate must be realtime or max, not %q", c.String("rate"))
-	}
-	if c.Duration("chunk") <= 0 {
-		return usagef("--chunk must be positive")
-	}
-	if u, err := url.Parse(target); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return usagef("URL must look like ws://HOST:PORT/ingest/STREAM, not %q", target)
+	o, err := sendOptions(c, target)
+	if err != nil {
+		return err
 	}
 	var in io.Reader = e.stdin
 	if name != "-" {
@@ -70,18 +60,12 @@ func sendAction(c *cli.Context) error {
 	bar := newProgress(c, "sending")
 	defer bar.Finish()
 	var last ws.Sent
-	err := ws.Publish(e.ctx, target, in, ws.PublishOptions{
-		Token:    c.String("token"),
-		Origin:   c.String("origin"),
-		Chunk:    c.Duration("chunk"),
-		Realtime: realtime,
-		OnSend: func(s ws.Sent) {
-			last = s
-			bar.Describe(fmt.Sprintf("sending · media %s · %d msgs", s.Media.Round(100*time.Millisecond), s.Messages))
-			bar.Set64(s.Total)
-		},
-	})
-	if err != nil {
+	o.OnSend = func(s ws.Sent) {
+		last = s
+		bar.Describe(fmt.Sprintf("sending · media %s · %d msgs", s.Media.Round(100*time.Millisecond), s.Messages))
+		bar.Set64(s.Total)
+	}
+	if err := ws.Publish(e.ctx, target, in, o); err != nil {
 		return err
 	}
 	bar.Finish()
@@ -90,4 +74,28 @@ func sendAction(c *cli.Context) error {
 			last.Media.Round(time.Millisecond), last.Wall.Round(time.Millisecond))
 	}
 	return nil
+}
+
+// sendOptions turns the flags into ws.PublishOptions and checks the URL; mistakes are
+// usage errors.
+func sendOptions(c *cli.Context, target string) (ws.PublishOptions, error) {
+	o := ws.PublishOptions{
+		Token:  c.String("token"),
+		Origin: c.String("origin"),
+		Chunk:  c.Duration("chunk"),
+	}
+	switch c.String("rate") {
+	case "realtime":
+		o.Realtime = true
+	case "max":
+	default:
+		return o, usagef("--rate must be realtime or max, not %q", c.String("rate"))
+	}
+	if o.Chunk <= 0 {
+		return o, usagef("--chunk must be positive")
+	}
+	if u, err := url.Parse(target); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return o, usagef("URL must look like ws://HOST:PORT/ingest/STREAM, not %q", target)
+	}
+	return o, nil
 }

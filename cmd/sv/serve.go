@@ -45,7 +45,7 @@ Examples:
    sv serve --listen 0.0.0.0:8443 --tls self-signed --proxy-ingest 127.0.0.1:8080
    sv serve --root /srv/sv --cors https://example.org --tls-cert cert.pem --tls-key key.pem`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8000", Usage: "address to listen on", EnvVars: []string{"SV_SERVE_LISTEN"}},
+			listenFlag("127.0.0.1:8000", "SV_SERVE_LISTEN"),
 			&cli.StringFlag{Name: "root", Value: "output", Usage: "media `DIR`: /live/{stream}/... is DIR/live/{stream}/...", EnvVars: []string{"SV_ROOT"}},
 			&cli.StringFlag{Name: "ingest", Usage: "WebSocket `URL` the capture page publishes to; {stream}, {host}, {hostname} and {ws} are filled in by the page (default " + serve.DefaultIngest + ", or this server's /ingest/{stream} with --proxy-ingest)", EnvVars: []string{"SV_INGEST"}},
 			&cli.StringFlag{Name: "proxy-ingest", Usage: "forward publishers at /ingest/{stream} to sv recv at `ADDR` (host:port)", EnvVars: []string{"SV_PROXY_INGEST"}},
@@ -63,61 +63,30 @@ Examples:
 
 func serveAction(c *cli.Context) error {
 	e := envOf(c)
-	if c.NArg() > 0 {
-		return usagef("sv serve takes no arguments, got %q", c.Args().First())
+	if err := noArgs(c, ""); err != nil {
+		return err
 	}
 	tlsConf, fingerprint, err := serveTLS(c)
 	if err != nil {
 		return err
 	}
-	root := c.String("root")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fmt.Errorf("--root: %w", err)
-	}
 	log := logger(c)
-	proxyAddr := c.String("proxy-ingest")
-	ingest := c.String("ingest")
-	if ingest == "" && proxyAddr != "" {
-		ingest = serve.SameOriginIngest
-	}
-	srv, err := serve.New(serve.Options{
-		Root:          root,
-		Ingest:        ingest,
-		TokenRequired: c.Bool("token-required"),
-		CORSOrigin:    c.String("cors"),
-		Version:       versionString(),
-		Log:           log,
-	})
-	if errors.Is(err, serve.ErrRoot) {
-		return withHint(err, "point --root at the parent of sv dash's output (sv dash --out ROOT/live/NAME)")
-	}
+	srv, err := newServer(c, log)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	defer srv.Close()
-
-	var h http.Handler = srv.Handler()
-	if proxyAddr != "" {
-		proxy, err := ingestProxy(proxyAddr, log)
-		if err != nil {
-			return usagef("--proxy-ingest: %v", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle(stream.IngestPrefix, proxy)
-		mux.Handle("/", h)
-		h = mux
-	}
-	if c.Bool("verbose") {
-		h = accessLog(h, log)
-	}
-
-	ln, err := net.Listen("tcp", c.String("listen"))
+	h, err := serveHandler(c, srv, log)
 	if err != nil {
-		return withHint(fmt.Errorf("listen: %w", err), "is another sv serve running? choose another address with --listen")
+		return err
+	}
+	ln, err := listen(c, "is another sv serve running? choose another address with --listen")
+	if err != nil {
+		return err
 	}
 	addr := listenAddr(c.String("listen"), ln)
 	if !c.Bool("quiet") {
-		serveBanner(c, addr, root, tlsConf != nil, fingerprint, srv.Config().Ingest, proxyAddr)
+		serveBanner(c, addr, c.String("root"), tlsConf != nil, fingerprint, srv.Config().Ingest, c.String("proxy-ingest"))
 	}
 	err = serve.Serve(e.ctx, ln, h, tlsConf, log)
 	if !c.Bool("quiet") {
@@ -129,6 +98,53 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	return context.Canceled // only an interrupt ends a server: exit 130 like every stage
+}
+
+// newServer makes the serve.Server the flags describe, and its --root.
+func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
+	root := c.String("root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("--root: %w", err)
+	}
+	ingest := c.String("ingest")
+	if ingest == "" && c.String("proxy-ingest") != "" {
+		ingest = serve.SameOriginIngest
+	}
+	srv, err := serve.New(serve.Options{
+		Root:          root,
+		Ingest:        ingest,
+		TokenRequired: c.Bool("token-required"),
+		CORSOrigin:    c.String("cors"),
+		Version:       versionString(),
+		Log:           log,
+	})
+	if errors.Is(err, serve.ErrRoot) {
+		return nil, withHint(err, "point --root at the parent of sv dash's output (sv dash --out ROOT/live/NAME)")
+	}
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return srv, nil
+}
+
+// serveHandler is srv's handler with, as the flags say, publishers forwarded to sv recv
+// and every request logged.
+func serveHandler(c *cli.Context, srv *serve.Server, log *slog.Logger) (http.Handler, error) {
+	h := srv.Handler()
+	if addr := c.String("proxy-ingest"); addr != "" {
+		proxy, err := ingestProxy(addr, log)
+		if err != nil {
+			return nil, usagef("--proxy-ingest: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle(stream.IngestPrefix, proxy)
+		mux.Handle("/", h)
+		h = mux
+	}
+	if c.Bool("verbose") {
+		h = accessLog(h, log)
+	}
+	return h, nil
 }
 
 // serveTLS reads the TLS flags: no TLS, a self-signed certificate, or the user's.

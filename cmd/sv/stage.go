@@ -1,27 +1,23 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/ffmpeg"
 )
 
-// What the stages that run FFmpeg on a stream (sv dash, sv frames) share: their input and
-// FFmpeg flags, and how FFmpeg's log reaches the user.
-
-var (
-	inFlag = &cli.StringFlag{Name: "in", Usage: "read the stream from `FILE` instead of stdin (- for stdin)", EnvVars: []string{"SV_IN"}}
-
-	ffmpegFlag    = &cli.StringFlag{Name: "ffmpeg", Value: "ffmpeg", Usage: "FFmpeg binary", EnvVars: []string{"SV_FFMPEG"}}
-	ffmpegLogFlag = &cli.StringFlag{Name: "ffmpeg-log", Usage: "write FFmpeg's log to `FILE` (default: stderr with --verbose)", EnvVars: []string{"SV_FFMPEG_LOG"}}
-	verboseFlag   = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug messages, FFmpeg's log among them, on stderr", EnvVars: []string{"SV_VERBOSE"}}
-)
+// What the stages that run FFmpeg on a stream (sv dash, sv frames) share: their input, and
+// how their messages and FFmpeg's log reach the user.
 
 // stageInput opens what a stage reads: --in FILE, or stdin unless it is a terminal. Call
 // the returned function when done.
@@ -41,28 +37,115 @@ func stageInput(c *cli.Context) (io.Reader, func(), error) {
 	return in, func() {}, nil
 }
 
-// ffmpegLog returns where FFmpeg's log goes: --ffmpeg-log FILE, debug records on stderr with
-// --verbose, or nowhere (nil: the FFmpeg type keeps the last lines for errors anyway).
-func ffmpegLog(c *cli.Context) (io.Writer, func(), error) {
+// ffmpegHint is what to do when there is no FFmpeg.
+const ffmpegHint = "install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary"
+
+// keyframeHint is what to do about the warning dash.Run logs, with dash.KeyframeGapKey,
+// for a copied video with too few keyframes.
+const keyframeHint = "have the publisher send one keyframe per second (MediaRecorder option videoKeyFrameIntervalDuration: 1000, as sv's capture page does) or transcode with --video h264"
+
+// stageLogger returns the logger of a stage that runs FFmpeg: its messages as sv's own on
+// stderr ("sv: ...", "sv: warning: ...", with a hint where one helps), FFmpeg's log lines
+// to --ffmpeg-log FILE, or else with the other debug records on stderr with --verbose.
+// Call the returned function when done.
+func stageLogger(c *cli.Context) (*slog.Logger, func(), error) {
+	e := envOf(c)
+	h := &stageHandler{mu: new(sync.Mutex), w: e.stderr, level: slog.LevelInfo, debug: logger(c).Handler()}
+	switch {
+	case c.Bool("verbose"):
+		h.level = slog.LevelDebug
+	case c.Bool("quiet"):
+		h.level = slog.LevelWarn
+	}
+	closeLog := func() {}
 	if name := c.String("ffmpeg-log"); name != "" {
 		f, err := os.Create(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ffmpeg log: %w", err)
 		}
-		return f, func() { f.Close() }, nil
+		h.ffmpegLog, closeLog = f, func() { f.Close() }
 	}
-	if log := logger(c); log.Enabled(envOf(c).ctx, slog.LevelDebug) {
-		return logWriter{log}, func() {}, nil
-	}
-	return nil, func() {}, nil
+	return slog.New(h), closeLog, nil
 }
 
-// logWriter turns FFmpeg's log lines into debug records.
-type logWriter struct{ log *slog.Logger }
+// stageHandler writes a stage's records as stageLogger says.
+type stageHandler struct {
+	mu        *sync.Mutex
+	w         io.Writer
+	level     slog.Level   // the least level shown on stderr
+	debug     slog.Handler // debug records on stderr
+	ffmpegLog io.Writer    // FFmpeg's lines, when not on stderr
+}
 
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Debug(strings.TrimRight(string(p), "\n"), "from", "ffmpeg")
-	return len(p), nil
+func (h *stageHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= h.level || h.ffmpegLog != nil && l >= slog.LevelDebug
+}
+
+func (h *stageHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.ffmpegLog != nil && ffmpeg.IsLog(r) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		_, err := io.WriteString(h.ffmpegLog, r.Message+"\n")
+		return err
+	}
+	switch {
+	case r.Level < h.level:
+		return nil
+	case r.Level < slog.LevelInfo:
+		return h.debug.Handle(ctx, r)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.Level < slog.LevelWarn {
+		infof(h.w, "%s", r.Message)
+		return nil
+	}
+	warnf(h.w, "%s", r.Message)
+	if hasAttr(r, dash.KeyframeGapKey) {
+		hintf(h.w, "%s", keyframeHint)
+	}
+	return nil
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	has := false
+	r.Attrs(func(a slog.Attr) bool {
+		has = a.Key == key
+		return !has
+	})
+	return has
+}
+
+// hintHandler adds to the records a stage logs in sv all the hint sv dash prints after
+// them, as a hint attribute.
+type hintHandler struct{ slog.Handler }
+
+func (h hintHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && hasAttr(r, dash.KeyframeGapKey) {
+		r = r.Clone()
+		r.AddAttrs(slog.String("hint", keyframeHint))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h hintHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return hintHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h hintHandler) WithGroup(name string) slog.Handler {
+	return hintHandler{h.Handler.WithGroup(name)}
+}
+
+func (h *stageHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.debug = h.debug.WithAttrs(attrs)
+	return &h2
+}
+
+func (h *stageHandler) WithGroup(name string) slog.Handler {
+	h2 := *h
+	h2.debug = h.debug.WithGroup(name)
+	return &h2
 }
 
 // isRegularFile reports whether r is a file on disk (not a pipe, socket or terminal).

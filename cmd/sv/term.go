@@ -20,7 +20,7 @@ func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "sv: error: %v\n", err)
 	var h hintError
 	if errors.As(err, &h) && h.hint != "" {
-		fmt.Fprintf(w, "sv: hint: %s\n", h.hint)
+		hintf(w, "%s", h.hint)
 	}
 	var u usageError
 	if errors.As(err, &u) {
@@ -30,6 +30,10 @@ func printError(w io.Writer, err error) {
 
 func warnf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "sv: warning: "+format+"\n", args...)
+}
+
+func hintf(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "sv: hint: "+format+"\n", args...)
 }
 
 func infof(w io.Writer, format string, args ...any) {
@@ -46,14 +50,6 @@ func isTerminal(w any) bool {
 func errTerminalStdout(next string) error {
 	return withHint(errors.New("refusing to write a binary media stream to a terminal"),
 		"redirect stdout to a file or pipe it into "+next)
-}
-
-// quietFlag is the --quiet flag every streaming subcommand takes.
-var quietFlag = &cli.BoolFlag{
-	Name:    "quiet",
-	Aliases: []string{"q"},
-	Usage:   "no progress or informational messages on stderr",
-	EnvVars: []string{"SV_QUIET"},
 }
 
 // logger returns the stderr logger of a subcommand: informational messages, only warnings
@@ -85,14 +81,6 @@ func loggerTo(c *cli.Context, w io.Writer) *slog.Logger {
 			return a
 		},
 	}))
-}
-
-// logFormatFlag chooses the log records' format.
-var logFormatFlag = &cli.StringFlag{
-	Name:    "log-format",
-	Value:   "text",
-	Usage:   "log records as text (key=value) or json",
-	EnvVars: []string{"SV_LOG_FORMAT"},
 }
 
 // progressVisible tells whether progress is shown: on a terminal, without --quiet.

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/ws"
+)
+
+// The flags that several subcommands take, each defined once, and what they parse into.
+
+// listenFlag is --listen, the address a server listens on, with its default and the
+// environment variable it is read from.
+func listenFlag(value, env string) *cli.StringFlag {
+	return &cli.StringFlag{Name: "listen", Value: value, Usage: "address to listen on", EnvVars: []string{env}}
+}
+
+var (
+	// Publishing: sv recv, sv all.
+	tokenFlag       = &cli.StringFlag{Name: "token", Usage: "require this token from publishers (?token= or Authorization: Bearer)", EnvVars: []string{"SV_TOKEN"}}
+	allowOriginFlag = &cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}}
+
+	// Packaging: sv dash, sv all.
+	latencyFlag = &cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}}
+	videoFlag   = &cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}}
+
+	// The stages that read a stream: sv dash, sv frames.
+	inFlag = &cli.StringFlag{Name: "in", Usage: "read the stream from `FILE` instead of stdin (- for stdin)", EnvVars: []string{"SV_IN"}}
+
+	// FFmpeg: sv dash, sv frames, sv all.
+	ffmpegFlag    = &cli.StringFlag{Name: "ffmpeg", Value: "ffmpeg", Usage: "FFmpeg binary", EnvVars: []string{"SV_FFMPEG"}}
+	ffmpegLogFlag = &cli.StringFlag{Name: "ffmpeg-log", Usage: "write FFmpeg's log to `FILE` (default: stderr with --verbose)", EnvVars: []string{"SV_FFMPEG_LOG"}}
+
+	// Messages.
+	verboseFlag   = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug messages, FFmpeg's log among them, on stderr", EnvVars: []string{"SV_VERBOSE"}}
+	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or informational messages on stderr", EnvVars: []string{"SV_QUIET"}}
+	logFormatFlag = &cli.StringFlag{Name: "log-format", Value: "text", Usage: "log records as text (key=value) or json", EnvVars: []string{"SV_LOG_FORMAT"}}
+)
+
+// noArgs refuses arguments to a subcommand that takes none; alt, if set, says what to do
+// instead.
+func noArgs(c *cli.Context, alt string) error {
+	if c.NArg() == 0 {
+		return nil
+	}
+	if alt != "" {
+		return usagef("sv %s takes no arguments, got %q (%s)", c.Command.Name, c.Args().First(), alt)
+	}
+	return usagef("sv %s takes no arguments, got %q", c.Command.Name, c.Args().First())
+}
+
+// listen listens on --listen.
+func listen(c *cli.Context, hint string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return nil, withHint(fmt.Errorf("listen: %w", err), hint)
+	}
+	return ln, nil
+}
+
+// warnOpen warns when publishers need no token on an address other machines reach.
+func warnOpen(c *cli.Context, addr string, authorized bool, flags string) {
+	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && !authorized {
+		warnf(envOf(c).stderr, "listening on %s without a token: anyone who can reach it can publish (set %s)", addr, flags)
+	}
+}
+
+// latencyAndVideo parses --latency and --video.
+func latencyAndVideo(c *cli.Context, o *dash.Options) error {
+	var err error
+	if o.Latency, err = dash.ParseLatency(c.String("latency")); err != nil {
+		return usagef("--latency: %v", err)
+	}
+	if o.Video, err = dash.ParseVideoMode(c.String("video")); err != nil {
+		return usagef("--video: %v", err)
+	}
+	return nil
+}

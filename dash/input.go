@@ -108,7 +108,7 @@ func (w *watcher) Write(p []byte) (int, error) {
 			case errors.Is(err, media.ErrNotMedia):
 				w.finish(fmt.Errorf("input is %w (it starts with %s)", media.ErrNotMedia, quoteStart(w.first)))
 			default:
-				w.finish(fmt.Errorf("input is %w: %v", media.ErrNotMedia, err))
+				w.finish(fmt.Errorf("input is %w: %w", media.ErrNotMedia, err))
 			}
 		}
 	}
@@ -129,7 +129,7 @@ func (w *watcher) end(err error) {
 		w.finish(fmt.Errorf("input is %w: only %d bytes", media.ErrNotMedia, w.read))
 	default:
 		if cerr := w.sc.Close(); cerr != nil {
-			w.finish(fmt.Errorf("%w: it ends inside its header, after %d bytes: %v", ErrTruncated, w.read, cerr))
+			w.finish(fmt.Errorf("%w: it ends inside its header, after %d bytes: %w", ErrTruncated, w.read, cerr))
 		} else {
 			w.finish(fmt.Errorf("%w: it ends inside its header, after %d bytes", ErrTruncated, w.read))
 		}

@@ -509,7 +509,7 @@ func (r *reader) message() error {
 			}
 			m, err := r.rd.Read((*buf)[n:])
 			n += m
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				end = true
 				break
 			}
@@ -650,5 +650,5 @@ func (r *reader) readError(err error) error {
 		return fmt.Errorf("websocket protocol error: %w", err)
 	}
 	r.peerGone = true
-	return fmt.Errorf("%w: %v", ErrLost, err)
+	return fmt.Errorf("%w: %w", ErrLost, err)
 }

@@ -59,7 +59,7 @@ func Publish(ctx context.Context, url string, r io.Reader, opts PublishOptions) 
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(8)
 	if len(head) == 0 && err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return errors.New("empty input: nothing to publish")
 		}
 		return fmt.Errorf("read input: %w", err)
@@ -231,7 +231,7 @@ func (c *client) finish(ctx context.Context) error {
 	}
 	switch {
 	case c.closed == nil:
-		return fmt.Errorf("connection lost before the server confirmed the end of the stream: %v", c.rerr)
+		return fmt.Errorf("connection lost before the server confirmed the end of the stream: %w", c.rerr)
 	case c.closed.Code != int(ws.StatusNormalClosure):
 		return fmt.Errorf("server closed the stream: %w", c.closed)
 	}

@@ -272,7 +272,7 @@ func cmdRawconn(ts *testscript.TestScript, neg bool, args []string) {
 	start := time.Now()
 	c.SetReadDeadline(start.Add(d))
 	_, err = io.Copy(io.Discard, c)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		fmt.Fprintln(ts.Stdout(), "still open")
 		return
 	}

@@ -71,6 +71,7 @@ Examples:
 			logFormatFlag,
 			verboseFlag,
 			quietFlag,
+			progressFlag,
 		},
 		Action: allAction,
 	}
@@ -81,7 +82,7 @@ func allAction(c *cli.Context) error {
 	if err := noArgs(c, ""); err != nil {
 		return err
 	}
-	log, status := allLogger(c)
+	log := logger(c)
 	o, err := allOptions(c, log)
 	if err != nil {
 		return err
@@ -113,8 +114,8 @@ func allAction(c *cli.Context) error {
 	if c.Bool("open") {
 		openPages(c, pages)
 	}
-	if status != nil {
-		wg.Go(func() { showLive(ctx, srv, status) })
+	if con := e.con; con.progress {
+		wg.Go(func() { showLive(ctx, srv, con.status) })
 	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
@@ -122,21 +123,9 @@ func allAction(c *cli.Context) error {
 	return context.Canceled // only an interrupt ends the server, once every stream is finished
 }
 
-// allLogger returns the logger of sv all, whose records carry the hints sv dash would
-// print, and, on a terminal, the status line its records go above (nil otherwise).
-func allLogger(c *cli.Context) (*slog.Logger, *statusLine) {
-	e := envOf(c)
-	if !isTerminal(e.stderr) || c.Bool("quiet") || c.String("log-format") == "json" {
-		return slog.New(hintHandler{logger(c).Handler()}), nil
-	}
-	status := newStatusLine(e.stderr)
-	return slog.New(hintHandler{loggerTo(c, status).Handler()}), status
-}
-
 // allBanner tells the user where everything is, and returns the pages --open opens: the
 // viewer and, without --demo, the capture page.
 func allBanner(c *cli.Context, addr, out string) (pages []string) {
-	w := envOf(c).stderr
 	stream := "cam"
 	if c.Bool("demo") {
 		stream = demo.Stream
@@ -144,14 +133,14 @@ func allBanner(c *cli.Context, addr, out string) (pages []string) {
 	capture := fmt.Sprintf("http://%s/capture?stream=%s", addr, stream)
 	viewer := fmt.Sprintf("http://%s/view?stream=%s", addr, stream)
 	if !c.Bool("quiet") {
-		infof(w, "serving http://%s/ (pages, media, /healthz, /metrics); publishers at ws://%s/ingest/{stream}", addr, addr)
+		infof(c, "serving http://%s/ (pages, media, /healthz, /metrics); publishers at ws://%s/ingest/{stream}", addr, addr)
 		if c.Bool("demo") {
-			infof(w, "demo: publishing a built-in recording in a loop as the stream %q", demo.Stream)
-			infof(w, "viewer: %s", viewer)
+			infof(c, "demo: publishing a built-in recording in a loop as the stream %q", demo.Stream)
+			infof(c, "viewer: %s", viewer)
 		} else {
-			infof(w, "capture: %s   viewer: %s", capture, viewer)
+			infof(c, "capture: %s   viewer: %s", capture, viewer)
 		}
-		infof(w, "writing %s/live/{stream} and %s/recordings/{stream}", out, out)
+		infof(c, "writing %s/live/{stream} and %s/recordings/{stream}", out, out)
 	}
 	if c.Bool("demo") {
 		return []string{viewer}
@@ -163,7 +152,7 @@ func allBanner(c *cli.Context, addr, out string) (pages []string) {
 func openPages(c *cli.Context, pages []string) {
 	for _, page := range pages {
 		if err := openBrowser(page); err != nil {
-			warnf(envOf(c).stderr, "cannot open %s: %v", page, err)
+			warnf(c, "cannot open %s: %v", page, err)
 		}
 	}
 }
@@ -305,11 +294,6 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 		if err != nil {
 			return o, usagef("--keys %s: %v", name, err)
 		}
-	}
-	switch c.String("log-format") {
-	case "text", "json":
-	default:
-		return o, usagef("--log-format: want text or json, got %q", c.String("log-format"))
 	}
 	o.Dash.FFmpeg = c.String("ffmpeg")
 	o.Dash.TimeURL = c.String("time-url")

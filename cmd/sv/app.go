@@ -33,7 +33,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 
-	unknown string // a subcommand that does not exist
+	name    string   // "sv" and the running subcommand's name: what its messages begin with
+	con     *console // the running subcommand's stderr (term.go)
+	unknown string   // a subcommand that does not exist
 }
 
 func envOf(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
@@ -46,9 +48,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// silent death by SIGPIPE in the middle of flushing tee files.
 	signal.Ignore(syscall.SIGPIPE)
 
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, name: "sv"}
 	app := newApp(e)
 	err := app.RunContext(ctx, args)
+	if e.con != nil {
+		e.con.close()
+	}
 	if e.unknown != "" {
 		err = usagef("unknown command %q", e.unknown)
 	}
@@ -69,7 +74,10 @@ func newApp(e *env) *cli.App {
 		Metadata:             map[string]any{"env": e},
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			if c.Command != nil && c.Command.Name != "" {
+				e.name = "sv " + c.Command.Name
+			}
 			return usageError{err}
 		},
 		CommandNotFound: func(_ *cli.Context, name string) { e.unknown = name },
@@ -87,6 +95,7 @@ func newApp(e *env) *cli.App {
 		if c.OnUsageError == nil {
 			c.OnUsageError = app.OnUsageError
 		}
+		c.Before = setupConsole
 	}
 	return app
 }
@@ -158,10 +167,10 @@ func exitCode(e *env, err error) int {
 		return exitOK
 	}
 	if errors.Is(err, context.Canceled) && e.ctx.Err() != nil {
-		fmt.Fprintln(e.stderr, "sv: interrupted")
+		e.logger().Info("interrupted")
 		return exitInterrupted
 	}
-	printError(e.stderr, err)
+	printError(e, err)
 	var u usageError
 	switch {
 	case errors.As(err, &u):

@@ -18,13 +18,13 @@ func TestExitCodes(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"sv", "version"}, exitOK, ""},
-		{[]string{"sv", "send"}, exitUsage, "sv: error: sv send needs FILE (or - for stdin) and URL, got 0 arguments\n"},
-		{[]string{"sv", "send", "--rate", "fast", "a", "ws://x/ingest/a"}, exitUsage, "sv: error: --rate must be realtime or max, not \"fast\"\n"},
-		{[]string{"sv", "recv", "--bogus"}, exitUsage, "sv: error: flag provided but not defined: -bogus\n"},
-		{[]string{"sv", "recv", "--buffer", "-3"}, exitUsage, "sv: error: --buffer: \"-3\" is not a size like 16MiB\n"},
+		{[]string{"sv", "send"}, exitUsage, "sv send: error: needs FILE (or - for stdin) and URL, got 0 arguments\n"},
+		{[]string{"sv", "send", "--rate", "fast", "a", "ws://x/ingest/a"}, exitUsage, "sv send: error: --rate must be realtime or max, not \"fast\"\n"},
+		{[]string{"sv", "recv", "--bogus"}, exitUsage, "sv recv: error: flag provided but not defined: -bogus\n"},
+		{[]string{"sv", "recv", "--buffer", "-3"}, exitUsage, "sv recv: error: --buffer: \"-3\" is not a size like 16MiB\n"},
 		{[]string{"sv", "frobnicate"}, exitUsage, "sv: error: unknown command \"frobnicate\"\n"},
-		{[]string{"sv", "send", "/nonexistent.webm", "ws://127.0.0.1:1/ingest/a"}, exitFailure, "sv: error: open /nonexistent.webm: no such file or directory\n"},
-		{[]string{"sv", "recv", "--listen", "256.0.0.1:1"}, exitFailure, "sv: error: listen: "},
+		{[]string{"sv", "send", "/nonexistent.webm", "ws://127.0.0.1:1/ingest/a"}, exitFailure, "sv send: error: open /nonexistent.webm: no such file or directory\n"},
+		{[]string{"sv", "recv", "--listen", "256.0.0.1:1"}, exitFailure, "sv recv: error: listen: "},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestRecvRefusesTerminal(t *testing.T) {
 	if code != exitFailure {
 		t.Fatalf("exit code %d, want %d", code, exitFailure)
 	}
-	want := "sv: error: refusing to write a binary media stream to a terminal\nsv: hint: redirect stdout to a file or pipe it into sv dash or sv frames\n"
+	want := "sv recv: error: refusing to write a binary media stream to a terminal\nsv recv: hint: redirect stdout to a file or pipe it into sv dash or sv frames\n"
 	if stderr.String() != want {
 		t.Fatalf("stderr %q, want %q", stderr.String(), want)
 	}

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -98,4 +101,58 @@ func TestLockTerminal(t *testing.T) {
 		t.Fatal("the terminal is not free after its release")
 	}
 	release3()
+}
+
+// TestProgressShown: with --progress auto, of the stages of a pipe sharing a terminal, one
+// draws a progress line: not one that writes into a pipe, not a second one while the first
+// holds the terminal; never with --quiet, JSON messages or a stderr that is no terminal.
+func TestProgressShown(t *testing.T) {
+	tty := openPTY(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+
+	for _, tt := range []struct {
+		name           string
+		stderr, stdout any
+		mode           string
+		quiet, json    bool
+		want           bool
+	}{
+		{"writes into a pipe", tty, w, "auto", false, false, false},
+		{"quiet", tty, file, "auto", true, false, false},
+		{"json", tty, file, "auto", false, true, false},
+		{"off", tty, file, "off", false, false, false},
+		{"stderr is no terminal", file, tty, "on", false, false, false},
+		{"on, into a pipe", tty, w, "on", false, false, true},
+	} {
+		shown, release := progressShown(tt.stderr.(io.Writer), tt.stdout.(io.Writer), tt.mode, tt.quiet, tt.json)
+		release()
+		if shown != tt.want {
+			t.Errorf("%s: shown %v, want %v", tt.name, shown, tt.want)
+		}
+	}
+
+	first, release := progressShown(tty, file, "auto", false, false)
+	if !first {
+		t.Fatal("the stage that ends its pipe draws no progress line on a free terminal")
+	}
+	if second, release2 := progressShown(tty, tty, "auto", false, false); second {
+		release2()
+		t.Error("a second stage draws a progress line on the same terminal")
+	}
+	release()
+	if again, release3 := progressShown(tty, tty, "auto", false, false); !again {
+		t.Error("the terminal is not free for another stage after the first is done")
+	} else {
+		release3()
+	}
 }

@@ -50,6 +50,8 @@ Examples:
 			&cli.StringFlag{Name: "preset", Value: dash.DefaultPreset, Usage: "x264 preset when transcoding (ultrafast .. medium)", EnvVars: []string{"SV_PRESET"}},
 			verboseFlag,
 			quietFlag,
+			progressFlag,
+			logFormatFlag,
 		},
 		Action: dashAction,
 	}
@@ -89,7 +91,7 @@ func dashAction(c *cli.Context) error {
 		return dashHint(err)
 	}
 	if !c.Bool("quiet") {
-		infof(e.stderr, "done in %s: %s/manifest.mpd and master.m3u8 are complete", time.Since(start).Round(100*time.Millisecond), strings.TrimSuffix(o.Out, "/"))
+		infof(c, "done in %s: %s/manifest.mpd and master.m3u8 are complete", time.Since(start).Round(100*time.Millisecond), strings.TrimSuffix(o.Out, "/"))
 	}
 	return nil
 }

@@ -36,8 +36,9 @@ var (
 
 	// Messages.
 	verboseFlag   = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug messages, FFmpeg's log among them, on stderr", EnvVars: []string{"SV_VERBOSE"}}
-	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or informational messages on stderr", EnvVars: []string{"SV_QUIET"}}
-	logFormatFlag = &cli.StringFlag{Name: "log-format", Value: "text", Usage: "log records as text (key=value) or json", EnvVars: []string{"SV_LOG_FORMAT"}}
+	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "errors only on stderr: no progress, information or warnings", EnvVars: []string{"SV_QUIET"}}
+	logFormatFlag = &cli.StringFlag{Name: "log-format", Value: "text", Usage: "every message on stderr as text (\"sv CMD: ...\") or json (an object per line, for a collector)", EnvVars: []string{"SV_LOG_FORMAT"}}
+	progressFlag  = &cli.StringFlag{Name: "progress", Value: "auto", Usage: "the progress line on a terminal: auto (when this stage ends its pipe and no other stage on the terminal draws one), on or off", EnvVars: []string{"SV_PROGRESS"}}
 )
 
 // noArgs refuses arguments to a subcommand that takes none; alt, if set, says what to do
@@ -47,9 +48,9 @@ func noArgs(c *cli.Context, alt string) error {
 		return nil
 	}
 	if alt != "" {
-		return usagef("sv %s takes no arguments, got %q (%s)", c.Command.Name, c.Args().First(), alt)
+		return usagef("takes no arguments, got %q (%s)", c.Args().First(), alt)
 	}
-	return usagef("sv %s takes no arguments, got %q", c.Command.Name, c.Args().First())
+	return usagef("takes no arguments, got %q", c.Args().First())
 }
 
 // listen listens on --listen.
@@ -64,7 +65,7 @@ func listen(c *cli.Context, hint string) (net.Listener, error) {
 // warnOpen warns when publishers need no token on an address other machines reach.
 func warnOpen(c *cli.Context, addr string, authorized bool, flags string) {
 	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && !authorized {
-		warnf(envOf(c).stderr, "listening on %s without a token: anyone who can reach it can publish (set %s)", addr, flags)
+		warnf(c, "listening on %s without a token: anyone who can reach it can publish (set %s)", addr, flags)
 	}
 }
 

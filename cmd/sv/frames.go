@@ -55,6 +55,8 @@ Examples:
 			ffmpegLogFlag,
 			verboseFlag,
 			quietFlag,
+			progressFlag,
+			logFormatFlag,
 		},
 		Action: framesAction,
 	}
@@ -91,7 +93,7 @@ func framesAction(c *cli.Context) error {
 		return err
 	}
 	if s := out.Summary(); s != nil && !c.Bool("quiet") {
-		infof(e.stderr, "%d frames (%d analysed) in %s, %.0f fps, %.1fx real time: %d scene cuts, %d black, %d frozen",
+		infof(c, "%d frames (%d analysed) in %s, %.0f fps, %.1fx real time: %d scene cuts, %d black, %d frozen",
 			s.Frames, s.Analysed, s.Elapsed.Round(10*time.Millisecond), s.FPS, s.Speed, s.SceneCuts, s.Blacks, s.Freezes)
 	}
 	return nil

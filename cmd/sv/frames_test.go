@@ -20,19 +20,19 @@ func TestFramesExitCodes(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"--width", "0"}, "", exitUsage, "sv: error: --width must be an even number from 64 to 7680, not 0\n"},
-		{[]string{"--width", "99"}, "", exitUsage, "sv: error: --width must be an even number from 64 to 7680, not 99\n"},
-		{[]string{"--fps", "-1"}, "", exitUsage, "sv: error: --fps must not be negative, not -1\n"},
-		{[]string{"--scene", "1.5"}, "", exitUsage, "sv: error: --scene must be above 0 and at most 1, not 1.5\n"},
-		{[]string{"--black-ratio", "0"}, "", exitUsage, "sv: error: --black-ratio must be above 0 and at most 1, not 0\n"},
-		{[]string{"--black-min", "0s"}, "", exitUsage, "sv: error: --black-min must be positive, not 0s\n"},
-		{[]string{"--freeze-min", "-1s"}, "", exitUsage, "sv: error: --freeze-min must be positive, not -1s\n"},
-		{[]string{"--every", "1s"}, "", exitUsage, "sv: error: --every needs --thumbs DIR\n"},
-		{[]string{"extra"}, "", exitUsage, "sv: error: sv frames takes no arguments, got \"extra\" (use --in FILE or stdin)\n"},
-		{[]string{"--in", "/nonexistent.webm"}, "", exitFailure, "sv: error: open /nonexistent.webm: no such file or directory\n"},
-		{nil, "", exitFailure, "sv: error: no video frame in the input: the input is empty\nsv: hint: sv frames reads a WebM or MP4 stream with video"},
-		{nil, "hello, world", exitFailure, "sv: error: no video frame in the input: ffmpeg exited with status 1: pipe:0: Invalid data found when processing input\n"},
-		{[]string{"--ffmpeg", "/nonexistent/ffmpeg", "--in", rec}, "", exitFailure, "sv: error: ffmpeg not found: /nonexistent/ffmpeg\nsv: hint: install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary\n"},
+		{[]string{"--width", "0"}, "", exitUsage, "sv frames: error: --width must be an even number from 64 to 7680, not 0\n"},
+		{[]string{"--width", "99"}, "", exitUsage, "sv frames: error: --width must be an even number from 64 to 7680, not 99\n"},
+		{[]string{"--fps", "-1"}, "", exitUsage, "sv frames: error: --fps must not be negative, not -1\n"},
+		{[]string{"--scene", "1.5"}, "", exitUsage, "sv frames: error: --scene must be above 0 and at most 1, not 1.5\n"},
+		{[]string{"--black-ratio", "0"}, "", exitUsage, "sv frames: error: --black-ratio must be above 0 and at most 1, not 0\n"},
+		{[]string{"--black-min", "0s"}, "", exitUsage, "sv frames: error: --black-min must be positive, not 0s\n"},
+		{[]string{"--freeze-min", "-1s"}, "", exitUsage, "sv frames: error: --freeze-min must be positive, not -1s\n"},
+		{[]string{"--every", "1s"}, "", exitUsage, "sv frames: error: --every needs --thumbs DIR\n"},
+		{[]string{"extra"}, "", exitUsage, "sv frames: error: takes no arguments, got \"extra\" (use --in FILE or stdin)\n"},
+		{[]string{"--in", "/nonexistent.webm"}, "", exitFailure, "sv frames: error: open /nonexistent.webm: no such file or directory\n"},
+		{nil, "", exitFailure, "sv frames: error: no video frame in the input: the input is empty\nsv frames: hint: sv frames reads a WebM or MP4 stream with video"},
+		{nil, "hello, world", exitFailure, "sv frames: error: no video frame in the input: ffmpeg exited with status 1: pipe:0: Invalid data found when processing input\n"},
+		{[]string{"--ffmpeg", "/nonexistent/ffmpeg", "--in", rec}, "", exitFailure, "sv frames: error: ffmpeg not found: /nonexistent/ffmpeg\nsv frames: hint: install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or scripts/deps.sh), or point --ffmpeg at the binary\n"},
 		{[]string{"--fps", "2", "--events-only", "--in", rec}, "", exitOK, ""},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,8 @@ Examples:
 			&cli.DurationFlag{Name: "handshake-timeout", Value: ws.HandshakeTimeout, Usage: "drop a client that has not completed its upgrade request by then", EnvVars: []string{"SV_HANDSHAKE_TIMEOUT"}},
 			&cli.DurationFlag{Name: "idle-timeout", Value: ws.DefaultIdleTimeout, Usage: "end a publisher silent for this long", EnvVars: []string{"SV_IDLE_TIMEOUT"}},
 			quietFlag,
+			progressFlag,
+			logFormatFlag,
 		},
 		Action: recvAction,
 	}
@@ -70,7 +72,7 @@ func recvAction(c *cli.Context) error {
 	addr := listenAddr(c.String("listen"), ln)
 	warnOpen(c, addr, o.Authorize != nil, "--token")
 	if !c.Bool("quiet") {
-		infof(e.stderr, "waiting for a publisher on ws://%s/ingest/{stream}", addr)
+		infof(c, "waiting for a publisher on ws://%s/ingest/{stream}", addr)
 	}
 	var pub atomic.Pointer[ws.Publisher]
 	o.OnPublisher = pub.Store

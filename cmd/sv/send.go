@@ -32,6 +32,8 @@ Examples:
 			&cli.StringFlag{Name: "token", Usage: "token to publish with", EnvVars: []string{"SV_TOKEN"}},
 			&cli.StringFlag{Name: "origin", Usage: "send this Origin header, as a browser page would"},
 			quietFlag,
+			progressFlag,
+			logFormatFlag,
 		},
 		Action: sendAction,
 	}
@@ -40,7 +42,7 @@ Examples:
 func sendAction(c *cli.Context) error {
 	e := envOf(c)
 	if c.NArg() != 2 {
-		return usagef("sv send needs FILE (or - for stdin) and URL, got %d arguments", c.NArg())
+		return usagef("needs FILE (or - for stdin) and URL, got %d arguments", c.NArg())
 	}
 	name, target := c.Args().Get(0), c.Args().Get(1)
 	o, err := sendOptions(c, target)
@@ -70,7 +72,7 @@ func sendAction(c *cli.Context) error {
 	}
 	bar.Finish()
 	if !c.Bool("quiet") {
-		infof(e.stderr, "sent %s in %d messages, %s of media in %s", formatSize(last.Total), last.Messages,
+		infof(c, "sent %s in %d messages, %s of media in %s", formatSize(last.Total), last.Messages,
 			last.Media.Round(time.Millisecond), last.Wall.Round(time.Millisecond))
 	}
 	return nil

@@ -56,6 +56,7 @@ Examples:
 			&cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every request on stderr", EnvVars: []string{"SV_VERBOSE"}},
 			quietFlag,
+			logFormatFlag,
 		},
 		Action: serveAction,
 	}
@@ -91,7 +92,7 @@ func serveAction(c *cli.Context) error {
 	err = serve.Serve(e.ctx, ln, h, tlsConf, log)
 	if !c.Bool("quiet") {
 		st := srv.Stats()
-		infof(e.stderr, "served %d request(s): %d segment(s), %d while being written (%d cut short), %d waited for, %d skipped number(s), %d segment 404(s), %d event stream(s)",
+		infof(c, "served %d request(s): %d segment(s), %d while being written (%d cut short), %d waited for, %d skipped number(s), %d segment 404(s), %d event stream(s)",
 			st.Requests, st.Segments, st.InProgress, st.Aborted, st.Waited, st.Skipped, st.Missing, st.Events)
 	}
 	if err != nil {
@@ -182,7 +183,6 @@ func serveTLS(c *cli.Context) (*tls.Config, string, error) {
 
 // serveBanner tells the user where the pages are.
 func serveBanner(c *cli.Context, addr, root string, https bool, fingerprint, ingest, proxyAddr string) {
-	w := envOf(c).stderr
 	scheme := "http"
 	if https {
 		scheme = "https"
@@ -200,26 +200,26 @@ func serveBanner(c *cli.Context, addr, root string, https bool, fingerprint, ing
 	} else {
 		bases = append(bases, scheme+"://"+addr)
 	}
-	infof(w, "serving %s/ (pages) and the media in %s", bases[0], root)
+	infof(c, "serving %s/ (pages) and the media in %s", bases[0], root)
 	for _, b := range bases[1:] {
-		infof(w, "also at %s/", b)
+		infof(c, "also at %s/", b)
 	}
-	infof(w, "capture: %s/capture?stream=cam   viewer: %s/view?stream=cam", bases[0], bases[0])
-	infof(w, "clock for players: %s/time (sv dash --time-url)", bases[0])
+	infof(c, "capture: %s/capture?stream=cam   viewer: %s/view?stream=cam", bases[0], bases[0])
+	infof(c, "clock for players: %s/time (sv dash --time-url)", bases[0])
 	if proxyAddr != "" {
-		infof(w, "publishers at /ingest/{stream} go to sv recv at %s", proxyAddr)
+		infof(c, "publishers at /ingest/{stream} go to sv recv at %s", proxyAddr)
 	} else {
-		infof(w, "pages publish to %s", ingest)
+		infof(c, "pages publish to %s", ingest)
 	}
 	if fingerprint != "" && c.String("tls") == "self-signed" {
-		infof(w, "self-signed certificate, SHA-256 fingerprint %s", fingerprint)
-		infof(w, "browsers warn about it once: check the fingerprint, then accept it")
+		infof(c, "self-signed certificate, SHA-256 fingerprint %s", fingerprint)
+		infof(c, "browsers warn about it once: check the fingerprint, then accept it")
 	}
 	if !ws.IsLoopback(host) && !https {
-		warnf(w, "browsers allow the camera only on localhost or over HTTPS: other machines need --tls self-signed")
+		warnf(c, "browsers allow the camera only on localhost or over HTTPS: other machines need --tls self-signed")
 	}
 	if https && proxyAddr == "" && strings.HasPrefix(ingest, "ws://") {
-		warnf(w, "pages served over HTTPS cannot publish to %s: add --proxy-ingest ADDR of sv recv", ingest)
+		warnf(c, "pages served over HTTPS cannot publish to %s: add --proxy-ingest ADDR of sv recv", ingest)
 	}
 }
 

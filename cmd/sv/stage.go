@@ -44,67 +44,52 @@ const ffmpegHint = "install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg, or sc
 // for a copied video with too few keyframes.
 const keyframeHint = "have the publisher send one keyframe per second (MediaRecorder option videoKeyFrameIntervalDuration: 1000, as sv's capture page does) or transcode with --video h264"
 
-// stageLogger returns the logger of a stage that runs FFmpeg: its messages as sv's own on
-// stderr ("sv: ...", "sv: warning: ...", with a hint where one helps), FFmpeg's log lines
-// to --ffmpeg-log FILE, or else with the other debug records on stderr with --verbose.
-// Call the returned function when done.
+// stageLogger returns the logger of a stage that runs FFmpeg: the command's, with
+// FFmpeg's log lines going to --ffmpeg-log FILE when it is given (otherwise they are debug
+// records, on stderr with --verbose). Call the returned function when done.
 func stageLogger(c *cli.Context) (*slog.Logger, func(), error) {
-	e := envOf(c)
-	h := &stageHandler{mu: new(sync.Mutex), w: e.stderr, level: slog.LevelInfo, debug: logger(c).Handler()}
-	switch {
-	case c.Bool("verbose"):
-		h.level = slog.LevelDebug
-	case c.Bool("quiet"):
-		h.level = slog.LevelWarn
+	log := logger(c)
+	name := c.String("ffmpeg-log")
+	if name == "" {
+		return log, func() {}, nil
 	}
-	closeLog := func() {}
-	if name := c.String("ffmpeg-log"); name != "" {
-		f, err := os.Create(name)
-		if err != nil {
-			return nil, nil, fmt.Errorf("ffmpeg log: %w", err)
-		}
-		h.ffmpegLog, closeLog = f, func() { f.Close() }
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ffmpeg log: %w", err)
 	}
-	return slog.New(h), closeLog, nil
+	return slog.New(ffmpegFile{log.Handler(), &sync.Mutex{}, f}), func() { f.Close() }, nil
 }
 
-// stageHandler writes a stage's records as stageLogger says.
-type stageHandler struct {
-	mu        *sync.Mutex
-	w         io.Writer
-	level     slog.Level   // the least level shown on stderr
-	debug     slog.Handler // debug records on stderr
-	ffmpegLog io.Writer    // FFmpeg's lines, when not on stderr
+// ffmpegFile sends FFmpeg's log lines to a file, and the other records on.
+type ffmpegFile struct {
+	slog.Handler
+	mu *sync.Mutex
+	w  io.Writer
 }
 
-func (h *stageHandler) Enabled(_ context.Context, l slog.Level) bool {
-	return l >= h.level || h.ffmpegLog != nil && l >= slog.LevelDebug
+func (h ffmpegFile) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelDebug || h.Handler.Enabled(ctx, l)
 }
 
-func (h *stageHandler) Handle(ctx context.Context, r slog.Record) error {
-	if h.ffmpegLog != nil && ffmpeg.IsLog(r) {
+func (h ffmpegFile) Handle(ctx context.Context, r slog.Record) error {
+	if ffmpeg.IsLog(r) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		_, err := io.WriteString(h.ffmpegLog, r.Message+"\n")
+		_, err := io.WriteString(h.w, r.Message+"\n")
 		return err
 	}
-	switch {
-	case r.Level < h.level:
-		return nil
-	case r.Level < slog.LevelInfo:
-		return h.debug.Handle(ctx, r)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r.Level < slog.LevelWarn {
-		infof(h.w, "%s", r.Message)
+	if !h.Handler.Enabled(ctx, r.Level) {
 		return nil
 	}
-	warnf(h.w, "%s", r.Message)
-	if hasAttr(r, dash.KeyframeGapKey) {
-		hintf(h.w, "%s", keyframeHint)
-	}
-	return nil
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h ffmpegFile) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return ffmpegFile{h.Handler.WithAttrs(attrs), h.mu, h.w}
+}
+
+func (h ffmpegFile) WithGroup(name string) slog.Handler {
+	return ffmpegFile{h.Handler.WithGroup(name), h.mu, h.w}
 }
 
 func hasAttr(r slog.Record, key string) bool {
@@ -116,14 +101,14 @@ func hasAttr(r slog.Record, key string) bool {
 	return has
 }
 
-// hintHandler adds to the records a stage logs in sv all the hint sv dash prints after
-// them, as a hint attribute.
+// hintHandler adds to a stage's warnings the advice sv gives with them, as a hint
+// attribute (the text handler prints it on a line of its own).
 type hintHandler struct{ slog.Handler }
 
 func (h hintHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn && hasAttr(r, dash.KeyframeGapKey) {
 		r = r.Clone()
-		r.AddAttrs(slog.String("hint", keyframeHint))
+		r.AddAttrs(slog.String(hintKey, keyframeHint))
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -134,18 +119,6 @@ func (h hintHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h hintHandler) WithGroup(name string) slog.Handler {
 	return hintHandler{h.Handler.WithGroup(name)}
-}
-
-func (h *stageHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	h2 := *h
-	h2.debug = h.debug.WithAttrs(attrs)
-	return &h2
-}
-
-func (h *stageHandler) WithGroup(name string) slog.Handler {
-	h2 := *h
-	h2.debug = h.debug.WithGroup(name)
-	return &h2
 }
 
 // isRegularFile reports whether r is a file on disk (not a pipe, socket or terminal).

@@ -252,7 +252,10 @@ func TestMissingSegment(t *testing.T) {
 	prev.write(pattern(100, 6))
 	written := make(chan []byte, 1)
 	go func() {
-		time.Sleep(50 * time.Millisecond)
+		// Once the request below waits for it, the segment before ends and this one starts.
+		for deadline := time.Now().Add(testenv.Hang); ts.Stats().Waited == 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		prev.finish()
 		next := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00010.m4s"))
 		next.write(pattern(500, 7))

@@ -262,7 +262,7 @@ func TestIngestRefusals(t *testing.T) {
 			} else if !errors.Is(err, tt.err) {
 				t.Errorf("session error %v, want %v", err, tt.err)
 			}
-			if tt.err != ErrIdle && code != ws.StatusNormalClosure && reason != truncate(err.Error()) {
+			if !errors.Is(tt.err, ErrIdle) && code != ws.StatusNormalClosure && reason != truncate(err.Error()) {
 				t.Errorf("close reason %q, want %q", reason, err.Error())
 			}
 			if !bytes.Equal(s.bytes(), tt.want) {

@@ -345,7 +345,8 @@ func cmdRawconn(ts *testscript.TestScript, neg bool, args []string) {
 	start := time.Now()
 	c.SetReadDeadline(start.Add(d))
 	_, err = io.Copy(io.Discard, c)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
 		fmt.Fprintln(ts.Stdout(), "still open")
 		return
 	}

@@ -1,4 +1,4 @@
-# sv: make build | test | lint | fuzz | bench | demo
+# sv: make build | test | test-loaded | lint | fuzz | bench | demo
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 GOLANGCI := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 LAB      := internal/lab
 
-.PHONY: build deps test lint fuzz bench demo clean
+.PHONY: build deps test test-loaded lint fuzz bench demo clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sv
@@ -21,6 +21,10 @@ test: deps
 	$(GO) test -race -count=1 ./internal/queue ./ws/... ./live/...
 	$(GO) test -count=1 ./...
 	cd $(LAB) && $(GO) test -count=1 ./...
+
+# make test beside two CPU-burning processes, as on a busy machine (not part of CI).
+test-loaded:
+	@MAKE="$(MAKE)" scripts/test-loaded.sh
 
 # gofmt, go vet, golangci-lint (.golangci.yml: staticcheck, errorlint, no printing, exiting
 # or panicking in libraries, the packages' layering) and go mod tidy, in both modules.

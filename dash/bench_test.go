@@ -60,7 +60,8 @@ func BenchmarkHandoff(b *testing.B) {
 
 // BenchmarkStartup measures, for a recording published in real time in 250 ms chunks, the
 // time from its first byte to the first media segment in progress on disk (what a server
-// streaming in-progress segments can serve) and to the first complete segment.
+// streaming in-progress segments can serve) and to the first complete segment; then how
+// long an interrupt takes to end Run with the presentation finalized.
 func BenchmarkStartup(b *testing.B) {
 	testenv.RequireFFmpeg(b)
 	path := longInput(b)
@@ -69,18 +70,21 @@ func BenchmarkStartup(b *testing.B) {
 		video VideoMode
 	}{{"copy", VideoAuto}, {"transcode", VideoH264}} {
 		b.Run(c.name, func(b *testing.B) {
-			var frag, seg time.Duration
+			var frag, seg, interrupt time.Duration
 			for range b.N {
 				o := Options{Out: b.TempDir(), Video: c.video, TimeURL: "http://127.0.0.1:1/time"}
 				st, stop := realtime(b, path, o)
+				start := time.Now()
 				if err := stop(true); err != nil {
 					b.Fatal(err)
 				}
+				interrupt += time.Since(start)
 				frag += st.fragment
 				seg += st.segment
 			}
 			b.ReportMetric(float64(frag.Milliseconds())/float64(b.N), "first-fragment-ms")
 			b.ReportMetric(float64(seg.Milliseconds())/float64(b.N), "first-segment-ms")
+			b.ReportMetric(float64(interrupt.Milliseconds())/float64(b.N), "interrupt-ms")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

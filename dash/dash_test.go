@@ -454,13 +454,13 @@ func realtime(t testing.TB, path string, o Options) (startup, func(cancel bool) 
 		select {
 		case err := <-done:
 			return err
-		case <-time.After(p.duration() + 20*time.Second):
+		case <-time.After(p.duration() + testenv.Hang):
 			t.Fatal("Run did not return")
 			return nil
 		}
 	}
 	start := <-first
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Hang)
 	for {
 		seg, ok := w.seen("chunk-stream0-*-00001.m4s")
 		if ok {
@@ -473,18 +473,14 @@ func realtime(t testing.TB, path string, o Options) (startup, func(cancel bool) 
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no segment after 10s")
+			t.Fatalf("no segment after %s", testenv.Hang)
 		}
 	}
 }
 
-// startupBudget is the issue's: the first media segment on disk within 1.5 s of the
-// first input byte, for input arriving in real time.
-const startupBudget = 1500 * time.Millisecond
-
-// TestRealtimeCopy publishes in real time and copies: start-up within budget, a dynamic
+// TestRealtimeCopy publishes in real time and copies: segments during the stream, a dynamic
 // low-latency MPD that dash.js recognizes during the stream, old segments deleted, a static
-// MPD after the end.
+// MPD after the end. (How soon the first segment comes, BenchmarkStartup measures.)
 func TestRealtimeCopy(t *testing.T) {
 	testenv.RequireFFmpeg(t)
 	path := longInput(t)
@@ -500,14 +496,11 @@ func TestRealtimeCopy(t *testing.T) {
 	}
 	st, stop := realtime(t, path, o)
 	t.Logf("copy: first fragment %v, first segment %v after the first byte", st.fragment, st.segment)
-	if st.segment > startupBudget {
-		t.Errorf("first segment after %v, budget %v", st.segment, startupBudget)
-	}
 	// FFmpeg renames a finished segment a moment before it rewrites the manifest, and a
 	// representation's ProducerReferenceTime appears in the first manifest written after its
-	// first segment: read until that rewrite, for at most one segment duration.
+	// first segment: read until that rewrite.
 	m := readMPD(t, o.Out)
-	for wait := time.Now().Add(time.Second); len(m.Periods[0].AdaptationSets[0].Representations[0].PRFT) == 0 && time.Now().Before(wait); {
+	for wait := time.Now().Add(testenv.Hang); len(m.Periods[0].AdaptationSets[0].Representations[0].PRFT) == 0 && time.Now().Before(wait); {
 		time.Sleep(10 * time.Millisecond)
 		m = readMPD(t, o.Out)
 	}
@@ -543,23 +536,17 @@ func TestRealtimeCopy(t *testing.T) {
 	}
 }
 
-// TestRealtimeTranscode publishes in real time and transcodes with the default preset:
-// start-up within budget; then an interrupt finalizes the presentation within 5 s.
+// TestRealtimeTranscode publishes in real time and transcodes with the default preset; an
+// interrupt in the middle of the stream finalizes the presentation. (How soon the first
+// segment comes and how long the interrupt takes, BenchmarkStartup measures.)
 func TestRealtimeTranscode(t *testing.T) {
 	testenv.RequireFFmpeg(t)
 	o := Options{Out: t.TempDir(), Video: VideoH264, TimeURL: "http://127.0.0.1:1/time"}
 	st, stop := realtime(t, longInput(t), o)
 	t.Logf("transcode: first fragment %v, first segment %v after the first byte", st.fragment, st.segment)
-	if st.segment > startupBudget {
-		t.Errorf("first segment after %v, budget %v", st.segment, startupBudget)
-	}
-	time.Sleep(time.Second)
-	start := time.Now()
+	waitFile(t, filepath.Join(o.Out, "chunk-stream0-*-00002.m4s"))
 	if err := stop(true); err != nil {
 		t.Fatalf("Run after an interrupt: %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("interrupt took %v", d)
 	}
 	if m := readMPD(t, o.Out); m.Type != "static" {
 		t.Errorf("MPD after an interrupt: type %q, want static", m.Type)
@@ -601,8 +588,8 @@ func TestFFmpegKilled(t *testing.T) {
 					select {
 					case err := <-done:
 						return err
-					case <-time.After(5 * time.Second):
-						t.Fatal("Run did not return within 5 s of FFmpeg's death")
+					case <-time.After(testenv.Hang):
+						t.Fatalf("Run did not return within %s of FFmpeg's death", testenv.Hang)
 						return nil
 					}
 				}
@@ -630,14 +617,10 @@ func TestFFmpegKilled(t *testing.T) {
 	}
 }
 
-// waitFile waits up to 10 s for a file matching path, a filepath.Match pattern.
+// waitFile waits for a file matching path, a filepath.Match pattern.
 func waitFile(t testing.TB, path string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !fileExists(path); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 10 s", filepath.Base(path))
-		}
-	}
+	testenv.WaitFor(t, filepath.Base(path), func() bool { return fileExists(path) })
 }
 
 var (

@@ -150,7 +150,8 @@ func TestTailKeepsLastLines(t *testing.T) {
 	}
 }
 
-// TestStopClosesStdin: FFmpeg reading a pipe ends cleanly once its stdin is closed.
+// TestStopClosesStdin: FFmpeg reading a pipe ends cleanly once its stdin is closed, with
+// no signal: the grace before one is longer than any test waits.
 func TestStopClosesStdin(t *testing.T) {
 	testenv.RequireFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "out.wav")
@@ -163,12 +164,14 @@ func TestStopClosesStdin(t *testing.T) {
 	if _, err := p.Stdin().Write(make([]byte, 16000)); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if err := p.Stop(5 * time.Second); err != nil {
+	if err := p.Stop(testenv.Hang); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("stop took %v: stdin was not closed", d)
+	p.mu.Lock()
+	signalled := p.stopping
+	p.mu.Unlock()
+	if signalled {
+		t.Error("FFmpeg needed SIGINT: stdin was not closed")
 	}
 	if st, err := os.Stat(out); err != nil || st.Size() < 16000 {
 		t.Errorf("output not finalized: %v", err)
@@ -187,8 +190,14 @@ func TestStopInterrupts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	if err := p.Stop(300 * time.Millisecond); err != nil {
+	// Frames written, so that there is something to finalize.
+	testenv.WaitFor(t, "FFmpeg's first frames", func() bool {
+		st, err := os.Stat(out)
+		return err == nil && st.Size() > 100_000
+	})
+	// FFmpeg does not end at the end of its stdin here: SIGINT comes after the grace, and
+	// FFmpeg has as long again to finalize its output before it is killed.
+	if err := p.Stop(2 * time.Second); err != nil {
 		t.Fatalf("Stop = %v, want nil after SIGINT", err)
 	}
 	probe, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration",
@@ -216,14 +225,10 @@ func TestStopKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	err = p.Stop(100 * time.Millisecond)
 	var ee *ExitError
 	if !errors.As(err, &ee) || !ee.Killed {
 		t.Fatalf("Stop = %v, want a killed *ExitError", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("stop took %v", d)
 	}
 	if !strings.Contains(err.Error(), "did not stop in time") {
 		t.Errorf("error %q", err)
@@ -286,7 +291,7 @@ func TestParentDeath(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testenv.Hang)
 	for processAlive(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)

@@ -85,9 +85,7 @@ const (
 	DefaultMaxStreams     = 16
 	DefaultAnalysisBuffer = 4 << 20
 	DefaultAnalysisLag    = 5 * time.Second
-	// StopGrace is how long Serve lets the sessions finish on their own after its context
-	// has ended, before it cancels their stages (which then stop FFmpeg).
-	StopGrace = 3 * time.Second
+	DefaultStopGrace      = 3 * time.Second
 )
 
 // ErrTooMany refuses a publisher when Options.MaxStreams streams are live (HTTP 503).
@@ -129,6 +127,11 @@ type Options struct {
 	// Seekable makes a seekable copy of every recording when its session ends (see
 	// SessionStats.Seekable), with FFmpeg copying the streams; Dash.FFmpeg is the binary.
 	Seekable bool
+	// StopGrace is how long Serve lets the sessions finish on their own (manifests,
+	// summaries, seekable copies) after its context has ended, before it cancels their
+	// stages, which then stop FFmpeg; 0 means DefaultStopGrace. A busy machine needs
+	// longer.
+	StopGrace time.Duration
 	// OnSession, if set, is called when a session has ended, with what it did.
 	OnSession func(SessionStats)
 }
@@ -161,7 +164,7 @@ type Server struct {
 	metrics *metrics
 
 	// stop ends the publishers' sessions (ws.Ingest.Context); kill cancels the stages of
-	// the sessions that do not finish within StopGrace.
+	// the sessions that do not finish within Options.StopGrace.
 	stopCtx context.Context
 	stop    context.CancelFunc
 	killCtx context.Context
@@ -186,6 +189,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.AnalysisLag <= 0 {
 		o.AnalysisLag = DefaultAnalysisLag
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = DefaultStopGrace
 	}
 	log := o.Log
 	if log == nil {
@@ -269,8 +275,8 @@ func (s *Server) Close() error {
 	}()
 	select {
 	case <-done:
-	case <-time.After(StopGrace):
-		s.log.Warn("sessions still finishing: stopping their stages", "after", StopGrace)
+	case <-time.After(s.o.StopGrace):
+		s.log.Warn("sessions still finishing: stopping their stages", "after", s.o.StopGrace)
 		s.kill()
 		<-done
 	}

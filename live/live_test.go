@@ -21,7 +21,7 @@ import (
 )
 
 // serveTest runs a Server on a loopback port until the test ends or stop is called.
-func serveTest(t *testing.T, o Options) (addr string, stop func() time.Duration) {
+func serveTest(t testing.TB, o Options) (addr string, stop func()) {
 	t.Helper()
 	if o.Out == "" {
 		o.Out = t.TempDir()
@@ -38,19 +38,20 @@ func serveTest(t *testing.T, o Options) (addr string, stop func() time.Duration)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	var once sync.Once
-	var took time.Duration
-	stop = func() time.Duration {
+	stop = func() {
 		once.Do(func() {
-			start := time.Now()
 			cancel()
-			if err := <-served; err != nil {
-				t.Errorf("Serve: %v", err)
+			select {
+			case err := <-served:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			case <-time.After(testenv.Hang):
+				t.Errorf("Serve did not return within %s of its end", testenv.Hang)
 			}
-			took = time.Since(start)
 		})
-		return took
 	}
-	t.Cleanup(func() { stop() })
+	t.Cleanup(stop)
 	return ln.Addr().String(), stop
 }
 
@@ -63,15 +64,13 @@ func publish(ctx context.Context, addr, stream, file string, realtime bool) erro
 	return ws.Publish(ctx, "ws://"+addr+"/ingest/"+stream, f, ws.PublishOptions{Realtime: realtime})
 }
 
-// waitFile waits up to 10 s for a file matching path, a filepath.Match pattern.
-func waitFile(t *testing.T, path string) {
+// waitFile waits for a file matching path, a filepath.Match pattern.
+func waitFile(t testing.TB, path string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m, _ := filepath.Glob(path); len(m) > 0 {
-			return
-		}
-	}
-	t.Fatalf("%s did not appear", path)
+	testenv.WaitFor(t, path, func() bool {
+		m, _ := filepath.Glob(path)
+		return len(m) > 0
+	})
 }
 
 // ffmpegChildren returns the pids of this process's children named ffmpeg.
@@ -106,7 +105,7 @@ func ffmpegChildren(t *testing.T) []int {
 // Two live streams at the limit of two: a second publisher of a live stream is refused
 // with 409, a third stream with 503. Then the server stops in the middle of both: their
 // publishers are closed, the recordings hold exactly what arrived, the manifests are static,
-// and no FFmpeg is left, well within 5 s.
+// and no FFmpeg is left. (How long the stop takes, BenchmarkShutdown measures.)
 func TestServerLimitsAndShutdown(t *testing.T) {
 	testenv.RequireFFmpeg(t)
 	out := t.TempDir()
@@ -119,9 +118,8 @@ func TestServerLimitsAndShutdown(t *testing.T) {
 		go func() { pubErr <- publish(ctx, addr, name, rec, true) }()
 		waitFile(t, filepath.Join(out, "live", name, "chunk-stream0-*-00001.m4s"))
 	}
-	if n := len(ffmpegChildren(t)); n != 4 {
-		t.Errorf("%d FFmpeg children with two live streams, want 4", n)
-	}
+	// Each stream's analysis starts its FFmpeg in its own time.
+	testenv.WaitFor(t, "four FFmpeg children with two live streams", func() bool { return len(ffmpegChildren(t)) == 4 })
 	if err := publish(ctx, addr, "a", rec, false); err == nil || !strings.Contains(err.Error(), "409") {
 		t.Errorf("second publisher of a live stream: %v, want a 409 refusal", err)
 	}
@@ -138,9 +136,7 @@ func TestServerLimitsAndShutdown(t *testing.T) {
 		t.Errorf("/healthz: %d %q", resp.StatusCode, body)
 	}
 
-	if took := stop(); took > 5*time.Second {
-		t.Errorf("stopping took %s, want under 5 s", took)
-	}
+	stop()
 	if pids := ffmpegChildren(t); len(pids) > 0 {
 		t.Errorf("FFmpeg children left after Serve returned: %v", pids)
 	}
@@ -241,15 +237,6 @@ func ffmpegChild(t *testing.T, s string) int {
 	return 0
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", d, what)
-		}
-	}
-}
-
 // availabilityStart returns the live MPD's availabilityStartTime, "" if there is no live MPD.
 func availabilityStart(path string) string {
 	mpd, err := os.ReadFile(path)
@@ -285,10 +272,10 @@ func TestFFmpegKilled(t *testing.T) {
 		t.Fatalf("no packager FFmpeg (%d) or no live MPD (%q)", pid, first)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	waitUntil(t, 5*time.Second, "the packager's restart in /metrics", func() bool {
+	testenv.WaitFor(t, "the packager's restart in /metrics", func() bool {
 		return metricValue(t, addr, `sv_ffmpeg_restarts_total{stage="dash",stream="k"}`) == 1
 	})
-	waitUntil(t, 5*time.Second, "a new live presentation", func() bool {
+	testenv.WaitFor(t, "a new live presentation", func() bool {
 		again := availabilityStart(mpd)
 		return again != "" && again != first
 	})
@@ -299,7 +286,7 @@ func TestFFmpegKilled(t *testing.T) {
 		t.Fatal("no analysis FFmpeg")
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	waitUntil(t, 5*time.Second, "the analysis' restart in /metrics", func() bool {
+	testenv.WaitFor(t, "the analysis' restart in /metrics", func() bool {
 		return metricValue(t, addr, `sv_ffmpeg_restarts_total{stage="analysis",stream="k"}`) == 1
 	})
 
@@ -470,4 +457,35 @@ func TestUnwritableStream(t *testing.T) {
 	if got, err := os.ReadFile(st.Recording); err != nil || !bytes.Equal(got, want) || st.Err != nil {
 		t.Errorf("the other stream's recording differs or failed: %v %v", err, st.Err)
 	}
+}
+
+// BenchmarkShutdown measures how long a Server takes to stop with two streams live in real
+// time, mid-stream, as sv all does on Ctrl-C: from the end of its context to Serve's
+// return, every session finished (publishers closed, manifests static, analyses summed
+// up, seekable copies made, FFmpeg waited for).
+func BenchmarkShutdown(b *testing.B) {
+	testenv.RequireFFmpeg(b)
+	rec := filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm")
+	var took time.Duration
+	for range b.N {
+		out := b.TempDir()
+		addr, stop := serveTest(b, Options{Out: out, Seekable: true})
+		pubErr := make(chan error, 2)
+		for _, name := range []string{"a", "b"} {
+			go func() { pubErr <- publish(context.Background(), addr, name, rec, true) }()
+		}
+		for _, name := range []string{"a", "b"} {
+			waitFile(b, filepath.Join(out, "live", name, "chunk-stream0-*-00002.m4s"))
+		}
+		start := time.Now()
+		stop()
+		took += time.Since(start)
+		for range 2 {
+			if err := <-pubErr; err == nil || !strings.Contains(err.Error(), "1001") {
+				b.Fatalf("publisher at shutdown: %v, want a 1001 close", err)
+			}
+		}
+	}
+	b.ReportMetric(float64(took.Milliseconds())/float64(b.N), "shutdown-ms")
+	b.ReportMetric(0, "ns/op")
 }

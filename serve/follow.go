@@ -75,6 +75,10 @@ func (t *tail) complete() (bool, error) {
 	}
 	fi, err = t.root.Stat(t.tmp)
 	if err != nil {
+		// The rename may have come between the two looks: then NAME is our file now.
+		if nfi, nerr := t.root.Stat(t.name); nerr == nil && os.SameFile(nfi, t.id) {
+			return true, nil
+		}
 		return false, fmt.Errorf("%w: %w", errAbandoned, err)
 	}
 	if !os.SameFile(fi, t.id) {

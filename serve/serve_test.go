@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/internal/testenv"
 	"github.com/svtool/sv/media"
 
 	"github.com/svtool/sv/stream"
@@ -369,8 +370,13 @@ func TestWriteDeadline(t *testing.T) {
 			t.Fatalf("a client that reads was dropped: %v", err)
 		}
 	}
-	// Stop reading: the server gives up once its writes block for WriteTimeout.
-	time.Sleep(time.Second)
+	// Stop reading: the server gives up once its writes block for WriteTimeout, and lets
+	// go of the segment.
+	testenv.WaitFor(t, "the server to give up on a client that stopped reading", func() bool {
+		ts.watchers.mu.Lock()
+		defer ts.watchers.mu.Unlock()
+		return len(ts.watchers.files) == 0
+	})
 	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Error("a client that stopped reading got the whole response")
 	}

@@ -383,13 +383,35 @@ func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Sessi
 		// One write for header and payload: a process that exits right after the session
 		// must not leave the publisher a close frame without its code.
 		if b, err := ws.CompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason))); err == nil {
-			conn.Write(b)
+			if _, err := conn.Write(b); err == nil {
+				awaitCloseReply(conn, src)
+			}
 		}
 	}
 	if serr != nil {
 		return serr
 	}
 	return cause
+}
+
+// closeLinger bounds how long a session waits for the publisher's reply to its close frame.
+const closeLinger = 2 * time.Second
+
+// awaitCloseReply reads what the publisher still sends, discarding it, until its close
+// frame or closeLinger. Closing a socket with unread bytes resets the connection, and a
+// publisher still sending media when the close frame arrived would lose that frame, and
+// the code saying why, to the reset.
+func awaitCloseReply(conn net.Conn, src io.Reader) {
+	conn.SetReadDeadline(time.Now().Add(closeLinger))
+	for {
+		h, err := ws.ReadHeader(src)
+		if err != nil || h.OpCode == ws.OpClose {
+			return
+		}
+		if _, err := io.CopyN(io.Discard, src, h.Length); err != nil {
+			return
+		}
+	}
 }
 
 func closeCode(cause, serr error) (ws.StatusCode, string) {

@@ -63,6 +63,7 @@ Examples:
 			videoFlag,
 			&cli.StringFlag{Name: "keys", Usage: "per-stream publishing keys: `FILE` of \"STREAM KEY\" lines", EnvVars: []string{"SV_KEYS"}},
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
+			&cli.DurationFlag{Name: "stop-grace", Value: live.DefaultStopGrace, Usage: "on Ctrl-C, how long live streams may take to finish on their own (manifests, analyses, seekable copies) before their FFmpeg are stopped", EnvVars: []string{"SV_STOP_GRACE"}},
 			&cli.BoolFlag{Name: "seekable", Value: true, Usage: "when a stream ends, also write a seekable copy of its recording (FFmpeg, streams copied)", EnvVars: []string{"SV_SEEKABLE"}},
 			&cli.StringFlag{Name: "time-url", Usage: "the clock `URL` put in the manifests (default: this server's /time; set it when players reach the server by another address)", EnvVars: []string{"SV_TIME_URL"}},
 			&cli.BoolFlag{Name: "demo", Usage: "publish the built-in recording in a loop as the stream \"demo\"", EnvVars: []string{"SV_DEMO"}},
@@ -281,6 +282,7 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 		Takeover:     c.Bool("takeover"),
 		AllowOrigins: c.StringSlice("allow-origin"),
 		Seekable:     c.Bool("seekable"),
+		StopGrace:    c.Duration("stop-grace"),
 		Version:      versionString(),
 		Log:          log,
 	}
@@ -306,6 +308,8 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 		return o, usagef("--out must not be empty")
 	case o.MaxStreams < 1:
 		return o, usagef("--max-streams must be at least 1, not %d", o.MaxStreams)
+	case o.StopGrace <= 0:
+		return o, usagef("--stop-grace must be above 0, not %s", o.StopGrace)
 	}
 	if _, _, err := net.SplitHostPort(c.String("listen")); err != nil {
 		return o, usagef("--listen: want host:port, got %q", c.String("listen"))

@@ -54,6 +54,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"freeport": cmdFreeport,
 			"waitport": cmdWaitport,
+			"waitfor":  cmdWaitfor,
 			"rawconn":  cmdRawconn,
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				d, err := time.ParseDuration(args[0])
@@ -77,12 +78,16 @@ func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0]+"_PORT", strconv.Itoa(addr.Port))
 }
 
-// waitport ADDR waits until something listens on ADDR (10 s at most).
+// waitDeadline is how long waitport and waitfor wait by default: long enough to catch
+// only a hang, however busy the machine. How fast sv is, the benchmarks measure.
+const waitDeadline = time.Minute
+
+// waitport ADDR waits until something listens on ADDR.
 func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitport ADDR")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitDeadline)
 	for {
 		c, err := net.DialTimeout("tcp", args[0], time.Second)
 		if err == nil {
@@ -96,11 +101,50 @@ func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// waitfor [-t DUR] 'CONDITION' runs the shell command CONDITION (sh -c, in the script's
+// directory and environment) every 50 ms until it succeeds, for DUR at most (a minute by
+// default). Its last output becomes waitfor's stdout and stderr; when the time is up,
+// waitfor fails and shows that output.
+func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
+	limit := waitDeadline
+	if len(args) == 3 && args[0] == "-t" {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		limit, args = d, args[2:]
+	}
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfor [-t DUR] 'CONDITION'")
+	}
+	// The condition's output goes to files rather than to the script's log, which would
+	// otherwise get every attempt's.
+	dir, err := os.MkdirTemp("", "waitfor")
+	ts.Check(err)
+	defer os.RemoveAll(dir)
+	stdout, stderr := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+	script := "{\n" + args[0] + "\n} >" + stdout + " 2>" + stderr
+	start := time.Now()
+	for {
+		err := ts.Exec("sh", "-c", script)
+		if err == nil || time.Since(start) > limit {
+			out, _ := os.ReadFile(stdout)
+			errOut, _ := os.ReadFile(stderr)
+			if err != nil {
+				ts.Fatalf("waited %s for %s: %v\n[stdout]\n%s[stderr]\n%s", limit, args[0], err, out, errOut)
+			}
+			ts.Stdout().Write(out)
+			ts.Stderr().Write(errOut)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // wspub [-H 'Key: Value']... URL STEP... is a scriptable WebSocket publisher for testing
 // what sv does with publishers that misbehave. Steps: "send FILE" (one binary message),
 // "chunks FILE" (the messages MediaRecorder made, as listed in FILE.chunks),
 // "junk N" (a binary message of N bytes that are not media), "text STR", "sleep DUR",
-// "close" (a normal close, then wait for the server's), "wait" (until the server closes).
+// "await FILE" (until FILE exists), "close" (a normal close, then wait for the server's),
+// "wait" (until the server closes).
 // It prints "refused STATUS BODY" when the upgrade is refused, "closed CODE REASON" when the
 // server closes, and "ok" when the server went on accepting to the end of the steps.
 func wspub(args []string, out io.Writer) error {
@@ -116,7 +160,7 @@ func wspub(args []string, out io.Writer) error {
 	var status int
 	var body string
 	d := ws.Dialer{
-		Timeout: 5 * time.Second,
+		Timeout: waitDeadline,
 		Header:  ws.HandshakeHeaderHTTP(h),
 		OnStatusError: func(st int, _ []byte, resp io.Reader) {
 			status = st
@@ -228,6 +272,15 @@ func wspub(args []string, out io.Writer) error {
 				fmt.Fprintln(out, msg)
 				return nil
 			}
+		case "await":
+			msg, err := awaitFile(arg, closed)
+			if err != nil {
+				return err
+			}
+			if msg != "" {
+				fmt.Fprintln(out, msg)
+				return nil
+			}
 		case "close":
 			if !write(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, "")) {
 				return errors.New("cannot send the close frame")
@@ -237,8 +290,8 @@ func wspub(args []string, out io.Writer) error {
 			select {
 			case msg := <-closed:
 				fmt.Fprintln(out, msg)
-			case <-time.After(20 * time.Second):
-				return errors.New("the server did not close within 20s")
+			case <-time.After(waitDeadline):
+				return fmt.Errorf("the server did not close within %s", waitDeadline)
 			}
 			return nil
 		default:
@@ -248,7 +301,7 @@ func wspub(args []string, out io.Writer) error {
 			select {
 			case msg := <-closed:
 				fmt.Fprintln(out, msg)
-			case <-time.After(5 * time.Second):
+			case <-time.After(waitDeadline):
 				fmt.Fprintln(out, "write failed")
 			}
 			return nil
@@ -256,6 +309,26 @@ func wspub(args []string, out io.Writer) error {
 	}
 	fmt.Fprintln(out, "ok")
 	return nil
+}
+
+// awaitFile waits until a file exists at path, or the server closes (it returns what
+// closed says, then).
+func awaitFile(path string, closed <-chan string) (string, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitDeadline)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return "", nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return "", fmt.Errorf("no %s after %s", path, waitDeadline)
+		case msg := <-closed:
+			return msg, nil
+		}
+	}
 }
 
 // rawconn ADDR DUR opens a TCP connection, sends nothing, and prints how long the server took
@@ -272,7 +345,8 @@ func cmdRawconn(ts *testscript.TestScript, neg bool, args []string) {
 	start := time.Now()
 	c.SetReadDeadline(start.Add(d))
 	_, err = io.Copy(io.Discard, c)
-	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
 		fmt.Fprintln(ts.Stdout(), "still open")
 		return
 	}

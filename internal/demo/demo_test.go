@@ -41,7 +41,8 @@ func TestDemoLoops(t *testing.T) {
 
 	jsonl := filepath.Join(out, "live", demo.Stream, "frames.jsonl")
 	pts := regexp.MustCompile(`"type":"frame","n":(\d+),"pts_ms":(\d+)`)
-	deadline := time.Now().Add(30 * time.Second)
+	// 16 s of media in real time, and a hang's worth of slack for a busy machine.
+	deadline := time.Now().Add(16*time.Second + testenv.Hang)
 	var lastN, lastPTS int
 	for {
 		b, _ := os.ReadFile(jsonl)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // Bytes come out in order and unchanged, whatever the sizes pushed.
@@ -79,13 +81,11 @@ func TestBackpressure(t *testing.T) {
 		}
 		q.CloseWrite()
 	}()
-	time.Sleep(100 * time.Millisecond)
-	// The writer holds one chunk; the queue holds at most 4.
+	// The writer holds one chunk; the queue fills with 4, however long that takes, and
+	// holds no more.
+	testenv.WaitFor(t, "the queue to fill", func() bool { return len(pushed) >= 4 })
 	if n := len(pushed); n > 5 {
 		t.Fatalf("%d pushes went through a queue of 4 buffers with a stalled writer", n)
-	}
-	if n := len(pushed); n < 4 {
-		t.Fatalf("only %d pushes went through: the queue did not fill", n)
 	}
 	close(w.release)
 	if err := <-done; err != nil {
@@ -129,10 +129,12 @@ func TestPacking(t *testing.T) {
 		}
 		q.CloseWrite()
 	}()
-	time.Sleep(100 * time.Millisecond)
 	// The writer holds the first buffer (1 to 4 messages, as many as were packed before
-	// it took it); 4 buffers of 4 messages each wait behind it.
+	// it took it); 4 buffers of 4 messages each wait behind it, once the queue has filled.
 	perBuf := BufSize / msg
+	testenv.WaitFor(t, "the queue to fill", func() bool {
+		return q.Stats().Queued >= int64(4*perBuf*msg) && len(pushed) >= 1+4*perBuf
+	})
 	if n := len(pushed); n < 1+4*perBuf || n > 5*perBuf {
 		t.Errorf("%d pushes of %d bytes went through a queue of 4 buffers with a stalled writer, want %d to %d", n, msg, 1+4*perBuf, 5*perBuf)
 	}

@@ -9,7 +9,26 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 )
+
+// Hang is how long a test waits for something that takes a moment on a quiet machine
+// before it calls it a hang. It is generous on purpose: tests check what happens, the
+// benchmarks how fast, and a busy machine can be many times slower than a quiet one.
+const Hang = time.Minute
+
+// WaitFor calls cond every few milliseconds until it is true, and fails the test if it is
+// still false after Hang; what says what was waited for.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Hang)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", Hang, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // Require returns the path of each tool, skipping the test (failing it in CI) when one is
 // missing.

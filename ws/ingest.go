@@ -384,7 +384,7 @@ func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Sessi
 		// must not leave the publisher a close frame without its code.
 		if b, err := ws.CompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason))); err == nil {
 			if _, err := conn.Write(b); err == nil {
-				awaitCloseReply(conn, src)
+				awaitCloseReply(conn, &r.rd)
 			}
 		}
 	}
@@ -400,15 +400,18 @@ const closeLinger = 2 * time.Second
 // awaitCloseReply reads what the publisher still sends, discarding it, until its close
 // frame or closeLinger. Closing a socket with unread bytes resets the connection, and a
 // publisher still sending media when the close frame arrived would lose that frame, and
-// the code saying why, to the reset.
-func awaitCloseReply(conn net.Conn, src io.Reader) {
+// the code saying why, to the reset. It goes on with the session's frame reader, which
+// may have stopped in the middle of a frame (a shutdown wakes it with a deadline): read
+// from the socket alone, the rest of that frame would be taken for a header.
+func awaitCloseReply(conn net.Conn, rd *wsutil.Reader) {
 	conn.SetReadDeadline(time.Now().Add(closeLinger))
+	rd.MaxMessageSize = 0 // what is discarded may be as large as it likes
 	for {
-		h, err := ws.ReadHeader(src)
-		if err != nil || h.OpCode == ws.OpClose {
+		if err := rd.Discard(); err != nil {
 			return
 		}
-		if _, err := io.CopyN(io.Discard, src, h.Length); err != nil {
+		h, err := rd.NextFrame()
+		if err != nil || h.OpCode == ws.OpClose {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,6 +94,12 @@ func (h *textHandler) Handle(ctx context.Context, r slog.Record) error {
 
 func (h *textHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	c := *h
+	// A stage's records in the command of that stage need not say which stage they
+	// come from (sv dash's own "stage=dash").
+	own := strings.TrimPrefix(h.name, "sv ")
+	as = slices.DeleteFunc(slices.Clone(as), func(a slog.Attr) bool {
+		return a.Key == "stage" && a.Value.String() == own
+	})
 	c.attrs = h.attrs.WithAttrs(as)
 	return &c
 }

@@ -174,6 +174,9 @@ type Server struct {
 	streams  map[string]*session
 	timeURL  string
 	sessions sync.WaitGroup
+	// publishers counts the ingest requests being handled: a session has ended before
+	// its handler has told the publisher so and had the reply to its close frame.
+	publishers sync.WaitGroup
 }
 
 // New makes a Server writing into o.Out.
@@ -232,7 +235,11 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	s.mux = http.NewServeMux()
-	s.mux.Handle(stream.IngestPrefix, s.ingest)
+	s.mux.HandleFunc(stream.IngestPrefix, func(w http.ResponseWriter, r *http.Request) {
+		s.publishers.Add(1)
+		defer s.publishers.Done()
+		s.ingest.ServeHTTP(w, r)
+	})
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -281,6 +288,10 @@ func (s *Server) Close() error {
 		<-done
 	}
 	s.kill()
+	// The publishers are told why their stream ended (close frame and reply) before the
+	// process may exit: exiting first would reset their connections, and the reset can
+	// overtake the close frame.
+	s.publishers.Wait()
 	return s.web.Close()
 }
 

@@ -188,14 +188,7 @@ func keepUp(t *testing.T, b *branch, stalled int) {
 // run is stopped, its backlog dropped and counted, and a new run gets the header and the
 // stream from the next keyframe cluster on, to the end.
 func TestBranchSkipsAhead(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	offsets, headerEnd := keyClusters(t, data)
-	stage := &recordingStage{block: func(n int) bool { return n == 0 }}
-	b := newBranch("analysis", true, 4*queue.BufSize, context.Background(), slog.New(slog.DiscardHandler))
-	b.stage = stage.run
+	data, offsets, headerEnd, stage, b := stalledAnalysis(t)
 	var endedRuns []int
 	b.ended = func(n int, _ int64, skipped bool) {
 		if skipped {
@@ -252,14 +245,7 @@ func TestBranchSkipsAhead(t *testing.T) {
 // new run after a skip joins at a cluster that began in an earlier write (the join replays
 // it from its start): what the analysis got and what it skipped add up to the stream.
 func TestBranchCountsBytesOnce(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	offsets, headerEnd := keyClusters(t, data)
-	stage := &recordingStage{block: func(n int) bool { return n == 0 }}
-	b := newBranch("analysis", true, 4*queue.BufSize, context.Background(), slog.New(slog.DiscardHandler))
-	b.stage = stage.run
+	data, offsets, headerEnd, stage, b := stalledAnalysis(t)
 	done := make(chan error, 1)
 	b.start(done)
 	var c cursor
@@ -377,4 +363,19 @@ func BenchmarkCursor(b *testing.B) {
 			c.write(data[off:min(off+8<<10, len(data))], media.WebM)
 		}
 	}
+}
+
+// stalledAnalysis is a lossy branch over a recording whose first run stops reading, with
+// the recording and the offsets of its keyframe clusters and of its header's end.
+func stalledAnalysis(t *testing.T) (data []byte, offsets []int64, headerEnd int64, stage *recordingStage, b *branch) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets, headerEnd = keyClusters(t, data)
+	stage = &recordingStage{block: func(n int) bool { return n == 0 }}
+	b = newBranch("analysis", true, 4*queue.BufSize, context.Background(), slog.New(slog.DiscardHandler))
+	b.stage = stage.run
+	return data, offsets, headerEnd, stage, b
 }

@@ -136,8 +136,8 @@ func removeLive(dir string) {
 	}
 }
 
-// segmentName matches the finished media segments of representation 0.
-var segmentName = regexp.MustCompile(`^chunk-stream0-[0-9a-z]+-([0-9]+)\.m4s$`)
+// segmentFile matches the finished media segments of representation 0.
+var segmentFile = regexp.MustCompile(`^chunk-stream0-[0-9a-z]+-([0-9]+)\.m4s$`)
 
 // lastSegment returns the highest number of a finished media segment of representation
 // 0 in dir: older segments are deleted as the window moves, so counting files would not do.
@@ -145,7 +145,7 @@ func lastSegment(dir string) int {
 	entries, _ := os.ReadDir(dir)
 	last := 0
 	for _, e := range entries {
-		if m := segmentName.FindStringSubmatch(e.Name()); m != nil {
+		if m := segmentFile.FindStringSubmatch(e.Name()); m != nil {
 			if n, err := strconv.Atoi(m[1]); err == nil && n > last {
 				last = n
 			}

@@ -12,16 +12,16 @@ import (
 	"github.com/svtool/sv/media"
 )
 
-func track(typ, codec string, w, h int) *media.TrackInfo {
+func trackInfo(typ, codec string, w, h int) *media.TrackInfo {
 	return &media.TrackInfo{Type: typ, Codec: codec, Width: w, Height: h}
 }
 
 func TestMakePlan(t *testing.T) {
-	h264 := track("video", "V_MPEG4/ISO/AVC", 640, 480)
-	vp8 := track("video", "V_VP8", 640, 480)
-	vp9 := track("video", "vp09", 1280, 720)
-	opus := track("audio", "A_OPUS", 0, 0)
-	vorbis := track("audio", "A_VORBIS", 0, 0)
+	h264 := trackInfo("video", "V_MPEG4/ISO/AVC", 640, 480)
+	vp8 := trackInfo("video", "V_VP8", 640, 480)
+	vp9 := trackInfo("video", "vp09", 1280, 720)
+	opus := trackInfo("audio", "A_OPUS", 0, 0)
+	vorbis := trackInfo("audio", "A_VORBIS", 0, 0)
 	tests := []struct {
 		name      string
 		in        input
@@ -87,8 +87,8 @@ func TestRenditionSize(t *testing.T) {
 // TestArgs checks the FFmpeg command lines that matter, flag by flag; the package doc
 // says why each is there.
 func TestArgs(t *testing.T) {
-	h264 := track("video", "V_MPEG4/ISO/AVC", 640, 480)
-	opus := track("audio", "A_OPUS", 0, 0)
+	h264 := trackInfo("video", "V_MPEG4/ISO/AVC", 640, 480)
+	opus := trackInfo("audio", "A_OPUS", 0, 0)
 	args := func(in input, o Options) string {
 		p, err := makePlan(in, &o)
 		if err != nil {
@@ -130,7 +130,7 @@ func TestArgs(t *testing.T) {
 			t.Errorf("normal latency transcode of video only: %q in\n%s", unwanted, normal)
 		}
 	}
-	ladder := args(input{kind: media.WebM, video: track("video", "V_VP8", 1280, 720), audio: opus}, Options{Ladder: []int{720, 360}, Audio: AudioAAC})
+	ladder := args(input{kind: media.WebM, video: trackInfo("video", "V_VP8", 1280, 720), audio: opus}, Options{Ladder: []int{720, 360}, Audio: AudioAAC})
 	for _, want := range []string{
 		"-filter_complex [0:v:0]setsar=1,split=2[s0][s1];[s0]scale=-2:720[v0];[s1]scale=-2:360[v1] -map [v0] -map [v1]",
 		"-b:v:0 2750k", "-b:v:1 700k", "-c:a aac -b:a 128k",
@@ -218,8 +218,8 @@ func TestCopyError(t *testing.T) {
 		o            Options
 		track, codec string
 	}{
-		{input{video: track("video", "V_VP8", 640, 480)}, Options{Video: VideoCopy}, "video", "vp8"},
-		{input{audio: track("audio", "A_VORBIS", 0, 0)}, Options{Audio: AudioCopy}, "audio", "vorbis"},
+		{input{video: trackInfo("video", "V_VP8", 640, 480)}, Options{Video: VideoCopy}, "video", "vp8"},
+		{input{audio: trackInfo("audio", "A_VORBIS", 0, 0)}, Options{Audio: AudioCopy}, "audio", "vorbis"},
 	} {
 		_, err := makePlan(tt.in, &tt.o)
 		var ce *CopyError

@@ -61,6 +61,10 @@ type Config struct {
 	// Grace is how long a context cancellation waits for each step of a graceful stop
 	// (stdin closed, then SIGINT) before the next; 0 means DefaultGrace.
 	Grace time.Duration
+	// Pipes is how many outputs FFmpeg writes to pipes of their own: output i is
+	// PipeURL(i), and Process.Pipe(i) reads it. Each must be read to its end (FFmpeg
+	// blocks on a full pipe) and then closed.
+	Pipes int
 	// Nice lowers FFmpeg's scheduling priority by this much below sv's (0..19), so that an
 	// encoder busy on every core cannot delay sv's own I/O: the goroutine feeding FFmpeg,
 	// a WebSocket ingest in the same process. It is applied as FFmpeg starts, before it
@@ -84,7 +88,8 @@ type Progress struct {
 type Process struct {
 	cmd      *exec.Cmd
 	stdin    *os.File // FFmpeg's stdin
-	ownStdin bool     // the caller writes stdin through Stdin (Config.Stdin is nil)
+	pipes    []*os.File
+	ownStdin bool // the caller writes stdin through Stdin (Config.Stdin is nil)
 	grace    time.Duration
 
 	stdinOnce sync.Once
@@ -176,27 +181,43 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	cmd := exec.Command(path, args...)
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stdout = cfg.Stdout
-	if progW != nil {
-		cmd.ExtraFiles = []*os.File{progW}
+	// fd 3 is the progress pipe (closed in the child without Progress), the outputs follow.
+	cmd.ExtraFiles = []*os.File{progW}
+	var pipeR, pipeW []*os.File
+	for range cfg.Pipes {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(progR, progW)
+			closeAll(pipeR...)
+			closeAll(pipeW...)
+			return nil, fmt.Errorf("start ffmpeg: %w", err)
+		}
+		pipeR, pipeW = append(pipeR, r), append(pipeW, w)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, w)
 	}
+	closePipes := func() { closeAll(pipeR...); closeAll(pipeW...) }
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		closeAll(progR, progW)
+		closePipes()
 		return nil, fmt.Errorf("start ffmpeg: %w", err)
 	}
 	cmd.Stdin = stdinR
 	logR, logW, err := os.Pipe()
 	if err != nil {
 		closeAll(progR, progW, stdinR, stdinW)
+		closePipes()
 		return nil, fmt.Errorf("start ffmpeg: %w", err)
 	}
 	cmd.Stderr = logW
 	if err := cmd.Start(); err != nil {
 		closeAll(progR, progW, stdinR, stdinW, logR, logW)
+		closePipes()
 		return nil, fmt.Errorf("start ffmpeg: %w", err)
 	}
 	// The child holds its own copies now.
 	closeAll(stdinR, logW, progW)
+	closeAll(pipeW...)
 	if cfg.Nice > 0 {
 		renice(cmd.Process.Pid, cfg.Nice)
 	}
@@ -210,6 +231,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		stdin:    stdinW,
 		ownStdin: cfg.Stdin == nil,
 		grace:    grace,
+		pipes:    pipeR,
 		stopReq:  make(chan time.Duration, 1),
 		done:     make(chan struct{}),
 	}
@@ -246,6 +268,13 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	}()
 	return p, nil
 }
+
+// PipeURL is the URL of output pipe i (see Config.Pipes) in FFmpeg's arguments.
+func PipeURL(i int) string { return "pipe:" + strconv.Itoa(4+i) }
+
+// Pipe returns the reading end of output pipe i (see Config.Pipes). It ends when FFmpeg
+// closes the output or exits; the caller closes it.
+func (p *Process) Pipe(i int) *os.File { return p.pipes[i] }
 
 func closeAll(fs ...*os.File) {
 	for _, f := range fs {

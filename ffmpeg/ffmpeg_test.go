@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -414,5 +415,37 @@ func TestIsLog(t *testing.T) {
 	}
 	if IsLog(h.got[1]) {
 		t.Errorf("IsLog(%q) = true", h.got[1].Message)
+	}
+}
+
+func TestPipes(t *testing.T) {
+	testenv.Require(t, "ffmpeg")
+	ctx := context.Background()
+	p, err := Start(ctx, Config{
+		Args: []string{"-loglevel", "error", "-f", "lavfi", "-i", "sine=d=0.5",
+			"-map", "0", "-f", "s16le", PipeURL(0), "-map", "0", "-f", "u8", PipeURL(1)},
+		Pipes:    2,
+		Progress: func(Progress) {},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := make([]int64, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sizes[i], _ = io.Copy(io.Discard, p.Pipe(i))
+			p.Pipe(i).Close()
+		}()
+	}
+	wg.Wait()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Half a second of 44.1 kHz mono: 2 bytes a sample in s16le, 1 in u8.
+	if sizes[0] != 44100 || sizes[1] != 22050 {
+		t.Errorf("pipes got %d and %d bytes, want 44100 and 22050", sizes[0], sizes[1])
 	}
 }

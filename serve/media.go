@@ -125,8 +125,11 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	if s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt) {
 		return
 	}
-	// The next segment, asked for a little before the writer starts it?
-	if s.awaitNext(r, rel) && (s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt)) {
+	// Not written yet? A player asks for a part a moment before it exists (an LL-HLS
+	// preload hint), or for a segment when its clock is a little ahead.
+	found, release := s.hold(r, rel)
+	defer release()
+	if found && (s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt)) {
 		return
 	}
 	s.stats.missing.Add(1)
@@ -186,56 +189,65 @@ func (s *Server) exists(rel string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// nextSegmentWait bounds how long a request for the segment after the one in progress
-// waits for the writer to start it.
-const nextSegmentWait = 3 * time.Second
+// liveFolder is how recently a stream folder must have changed for requests in it to be
+// held: a packager creates or renames a file in it every part or segment, which sets the
+// folder's modification time, so an older folder holds a finished stream.
+const liveFolder = 30 * time.Second
 
-// awaitNext waits for segment rel to be started when it is the next one: the segment
-// numbered one or two before it (a packager may skip a number to keep numbers on the
-// timeline) is being written or was finished less than nextSegmentWait ago. A player
-// whose clock is a little ahead asks for it a moment early; it gets it as soon as it
-// exists rather than a 404 and a retry. For any other missing segment, awaitNext
-// returns false at once. It reports whether the segment now exists.
-func (s *Server) awaitNext(r *http.Request, rel string) bool {
-	dir, name := path.Split(rel)
-	prev := append(numbered(name, -1), numbered(name, -2)...)
-	next := numbered(name, 1)
-	recent := false
-	for _, p := range prev {
-		if fi, err := s.root.Stat(dir + p + ".tmp"); err == nil && fi.Mode().IsRegular() {
-			recent = true
-			break
-		}
-		if fi, err := s.root.Stat(dir + p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) < nextSegmentWait {
-			recent = true
-			break
-		}
+// hold waits, up to Options.Hold, for segment rel to be started (NAME.tmp) or written
+// (NAME), or for the writer to go on to the next number (it skipped rel's), and reports
+// whether one of them happened. Call release once the segment is served: it keeps the
+// watches, so that a tail of the segment shares their pollers. A request is held only in
+// a stream folder that is live, and not when the next segment already exists: rel is
+// then in the past (deleted, or never written) and will not come.
+func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) {
+	release = func() {}
+	if s.o.Hold <= 0 {
+		return false, release
 	}
-	if !recent {
-		return false
+	dir, name := path.Split(rel)
+	if fi, err := s.root.Stat(strings.TrimSuffix(dir, "/")); err != nil || !fi.IsDir() || time.Since(fi.ModTime()) > liveFolder {
+		return false, release
+	}
+	next := numbered(name, 1) // at most two names
+	for _, n := range next {
+		if s.exists(dir+n+".tmp") || s.exists(dir+n) {
+			return false, release
+		}
 	}
 	s.stats.waited.Add(1)
-	deadline := time.Now().Add(min(nextSegmentWait, s.o.Stall))
-	timer := time.NewTimer(s.o.Poll)
+	fws := []*fileWatch{s.watch(rel)}
+	for _, n := range next {
+		fws = append(fws, s.watch(dir+n))
+	}
+	release = func() {
+		for _, fw := range fws {
+			s.release(fw)
+		}
+	}
+	timer := time.NewTimer(s.o.Hold)
 	defer timer.Stop()
+	var changed [3]<-chan struct{} // nil ones never fire
 	for {
-		// It starts, or the writer skipped its number and went on to the next.
+		for i, fw := range fws {
+			changed[i] = fw.next()
+		}
 		if s.exists(rel+".tmp") || s.exists(rel) {
-			return true
+			return true, release
 		}
 		for _, n := range next {
 			if s.exists(dir+n+".tmp") || s.exists(dir+n) {
-				return true
+				return true, release
 			}
 		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		timer.Reset(s.o.Poll)
 		select {
 		case <-r.Context().Done():
-			return false
+			return false, release
 		case <-timer.C:
+			return false, release
+		case <-changed[0]:
+		case <-changed[1]:
+		case <-changed[2]:
 		}
 	}
 }

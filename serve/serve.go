@@ -45,15 +45,21 @@
 // aborted, so that no client ever takes a truncated segment for a whole one. This is
 // what lets low-latency DASH play without a 404 and a stall at every segment.
 //
-// A segment that neither exists nor is being written is a 404 at once, with two
-// exceptions that keep a low-latency player from stalling. The segment right after the
-// one in progress (or just finished), asked for a moment before FFmpeg starts it, is
-// waited for (up to 3 s, or Stall). And a number FFmpeg skipped (with -index_correction
-// it skips one now and then to keep a copied stream's numbers on the MPD's timeline,
-// when the publisher's keyframes come a little more than a segment apart) is answered
-// with the next segment, which holds the media of that time: players place media by the
-// timestamps inside, and dash.js, which computes numbers from the timeline, would
-// otherwise stall on the missing one.
+// A segment or part that is neither written nor being written is held for, up to
+// Options.Hold (3 s), in a live stream's folder: players ask a moment early on purpose
+// (an LL-HLS player fetches the part its playlist's EXT-X-PRELOAD-HINT names before the
+// packager has started it; a low-latency DASH player whose clock is a little ahead asks
+// for the next segment), and get it as soon as NAME.tmp or NAME appears, streamed as
+// above, instead of a 404 and a retry. One poller per awaited file wakes all the
+// requests held for it. A request is answered 404 at once when the stream folder does
+// not exist or has not changed for 30 s (a packager creates or renames a file in it at
+// every part or segment: the stream is over), or when the segment numbered after it
+// already exists (it is in the past: deleted, or never written). And a number FFmpeg
+// skipped (with -index_correction it skips one now and then to keep a copied stream's
+// numbers on the MPD's timeline, when the publisher's keyframes come a little more than
+// a segment apart) is answered with the next segment, which holds the media of that
+// time: players place media by the timestamps inside, and dash.js, which computes
+// numbers from the timeline, would otherwise stall on the missing one.
 //
 // # Latency
 //
@@ -94,6 +100,9 @@ const (
 	// DefaultStall is how long a segment in progress may stop growing before its
 	// response is given up (the writer is gone).
 	DefaultStall = 10 * time.Second
+	// DefaultHold is how long a request for a segment or part that is not written yet
+	// waits for it.
+	DefaultHold = 3 * time.Second
 	// DefaultWriteTimeout bounds each write to a client: one that stops reading is
 	// dropped after it, however long the response itself may last.
 	DefaultWriteTimeout = 30 * time.Second
@@ -121,6 +130,10 @@ type Options struct {
 	Poll time.Duration
 	// Stall is how long a segment in progress may stop growing; 0 means DefaultStall.
 	Stall time.Duration
+	// Hold is how long a request for a segment or part that is neither written nor
+	// being written waits for it in a live stream's folder, before a 404; 0 means
+	// DefaultHold, a negative value answers 404 at once.
+	Hold time.Duration
 	// WriteTimeout bounds each write to a client; 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// Version is shown by the pages; optional.
@@ -143,7 +156,7 @@ type Stats struct {
 	InProgress int64 // segments streamed while being written
 	Aborted    int64 // in-progress responses given up: the writer stopped or rewrote the file
 	Missing    int64 // segment requests answered 404
-	Waited     int64 // requests for the next segment that waited for it to be started
+	Waited     int64 // requests for a segment or part not written yet, held for it
 	Skipped    int64 // requests for a number the packager skipped, answered with the next segment
 	Events     int64 // /events streams opened
 }
@@ -160,7 +173,7 @@ type Server struct {
 	events       atomic.Int64 // open /events streams
 	cache        startCache   // for the lead
 	descriptions descriptions // for /streams.json
-	watchers     watchers     // of the segments in progress
+	watchers     watchers     // of the segments in progress or awaited
 }
 
 // ErrRoot is returned by New when Options.Root is not a directory that can be opened.
@@ -182,6 +195,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Stall <= 0 {
 		o.Stall = DefaultStall
+	}
+	if o.Hold == 0 {
+		o.Hold = DefaultHold
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout

@@ -111,6 +111,17 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	if mt.kind == segment && s.o.OnSegment != nil {
 		s.o.OnSegment(name, r)
 	}
+	if path.Ext(rel) == ".m3u8" && r.URL.RawQuery != "" {
+		d, ok, err := parseDirective(r.URL.Query())
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if ok {
+			s.serveBlocking(w, r, rel, mt, d)
+			return
+		}
+	}
 	f, fi, err := s.open(rel)
 	if err == nil {
 		defer f.Close()
@@ -320,7 +331,7 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
 // http.ServeContent, manifests gzipped when the client takes it.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, mt mediaType) {
 	s.mediaHeaders(w, mt)
-	etag := fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+	etag := fileETag(fi)
 	w.Header().Set("ETag", etag)
 	var modtime time.Time // none for files that change more often than once a second
 	switch mt.kind {
@@ -330,16 +341,13 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 	case manifest:
 		w.Header().Add("Vary", "Accept-Encoding")
 		if r.Header.Get("Range") == "" && acceptsGzip(r) && fi.Size() <= maxGzip {
-			gz, err := gzipFile(f)
+			gz, err := gzipBytes(f)
 			if err != nil {
 				s.o.Log.Warn("cannot read", "path", r.URL.Path, "err", err)
 				httpError(w, http.StatusInternalServerError, "cannot read the file")
 				return
 			}
-			w.Header().Set("Content-Encoding", "gzip")
-			w.Header().Set("Content-Length", strconv.Itoa(len(gz))) // ServeContent leaves it to us
-			w.Header().Set("ETag", strings.TrimSuffix(etag, `"`)+`-gz"`)
-			http.ServeContent(w, r, "", modtime, bytes.NewReader(gz))
+			serveGzipped(w, r, gz, etag)
 			return
 		}
 	}
@@ -361,10 +369,25 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
-func gzipFile(f *os.File) ([]byte, error) {
+// fileETag is the strong ETag of a version of a file: a new version is a new file (a
+// rename) or a longer one.
+func fileETag(fi fs.FileInfo) string {
+	return fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// serveGzipped serves gz, the gzipped body of the version etag names.
+func serveGzipped(w http.ResponseWriter, r *http.Request, gz []byte, etag string) {
+	h := w.Header()
+	h.Set("Content-Encoding", "gzip")
+	h.Set("Content-Length", strconv.Itoa(len(gz))) // ServeContent leaves it to us
+	h.Set("ETag", strings.TrimSuffix(etag, `"`)+`-gz"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(gz))
+}
+
+func gzipBytes(rd io.Reader) ([]byte, error) {
 	var b bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a valid level: no error
-	if _, err := io.Copy(zw, f); err != nil {
+	if _, err := io.Copy(zw, rd); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {

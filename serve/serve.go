@@ -61,6 +61,27 @@
 // time: players place media by the timestamps inside, and dash.js, which computes
 // numbers from the timeline, would otherwise stall on the missing one.
 //
+// # Low-latency HLS
+//
+// A media playlist asked for with the delivery directives _HLS_msn=M (and _HLS_part=P)
+// is a blocking reload (RFC 8216bis, section 6.2.5.2): the response is held until the
+// playlist on disk holds segment M complete (the media sequence number of its
+// #EXT-X-MEDIA-SEQUENCE plus its #EXTINF count, minus one, is M or more), or P+1
+// #EXT-X-PART lines after its last segment when that is M-1, or #EXT-X-ENDLIST; it is
+// then sent as it was read. After three target durations (#EXT-X-TARGETDURATION) of
+// waiting the answer is 503, and the player asks again. M more than two segments past
+// the playlist's last, _HLS_part without _HLS_msn, or anything but a decimal integer is
+// a 400 at once. _HLS_skip is ignored: the full playlist is a right answer to a delta
+// update request. A playlist that is not a media playlist (no #EXT-X-TARGETDURATION) is
+// served as it is. The packager must replace a playlist atomically (write another file,
+// rename it over): a reader must never see half a playlist. One poller per playlist
+// reads it when it changes (every Options.Poll it looks at the file, every 100 ms it reads
+// it anyway), parses it once and wakes all its waiters, so that a thousand waiting
+// players cost one poll. Answers to blocking reloads may be cached for a target duration
+// (Cache-Control: max-age): their URL names a point the playlist has reached and any
+// later version is a right answer too, so a shared cache in front can answer every player
+// waiting for the same part with one request; plain playlist requests stay no-cache.
+//
 // # Latency
 //
 // FFmpeg's availabilityStartTime is the moment its muxer gets the first packet, after
@@ -157,6 +178,8 @@ type Stats struct {
 	Aborted    int64 // in-progress responses given up: the writer stopped or rewrote the file
 	Missing    int64 // segment requests answered 404
 	Waited     int64 // requests for a segment or part not written yet, held for it
+	Blocked    int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
+	Timeouts   int64 // blocking playlist reloads answered 503: the playlist did not get there in time
 	Skipped    int64 // requests for a number the packager skipped, answered with the next segment
 	Events     int64 // /events streams opened
 }
@@ -169,11 +192,13 @@ type Server struct {
 	mux   *http.ServeMux
 	stats struct {
 		requests, segments, inProgress, aborted, missing, waited, skipped, events atomic.Int64
+		blocked, timeouts                                                         atomic.Int64
 	}
-	events       atomic.Int64 // open /events streams
-	cache        startCache   // for the lead
-	descriptions descriptions // for /streams.json
-	watchers     watchers     // of the segments in progress or awaited
+	events       atomic.Int64     // open /events streams
+	cache        startCache       // for the lead
+	descriptions descriptions     // for /streams.json
+	watchers     watchers         // of the segments in progress or awaited
+	playlists    playlistWatchers // of the playlists that blocking reloads wait on
 }
 
 // ErrRoot is returned by New when Options.Root is not a directory that can be opened.
@@ -258,6 +283,8 @@ func (s *Server) Stats() Stats {
 		Aborted:    s.stats.aborted.Load(),
 		Missing:    s.stats.missing.Load(),
 		Waited:     s.stats.waited.Load(),
+		Blocked:    s.stats.blocked.Load(),
+		Timeouts:   s.stats.timeouts.Load(),
 		Skipped:    s.stats.skipped.Load(),
 		Events:     s.stats.events.Load(),
 	}

@@ -201,7 +201,7 @@ func TestBlockingReloadTimeout(t *testing.T) {
 	if d := time.Since(start); resp.StatusCode != http.StatusServiceUnavailable || d < 3*time.Second {
 		t.Errorf("status %d after %s", resp.StatusCode, d)
 	}
-	if resp.Header.Get("Cache-Control") != "no-store" {
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("headers %v", resp.Header)
 	}
 	if st := ts.Stats(); st.Blocked != 1 || st.Timeouts != 1 {
@@ -230,7 +230,7 @@ func TestBlockingReloadRefused(t *testing.T) {
 	} {
 		start := time.Now()
 		resp, _ := ts.get(t, "GET", playlistPath+"?"+q, nil)
-		if resp.StatusCode != http.StatusBadRequest {
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("%s: status %d after %s, headers %v", q, resp.StatusCode, time.Since(start), resp.Header)
 		}
 	}
@@ -405,6 +405,52 @@ func TestHoldPart(t *testing.T) {
 	}
 	if st := ts.Stats(); st.Waited != n || st.Missing != 0 || st.InProgress+st.Segments != n {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestCORSEverywhere: every response a player may read carries the CORS headers, errors
+// included; the pages do not.
+func TestCORSEverywhere(t *testing.T) {
+	ts := newTestServer(t, Options{Hold: -1})
+	newPackager(t, ts.dir)
+	origin := http.Header{"Origin": {"https://player.example"}}
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/live/cam/media_0.m3u8", 200},
+		{"GET", "/live/cam/" + segmentName(50), 200},
+		{"GET", "/live/cam/missing.m4s", 404},
+		{"GET", "/live/cam/missing.mpd", 404},
+		{"GET", "/live/cam/notmedia.txt", 404},
+		{"GET", "/live/nocam/manifest.mpd", 404},
+		{"GET", "/live/cam/media_0.m3u8?_HLS_part=1", 400},
+		{"GET", "/live/cam/media_0.m3u8?_HLS_msn=60", 400},
+		{"POST", "/live/cam/media_0.m3u8", 405},
+		{"OPTIONS", "/live/cam/media_0.m3u8", 405},
+		{"GET", "/time", 200},
+		{"POST", "/time", 405},
+		{"GET", "/config.json", 200},
+		{"GET", "/streams.json", 200},
+	} {
+		resp, _ := ts.get(t, c.method, c.path, origin)
+		if resp.StatusCode != c.status || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Age") {
+			t.Errorf("%s %s: status %d (want %d), headers %v", c.method, c.path, resp.StatusCode, c.status, resp.Header)
+		}
+	}
+	resp, _ := ts.get(t, "OPTIONS", "/live/cam/missing.m4s", http.Header{
+		"Origin":                        {"https://player.example"},
+		"Access-Control-Request-Method": {"GET"},
+	})
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		len(resp.Header.Values("Access-Control-Allow-Origin")) != 1 {
+		t.Errorf("preflight: status %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	for _, p := range []string{"/", "/view"} {
+		if resp, _ := ts.get(t, "GET", p, origin); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("page %s readable from other origins", p)
+		}
 	}
 }
 

@@ -319,7 +319,6 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
 	h := w.Header()
 	h.Set("Content-Type", mt.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
-	s.cors(w)
 	if mt.kind == segment {
 		h.Set("Cache-Control", segmentCache)
 	} else {

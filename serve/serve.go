@@ -25,7 +25,10 @@
 // anything outside it. Manifests and playlists are sent with Cache-Control: no-cache and a
 // strong ETag (no Last-Modified: it has one-second resolution and live manifests change
 // faster), gzipped when the client accepts it; finished segments are immutable for a year.
-// Range and conditional requests are served by [http.ServeContent].
+// Range and conditional requests are served by [http.ServeContent]. Every response under
+// /live/, and /time, /config.json and /streams.json, carries Access-Control-Allow-Origin
+// (Options.CORSOrigin), errors included, so that a player on another origin sees a 404
+// or a 503 as such rather than as a network error; CORS preflights are answered.
 //
 // sv dash puts its run into every segment's name, so a name is never used twice in a
 // folder. Other packagers reuse names when they start again in the same folder (plain
@@ -143,8 +146,8 @@ type Options struct {
 	Ingest string
 	// TokenRequired tells the capture page that the ingest wants a token.
 	TokenRequired bool
-	// CORSOrigin is the Access-Control-Allow-Origin of media, /time and /streams.json;
-	// "" means "*".
+	// CORSOrigin is the Access-Control-Allow-Origin of every response under /live/ and
+	// of /time, /config.json and /streams.json, errors included; "" means "*".
 	CORSOrigin string
 	// Poll is how often a segment in progress is checked for new bytes (by one poller
 	// per segment, however many clients read it); 0 means DefaultPoll.
@@ -312,10 +315,16 @@ func (s *Server) routes() {
 	s.mux = mux
 }
 
-// methods lets GET and HEAD through, answers CORS preflights and refuses the rest.
+// methods lets GET and HEAD through, answers CORS preflights and refuses the rest. Every
+// response a player or another site's page may read carries the CORS headers, errors
+// included: without them a browser hands the script a network error instead of a 404,
+// a 400 or a 503, and the player cannot tell a missing segment from a broken server.
 func (s *Server) methods(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.stats.requests.Add(1)
+		if corsPath(r.URL.Path) {
+			s.cors(w)
+		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			next.ServeHTTP(w, r)
@@ -332,11 +341,26 @@ func (s *Server) methods(next http.Handler) http.Handler {
 	})
 }
 
-// cors marks a response as readable from other origins.
+// corsPath reports whether responses to path are readable from other origins: the
+// media, the clock and what the pages fetch; not the pages themselves.
+func corsPath(path string) bool {
+	switch path {
+	case "/time", "/config.json", "/streams.json":
+		return true
+	}
+	return strings.HasPrefix(path, stream.MediaPrefix)
+}
+
+// cors marks a response as readable from other origins, once. Date is exposed for
+// players that sync their clock to it, Age for hls.js, which judges a cached playlist's
+// freshness by it.
 func (s *Server) cors(w http.ResponseWriter) {
 	h := w.Header()
+	if h.Get("Access-Control-Allow-Origin") != "" {
+		return
+	}
 	h.Set("Access-Control-Allow-Origin", s.o.CORSOrigin)
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag")
+	h.Set("Access-Control-Expose-Headers", "Age, Content-Length, Content-Range, Date, ETag")
 	if s.o.CORSOrigin != "*" {
 		h.Add("Vary", "Origin")
 	}

@@ -44,7 +44,6 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, name string
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // a proxy in front must not buffer the stream
 	h.Set("X-Content-Type-Options", "nosniff")
-	s.cors(w)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return

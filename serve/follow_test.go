@@ -239,13 +239,18 @@ func TestInProgressHeadAndRange(t *testing.T) {
 	}
 }
 
-// TestMissingSegment: a segment that is neither there nor being written is a 404 at once;
-// the one right after a segment in progress is waited for.
+// TestMissingSegment: a segment that is neither there nor being written is held for, in a
+// live stream's folder, until it starts; a 404 at once where it cannot come, and after
+// Hold where it does not.
 func TestMissingSegment(t *testing.T) {
-	ts := newTestServer(t, Options{Stall: 500 * time.Millisecond})
-	resp, _ := ts.get(t, "GET", "/live/cam/chunk-stream0-00042.m4s", nil)
-	if st := ts.Stats(); resp.StatusCode != 404 || st.Waited != 0 {
-		t.Errorf("status %d, having waited for it (stats %+v)", resp.StatusCode, st)
+	ts := newTestServer(t, Options{Hold: 300 * time.Millisecond})
+	// No such stream folder, or a number the writer is already past: a 404 at once.
+	ts.write(t, "chunk-stream0-00043.m4s", pattern(10, 1))
+	for _, p := range []string{"/live/nocam/chunk-stream0-00042.m4s", "/live/cam/chunk-stream0-00042.m4s"} {
+		resp, _ := ts.get(t, "GET", p, nil)
+		if st := ts.Stats(); resp.StatusCode != 404 || st.Waited != 0 {
+			t.Errorf("%s: status %d, having waited for it (stats %+v)", p, resp.StatusCode, st)
+		}
 	}
 
 	prev := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00009.m4s"))
@@ -253,8 +258,8 @@ func TestMissingSegment(t *testing.T) {
 	written := make(chan []byte, 1)
 	go func() {
 		// Once the request below waits for it, the segment before ends and this one starts.
-		for deadline := time.Now().Add(testenv.Hang); ts.Stats().Waited == 0 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
+		if !eventually(func() bool { return ts.Stats().Waited == 1 }) {
+			t.Error("the request was never held")
 		}
 		prev.finish()
 		next := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00010.m4s"))
@@ -268,14 +273,31 @@ func TestMissingSegment(t *testing.T) {
 	if all := <-written; resp.StatusCode != 200 || !bytes.Equal(body, all) {
 		t.Errorf("next segment: status %d, %d bytes", resp.StatusCode, len(body))
 	}
-	// One that never comes: a 404 once the wait (here Stall) is over.
+	// One that never comes: a 404 once Hold is over.
 	start := time.Now()
 	resp, _ = ts.get(t, "GET", "/live/cam/chunk-stream0-00011.m4s", nil)
-	if d := time.Since(start); resp.StatusCode != 404 || d < 400*time.Millisecond || d > testenv.Hang {
+	if d := time.Since(start); resp.StatusCode != 404 || d < 300*time.Millisecond {
 		t.Errorf("a next segment that never comes: status %d after %s", resp.StatusCode, d)
 	}
-	if st := ts.Stats(); st.Waited != 2 || st.Missing != 2 {
+	if st := ts.Stats(); st.Waited != 2 || st.Missing != 3 {
 		t.Errorf("stats %+v", st)
+	}
+
+	// A folder nothing has changed in for a while holds a finished stream.
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(ts.dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = ts.get(t, "GET", "/live/cam/chunk-stream0-00011.m4s", nil)
+	if st := ts.Stats(); resp.StatusCode != 404 || st.Waited != 2 {
+		t.Errorf("finished stream: status %d (stats %+v)", resp.StatusCode, st)
+	}
+
+	// A negative Hold holds nothing.
+	ts = newTestServer(t, Options{Hold: -1})
+	resp, _ = ts.get(t, "GET", "/live/cam/chunk-stream0-00001.m4s", nil)
+	if st := ts.Stats(); resp.StatusCode != 404 || st.Waited != 0 {
+		t.Errorf("Hold -1: status %d (stats %+v)", resp.StatusCode, st)
 	}
 }
 

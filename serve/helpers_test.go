@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 // testServer is a Server on a real loopback listener, over a temporary media root.
@@ -76,6 +78,35 @@ func (ts *testServer) get(t *testing.T, method, path string, header http.Header)
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	return resp, b
+}
+
+// fetch does a request and reads the whole body, for goroutines other than the test's.
+func (ts *testServer) fetch(method, path string, header http.Header) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(method, ts.url+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := noGzipClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// eventually reports whether cond became true within testenv.Hang; unlike
+// testenv.WaitFor it may be called from any goroutine.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(testenv.Hang); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 // noGzipClient leaves Accept-Encoding and Content-Encoding to the test.

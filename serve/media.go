@@ -111,6 +111,17 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	if mt.kind == segment && s.o.OnSegment != nil {
 		s.o.OnSegment(name, r)
 	}
+	if path.Ext(rel) == ".m3u8" && r.URL.RawQuery != "" {
+		d, ok, err := parseDirective(r.URL.Query())
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if ok {
+			s.serveBlocking(w, r, rel, mt, d)
+			return
+		}
+	}
 	f, fi, err := s.open(rel)
 	if err == nil {
 		defer f.Close()
@@ -125,8 +136,11 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	if s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt) {
 		return
 	}
-	// The next segment, asked for a little before the writer starts it?
-	if s.awaitNext(r, rel) && (s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt)) {
+	// Not written yet? A player asks for a part a moment before it exists (an LL-HLS
+	// preload hint), or for a segment when its clock is a little ahead.
+	found, release := s.hold(r, rel)
+	defer release()
+	if found && (s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt)) {
 		return
 	}
 	s.stats.missing.Add(1)
@@ -186,56 +200,65 @@ func (s *Server) exists(rel string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// nextSegmentWait bounds how long a request for the segment after the one in progress
-// waits for the writer to start it.
-const nextSegmentWait = 3 * time.Second
+// liveFolder is how recently a stream folder must have changed for requests in it to be
+// held: a packager creates or renames a file in it every part or segment, which sets the
+// folder's modification time, so an older folder holds a finished stream.
+const liveFolder = 30 * time.Second
 
-// awaitNext waits for segment rel to be started when it is the next one: the segment
-// numbered one or two before it (a packager may skip a number to keep numbers on the
-// timeline) is being written or was finished less than nextSegmentWait ago. A player
-// whose clock is a little ahead asks for it a moment early; it gets it as soon as it
-// exists rather than a 404 and a retry. For any other missing segment, awaitNext
-// returns false at once. It reports whether the segment now exists.
-func (s *Server) awaitNext(r *http.Request, rel string) bool {
-	dir, name := path.Split(rel)
-	prev := append(numbered(name, -1), numbered(name, -2)...)
-	next := numbered(name, 1)
-	recent := false
-	for _, p := range prev {
-		if fi, err := s.root.Stat(dir + p + ".tmp"); err == nil && fi.Mode().IsRegular() {
-			recent = true
-			break
-		}
-		if fi, err := s.root.Stat(dir + p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) < nextSegmentWait {
-			recent = true
-			break
-		}
+// hold waits, up to Options.Hold, for segment rel to be started (NAME.tmp) or written
+// (NAME), or for the writer to go on to the next number (it skipped rel's), and reports
+// whether one of them happened. Call release once the segment is served: it keeps the
+// watches, so that a tail of the segment shares their pollers. A request is held only in
+// a stream folder that is live, and not when the next segment already exists: rel is
+// then in the past (deleted, or never written) and will not come.
+func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) {
+	release = func() {}
+	if s.o.Hold <= 0 {
+		return false, release
 	}
-	if !recent {
-		return false
+	dir, name := path.Split(rel)
+	if fi, err := s.root.Stat(strings.TrimSuffix(dir, "/")); err != nil || !fi.IsDir() || time.Since(fi.ModTime()) > liveFolder {
+		return false, release
+	}
+	next := numbered(name, 1) // at most two names
+	for _, n := range next {
+		if s.exists(dir+n+".tmp") || s.exists(dir+n) {
+			return false, release
+		}
 	}
 	s.stats.waited.Add(1)
-	deadline := time.Now().Add(min(nextSegmentWait, s.o.Stall))
-	timer := time.NewTimer(s.o.Poll)
+	fws := []*fileWatch{s.watch(rel)}
+	for _, n := range next {
+		fws = append(fws, s.watch(dir+n))
+	}
+	release = func() {
+		for _, fw := range fws {
+			s.release(fw)
+		}
+	}
+	timer := time.NewTimer(s.o.Hold)
 	defer timer.Stop()
+	var changed [3]<-chan struct{} // nil ones never fire
 	for {
-		// It starts, or the writer skipped its number and went on to the next.
+		for i, fw := range fws {
+			changed[i] = fw.next()
+		}
 		if s.exists(rel+".tmp") || s.exists(rel) {
-			return true
+			return true, release
 		}
 		for _, n := range next {
 			if s.exists(dir+n+".tmp") || s.exists(dir+n) {
-				return true
+				return true, release
 			}
 		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		timer.Reset(s.o.Poll)
 		select {
 		case <-r.Context().Done():
-			return false
+			return false, release
 		case <-timer.C:
+			return false, release
+		case <-changed[0]:
+		case <-changed[1]:
+		case <-changed[2]:
 		}
 	}
 }
@@ -296,7 +319,6 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
 	h := w.Header()
 	h.Set("Content-Type", mt.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
-	s.cors(w)
 	if mt.kind == segment {
 		h.Set("Cache-Control", segmentCache)
 	} else {
@@ -308,7 +330,7 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
 // http.ServeContent, manifests gzipped when the client takes it.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, mt mediaType) {
 	s.mediaHeaders(w, mt)
-	etag := fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+	etag := fileETag(fi)
 	w.Header().Set("ETag", etag)
 	var modtime time.Time // none for files that change more often than once a second
 	switch mt.kind {
@@ -318,16 +340,13 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 	case manifest:
 		w.Header().Add("Vary", "Accept-Encoding")
 		if r.Header.Get("Range") == "" && acceptsGzip(r) && fi.Size() <= maxGzip {
-			gz, err := gzipFile(f)
+			gz, err := gzipBytes(f)
 			if err != nil {
 				s.o.Log.Warn("cannot read", "path", r.URL.Path, "err", err)
 				httpError(w, http.StatusInternalServerError, "cannot read the file")
 				return
 			}
-			w.Header().Set("Content-Encoding", "gzip")
-			w.Header().Set("Content-Length", strconv.Itoa(len(gz))) // ServeContent leaves it to us
-			w.Header().Set("ETag", strings.TrimSuffix(etag, `"`)+`-gz"`)
-			http.ServeContent(w, r, "", modtime, bytes.NewReader(gz))
+			serveGzipped(w, r, gz, etag)
 			return
 		}
 	}
@@ -349,10 +368,25 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
-func gzipFile(f *os.File) ([]byte, error) {
+// fileETag is the strong ETag of a version of a file: a new version is a new file (a
+// rename) or a longer one.
+func fileETag(fi fs.FileInfo) string {
+	return fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// serveGzipped serves gz, the gzipped body of the version etag names.
+func serveGzipped(w http.ResponseWriter, r *http.Request, gz []byte, etag string) {
+	h := w.Header()
+	h.Set("Content-Encoding", "gzip")
+	h.Set("Content-Length", strconv.Itoa(len(gz))) // ServeContent leaves it to us
+	h.Set("ETag", strings.TrimSuffix(etag, `"`)+`-gz"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(gz))
+}
+
+func gzipBytes(rd io.Reader) ([]byte, error) {
 	var b bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a valid level: no error
-	if _, err := io.Copy(zw, f); err != nil {
+	if _, err := io.Copy(zw, rd); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {

@@ -71,7 +71,6 @@ func (s *Server) serveTime(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	s.cors(w)
 	w.Write([]byte(s.o.now().UTC().Format(TimeFormat)))
 }
 

@@ -25,7 +25,10 @@
 // anything outside it. Manifests and playlists are sent with Cache-Control: no-cache and a
 // strong ETag (no Last-Modified: it has one-second resolution and live manifests change
 // faster), gzipped when the client accepts it; finished segments are immutable for a year.
-// Range and conditional requests are served by [http.ServeContent].
+// Range and conditional requests are served by [http.ServeContent]. Every response under
+// /live/, and /time, /config.json and /streams.json, carries Access-Control-Allow-Origin
+// (Options.CORSOrigin), errors included, so that a player on another origin sees a 404
+// or a 503 as such rather than as a network error; CORS preflights are answered.
 //
 // sv dash puts its run into every segment's name, so a name is never used twice in a
 // folder. Other packagers reuse names when they start again in the same folder (plain
@@ -45,15 +48,42 @@
 // aborted, so that no client ever takes a truncated segment for a whole one. This is
 // what lets low-latency DASH play without a 404 and a stall at every segment.
 //
-// A segment that neither exists nor is being written is a 404 at once, with two
-// exceptions that keep a low-latency player from stalling. The segment right after the
-// one in progress (or just finished), asked for a moment before FFmpeg starts it, is
-// waited for (up to 3 s, or Stall). And a number FFmpeg skipped (with -index_correction
-// it skips one now and then to keep a copied stream's numbers on the MPD's timeline,
-// when the publisher's keyframes come a little more than a segment apart) is answered
-// with the next segment, which holds the media of that time: players place media by the
-// timestamps inside, and dash.js, which computes numbers from the timeline, would
-// otherwise stall on the missing one.
+// A segment or part that is neither written nor being written is held for, up to
+// Options.Hold (3 s), in a live stream's folder: players ask a moment early on purpose
+// (an LL-HLS player fetches the part its playlist's EXT-X-PRELOAD-HINT names before the
+// packager has started it; a low-latency DASH player whose clock is a little ahead asks
+// for the next segment), and get it as soon as NAME.tmp or NAME appears, streamed as
+// above, instead of a 404 and a retry. One poller per awaited file wakes all the
+// requests held for it. A request is answered 404 at once when the stream folder does
+// not exist or has not changed for 30 s (a packager creates or renames a file in it at
+// every part or segment: the stream is over), or when the segment numbered after it
+// already exists (it is in the past: deleted, or never written). And a number FFmpeg
+// skipped (with -index_correction it skips one now and then to keep a copied stream's
+// numbers on the MPD's timeline, when the publisher's keyframes come a little more than
+// a segment apart) is answered with the next segment, which holds the media of that
+// time: players place media by the timestamps inside, and dash.js, which computes
+// numbers from the timeline, would otherwise stall on the missing one.
+//
+// # Low-latency HLS
+//
+// A media playlist asked for with the delivery directives _HLS_msn=M (and _HLS_part=P)
+// is a blocking reload (RFC 8216bis, section 6.2.5.2): the response is held until the
+// playlist on disk holds segment M complete (the media sequence number of its
+// #EXT-X-MEDIA-SEQUENCE plus its #EXTINF count, minus one, is M or more), or P+1
+// #EXT-X-PART lines after its last segment when that is M-1, or #EXT-X-ENDLIST; it is
+// then sent as it was read. After three target durations (#EXT-X-TARGETDURATION) of
+// waiting the answer is 503, and the player asks again. M more than two segments past
+// the playlist's last, _HLS_part without _HLS_msn, or anything but a decimal integer is
+// a 400 at once. _HLS_skip is ignored: the full playlist is a right answer to a delta
+// update request. A playlist that is not a media playlist (no #EXT-X-TARGETDURATION) is
+// served as it is. The packager must replace a playlist atomically (write another file,
+// rename it over): a reader must never see half a playlist. One poller per playlist
+// reads it when it changes (every Options.Poll it looks at the file, every 100 ms it reads
+// it anyway), parses it once and wakes all its waiters, so that a thousand waiting
+// players cost one poll. Answers to blocking reloads may be cached for a target duration
+// (Cache-Control: max-age): their URL names a point the playlist has reached and any
+// later version is a right answer too, so a shared cache in front can answer every player
+// waiting for the same part with one request; plain playlist requests stay no-cache.
 //
 // # Latency
 //
@@ -94,6 +124,9 @@ const (
 	// DefaultStall is how long a segment in progress may stop growing before its
 	// response is given up (the writer is gone).
 	DefaultStall = 10 * time.Second
+	// DefaultHold is how long a request for a segment or part that is not written yet
+	// waits for it.
+	DefaultHold = 3 * time.Second
 	// DefaultWriteTimeout bounds each write to a client: one that stops reading is
 	// dropped after it, however long the response itself may last.
 	DefaultWriteTimeout = 30 * time.Second
@@ -113,14 +146,18 @@ type Options struct {
 	Ingest string
 	// TokenRequired tells the capture page that the ingest wants a token.
 	TokenRequired bool
-	// CORSOrigin is the Access-Control-Allow-Origin of media, /time and /streams.json;
-	// "" means "*".
+	// CORSOrigin is the Access-Control-Allow-Origin of every response under /live/ and
+	// of /time, /config.json and /streams.json, errors included; "" means "*".
 	CORSOrigin string
 	// Poll is how often a segment in progress is checked for new bytes (by one poller
 	// per segment, however many clients read it); 0 means DefaultPoll.
 	Poll time.Duration
 	// Stall is how long a segment in progress may stop growing; 0 means DefaultStall.
 	Stall time.Duration
+	// Hold is how long a request for a segment or part that is neither written nor
+	// being written waits for it in a live stream's folder, before a 404; 0 means
+	// DefaultHold, a negative value answers 404 at once.
+	Hold time.Duration
 	// WriteTimeout bounds each write to a client; 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// Version is shown by the pages; optional.
@@ -143,7 +180,9 @@ type Stats struct {
 	InProgress int64 // segments streamed while being written
 	Aborted    int64 // in-progress responses given up: the writer stopped or rewrote the file
 	Missing    int64 // segment requests answered 404
-	Waited     int64 // requests for the next segment that waited for it to be started
+	Waited     int64 // requests for a segment or part not written yet, held for it
+	Blocked    int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
+	Timeouts   int64 // blocking playlist reloads answered 503: the playlist did not get there in time
 	Skipped    int64 // requests for a number the packager skipped, answered with the next segment
 	Events     int64 // /events streams opened
 }
@@ -156,11 +195,13 @@ type Server struct {
 	mux   *http.ServeMux
 	stats struct {
 		requests, segments, inProgress, aborted, missing, waited, skipped, events atomic.Int64
+		blocked, timeouts                                                         atomic.Int64
 	}
-	events       atomic.Int64 // open /events streams
-	cache        startCache   // for the lead
-	descriptions descriptions // for /streams.json
-	watchers     watchers     // of the segments in progress
+	events       atomic.Int64     // open /events streams
+	cache        startCache       // for the lead
+	descriptions descriptions     // for /streams.json
+	watchers     watchers         // of the segments in progress or awaited
+	playlists    playlistWatchers // of the playlists that blocking reloads wait on
 }
 
 // ErrRoot is returned by New when Options.Root is not a directory that can be opened.
@@ -182,6 +223,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Stall <= 0 {
 		o.Stall = DefaultStall
+	}
+	if o.Hold == 0 {
+		o.Hold = DefaultHold
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
@@ -242,6 +286,8 @@ func (s *Server) Stats() Stats {
 		Aborted:    s.stats.aborted.Load(),
 		Missing:    s.stats.missing.Load(),
 		Waited:     s.stats.waited.Load(),
+		Blocked:    s.stats.blocked.Load(),
+		Timeouts:   s.stats.timeouts.Load(),
 		Skipped:    s.stats.skipped.Load(),
 		Events:     s.stats.events.Load(),
 	}
@@ -269,10 +315,16 @@ func (s *Server) routes() {
 	s.mux = mux
 }
 
-// methods lets GET and HEAD through, answers CORS preflights and refuses the rest.
+// methods lets GET and HEAD through, answers CORS preflights and refuses the rest. Every
+// response a player or another site's page may read carries the CORS headers, errors
+// included: without them a browser hands the script a network error instead of a 404,
+// a 400 or a 503, and the player cannot tell a missing segment from a broken server.
 func (s *Server) methods(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.stats.requests.Add(1)
+		if corsPath(r.URL.Path) {
+			s.cors(w)
+		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			next.ServeHTTP(w, r)
@@ -289,11 +341,26 @@ func (s *Server) methods(next http.Handler) http.Handler {
 	})
 }
 
-// cors marks a response as readable from other origins.
+// corsPath reports whether responses to path are readable from other origins: the
+// media, the clock and what the pages fetch; not the pages themselves.
+func corsPath(path string) bool {
+	switch path {
+	case "/time", "/config.json", "/streams.json":
+		return true
+	}
+	return strings.HasPrefix(path, stream.MediaPrefix)
+}
+
+// cors marks a response as readable from other origins, once. Date is exposed for
+// players that sync their clock to it, Age for hls.js, which judges a cached playlist's
+// freshness by it.
 func (s *Server) cors(w http.ResponseWriter) {
 	h := w.Header()
+	if h.Get("Access-Control-Allow-Origin") != "" {
+		return
+	}
 	h.Set("Access-Control-Allow-Origin", s.o.CORSOrigin)
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag")
+	h.Set("Access-Control-Expose-Headers", "Age, Content-Length, Content-Range, Date, ETag")
 	if s.o.CORSOrigin != "*" {
 		h.Add("Vary", "Origin")
 	}

@@ -115,7 +115,6 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 	if streams == nil {
 		streams = []StreamInfo{}
 	}
-	s.cors(w)
 	writeJSON(w, map[string]any{"streams": streams})
 }
 

@@ -5,10 +5,39 @@ import (
 	"time"
 )
 
-// A segment in progress may have many readers, one per player. Rather than each of them
-// polling the file, one poller per segment looks at it every Options.Poll and wakes its
-// readers when it changes: the cost of following a segment does not grow with the
-// audience, only the reads of the new bytes do.
+// A segment in progress may have many readers, one per player, and a segment or part
+// not written yet many held requests. Rather than each of them polling the file, one
+// poller per file looks at it every Options.Poll and wakes all its readers when it
+// changes: the cost of following a file does not grow with the audience, only the reads
+// of the new bytes do. Playlists that blocking reloads wait on have a poller of their
+// own kind (playlistWatch), on the same principle.
+
+// signal wakes every waiter at once.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{} // closed at the next broadcast; nil until someone waits
+}
+
+// next returns a channel that is closed at the first broadcast after the call. Take it
+// before looking at what is watched, so that no change between the look and the wait is
+// missed.
+func (s *signal) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) broadcast() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
 
 // watchers keeps one fileWatch per segment in progress that has readers.
 type watchers struct {
@@ -16,14 +45,12 @@ type watchers struct {
 	files map[string]*fileWatch
 }
 
-// fileWatch is the poller of one segment in progress, NAME.tmp becoming NAME.
+// fileWatch is the poller of one segment, NAME.tmp becoming NAME.
 type fileWatch struct {
-	rel  string // NAME, under the root
-	refs int    // readers; guarded by watchers.mu
-	done chan struct{}
-
-	mu      sync.Mutex
-	changed chan struct{} // closed at the next change, then replaced
+	signal        // broadcast at each change
+	rel    string // NAME, under the root
+	refs   int    // readers; guarded by watchers.mu
+	done   chan struct{}
 }
 
 // watch returns the watch of segment rel, starting its poller if it has none yet. Call
@@ -37,9 +64,10 @@ func (s *Server) watch(rel string) *fileWatch {
 	}
 	fw := w.files[rel]
 	if fw == nil {
-		fw = &fileWatch{rel: rel, done: make(chan struct{}), changed: make(chan struct{})}
+		fw = &fileWatch{rel: rel, done: make(chan struct{})}
 		w.files[rel] = fw
-		go s.poll(fw)
+		// The first look comes before the caller's: a change between the two is seen.
+		go s.poll(fw, s.stateOf(rel))
 	}
 	fw.refs++
 	return fw
@@ -55,21 +83,6 @@ func (s *Server) release(fw *fileWatch) {
 		close(fw.done)
 		delete(w.files, fw.rel)
 	}
-}
-
-// next returns a channel that is closed at the first change after the call. Take it
-// before looking at the file, so that no change between the look and the wait is missed.
-func (fw *fileWatch) next() <-chan struct{} {
-	fw.mu.Lock()
-	defer fw.mu.Unlock()
-	return fw.changed
-}
-
-func (fw *fileWatch) broadcast() {
-	fw.mu.Lock()
-	close(fw.changed)
-	fw.changed = make(chan struct{})
-	fw.mu.Unlock()
 }
 
 // fileState is what a change is: NAME.tmp growing or being touched, NAME appearing,
@@ -93,11 +106,11 @@ func (s *Server) stateOf(rel string) fileState {
 	return st
 }
 
-// poll looks at the segment every Options.Poll until its last reader is gone.
-func (s *Server) poll(fw *fileWatch) {
+// poll looks at the segment every Options.Poll, from state last, until its last reader
+// is gone.
+func (s *Server) poll(fw *fileWatch, last fileState) {
 	t := time.NewTicker(s.o.Poll)
 	defer t.Stop()
-	last := s.stateOf(fw.rel)
 	for {
 		select {
 		case <-fw.done:

@@ -31,6 +31,8 @@ func serveCommand() *cli.Command {
 sv, and the media under --root: /live/{stream}/manifest.mpd, master.m3u8 and the segments
 that sv dash writes to ROOT/live/{stream}, with the right types and caching, Range
 requests, and segments still being written streamed as they grow (low-latency DASH).
+A segment or LL-HLS part asked for before it exists is held for up to --hold; a playlist
+asked for with _HLS_msn (LL-HLS blocking reload) waits until it has that segment or part.
 /time is the clock players sync to (sv dash --time-url); /live/{stream}/events streams the
 lines sv frames writes to ROOT/live/{stream}/frames.jsonl.
 
@@ -51,6 +53,7 @@ Examples:
 			&cli.StringFlag{Name: "proxy-ingest", Usage: "forward publishers at /ingest/{stream} to sv recv at `ADDR` (host:port)", EnvVars: []string{"SV_PROXY_INGEST"}},
 			&cli.BoolFlag{Name: "token-required", Usage: "tell the capture page that the ingest wants a token", EnvVars: []string{"SV_TOKEN_REQUIRED"}},
 			&cli.StringFlag{Name: "cors", Value: "*", Usage: "Access-Control-Allow-Origin of the media and /time", EnvVars: []string{"SV_CORS"}},
+			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment or part not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			&cli.StringFlag{Name: "tls", Usage: "self-signed: make a certificate at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}},
 			&cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}},
@@ -92,8 +95,8 @@ func serveAction(c *cli.Context) error {
 	err = serve.Serve(e.ctx, ln, h, tlsConf, log)
 	if !c.Bool("quiet") {
 		st := srv.Stats()
-		infof(c, "served %d request(s): %d segment(s), %d while being written (%d cut short), %d waited for, %d skipped number(s), %d segment 404(s), %d event stream(s)",
-			st.Requests, st.Segments, st.InProgress, st.Aborted, st.Waited, st.Skipped, st.Missing, st.Events)
+		infof(c, "served %d request(s): %d segment(s), %d while being written (%d cut short), %d waited for, %d skipped number(s), %d segment 404(s), %d blocking playlist reload(s) (%d timed out), %d event stream(s)",
+			st.Requests, st.Segments, st.InProgress, st.Aborted, st.Waited, st.Skipped, st.Missing, st.Blocked, st.Timeouts, st.Events)
 	}
 	if err != nil {
 		return err
@@ -111,11 +114,16 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 	if ingest == "" && c.String("proxy-ingest") != "" {
 		ingest = serve.SameOriginIngest
 	}
+	hold := c.Duration("hold")
+	if hold <= 0 {
+		hold = -1 // serve.Options: no hold
+	}
 	srv, err := serve.New(serve.Options{
 		Root:          root,
 		Ingest:        ingest,
 		TokenRequired: c.Bool("token-required"),
 		CORSOrigin:    c.String("cors"),
+		Hold:          hold,
 		Version:       versionString(),
 		Log:           log,
 	})

@@ -3,7 +3,9 @@ package media_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log"
+	"os"
 
 	"github.com/svtool/sv/media"
 )
@@ -61,4 +63,38 @@ func ExampleScan() {
 	// frame [65, 68): track 1 0s keyframe=true
 	// frame [74, 77): track 1 33ms keyframe=false
 	// webm <nil>
+}
+
+// Split FFmpeg's fragmented MP4 of one track into the init segment and fragments,
+// as a packager does before writing them to segment files: here H.264 from
+// Chrome, copied by FFmpeg with -movflags
+// +frag_every_frame+empty_moov+default_base_moof+cmaf, cut after 4 frames.
+func ExampleFragmentReader() {
+	f, err := os.Open("testdata/fragments/h264-copy.mp4")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	fr := media.NewFragmentReader(f)
+	init, err := fr.Init()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("init segment: %d bytes, %s %dx%d, timescale %d\n", len(init.Bytes), init.Codec, init.Width, init.Height, init.Timescale)
+	for {
+		frag, err := fr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("fragment: %d bytes, time %d, duration %d, key %v\n", frag.Size, frag.Time, frag.Duration, frag.Key)
+	}
+	// Output:
+	// init segment: 786 bytes, avc1.42c01f 640x480, timescale 16000
+	// fragment: 3432 bytes, time 0, duration 880, key true
+	// fragment: 1584 bytes, time 880, duration 528, key false
+	// fragment: 1062 bytes, time 1408, duration 544, key false
+	// fragment: 1142 bytes, time 1952, duration 528, key false
 }

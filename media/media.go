@@ -20,6 +20,16 @@
 // Parse errors name the container and the byte offset of the offending element, as
 // in "webm: invalid element size at offset 1234".
 //
+// A [FragmentReader] serves sv's DASH packager, which has FFmpeg write one
+// fragmented MP4 stream per track (empty_moov, default_base_moof, cmaf) and
+// writes its pieces to files as they are. It is a pull reader: Init returns the
+// init segment (ftyp and moov) with the track's RFC 6381 codecs value, timescale
+// and dimensions or audio format, and Next each fragment (moof and mdat, with any
+// styp, sidx, prft or emsg before it) with its decode time, duration and whether
+// it starts with a sync sample, where a segment may be cut. It keeps one fragment
+// in memory at a time (at most 32 MiB), and makes an Opus init segment that
+// Chromium accepts (see [Init]).
+//
 // What is not covered: MP4 frames are reported from movie fragments only (the
 // sample tables of a non-fragmented file's moov are not read, so such a file gives
 // its tracks and nothing else); MP4 edit lists are not applied (times are decode

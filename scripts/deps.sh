@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe)
-# and Chromium, from Debian's packages. Idempotent, and quiet when everything is there.
+# Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe),
+# Chromium and xmllint, from Debian's packages, and the official MPD schema the dash tests
+# validate against (dash/testdata/schema/README.md). Idempotent, and quiet when everything
+# is there.
 #   scripts/deps.sh [bench]
 # With bench, also Node.js and npm, for the Node receiver the ingest benchmarks compare
 # sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it.
@@ -9,13 +11,52 @@ set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-tools=(ffmpeg ffprobe chromium)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+tools=(ffmpeg ffprobe chromium xmllint)
+
+# The MPD schema: DASH-MPD.xsd at a fixed commit of MPEGGroup/DASHSchema (checked by its
+# SHA-256) with the repository's licence, and the W3C schemas it imports; the
+# schemaLocations that point to www.w3.org are rewritten to the local files, so that
+# xmllint validates offline.
+schema_dir="$(dirname "$0")/../dash/testdata/schema"
+schema_commit=fb663fdbe71a883b14e4e025e6ad81b43b05590c
+schema_sha256=c6a7781ef6f140a9647278998d789fe93fd81711b8181f535a53307b6cb5a214
+[ -f "$schema_dir/DASH-MPD.xsd" ] || command -v curl >/dev/null 2>&1 || need+=(curl)
+mpd_schema() {
+	[ -f "$schema_dir/DASH-MPD.xsd" ] && return 0
+	echo "deps: downloading the MPD schema into dash/testdata/schema" >&2
+	local tmp sum
+	tmp=$(mktemp -d)
+	curl -fsSL -o "$tmp/DASH-MPD.xsd" "https://raw.githubusercontent.com/MPEGGroup/DASHSchema/$schema_commit/DASH-MPD.xsd"
+	curl -fsSL -o "$tmp/LICENSE" "https://raw.githubusercontent.com/MPEGGroup/DASHSchema/$schema_commit/LICENSE"
+	curl -fsSL -o "$tmp/xlink.xsd" https://www.w3.org/XML/2008/06/xlink.xsd
+	curl -fsSL -o "$tmp/xml.xsd" https://www.w3.org/2009/01/xml.xsd
+	sum=$( (command -v sha256sum >/dev/null && sha256sum || shasum -a 256) <"$tmp/DASH-MPD.xsd" | cut -d' ' -f1)
+	if [ "$sum" != "$schema_sha256" ]; then
+		echo "deps: DASH-MPD.xsd has SHA-256 $sum, not $schema_sha256" >&2
+		rm -rf "$tmp"
+		return 1
+	fi
+	sed -E 's#schemaLocation="https?://www\.w3\.org/[^"]*/xlink\.xsd"#schemaLocation="xlink.xsd"#' "$tmp/DASH-MPD.xsd" >"$tmp/DASH-MPD.xsd.new"
+	sed -E 's#schemaLocation="https?://www\.w3\.org/[^"]*/xml\.xsd"#schemaLocation="xml.xsd"#' "$tmp/xlink.xsd" >"$tmp/xlink.xsd.new"
+	mv "$tmp/DASH-MPD.xsd.new" "$tmp/DASH-MPD.xsd"
+	mv "$tmp/xlink.xsd.new" "$tmp/xlink.xsd"
+	if grep -Eq '<xs:import [^>]*schemaLocation="https?:' "$tmp"/*.xsd; then
+		echo "deps: the MPD schema still imports from the network" >&2
+		rm -rf "$tmp"
+		return 1
+	fi
+	mv "$tmp/LICENSE" "$tmp/xml.xsd" "$tmp/xlink.xsd" "$schema_dir/"
+	mv "$tmp/DASH-MPD.xsd" "$schema_dir/" # last: its presence means the set is complete
+	rmdir "$tmp"
+}
 if [ "${1:-}" = bench ]; then
 	command -v node >/dev/null 2>&1 || need+=(nodejs)
 	command -v npm >/dev/null 2>&1 || need+=(npm)
 	tools+=(node npm)
 fi
 if [ ${#need[@]} -eq 0 ]; then
+	mpd_schema
 	[ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../internal/lab/testdata/node" --silent --no-audit --no-fund
 	exit 0
 fi
@@ -34,5 +75,6 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/n
 for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "deps: $tool is still missing" >&2; exit 1; }
 done
+mpd_schema
 [ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../internal/lab/testdata/node" --silent --no-audit --no-fund
 exit 0

@@ -3,11 +3,11 @@ package dash
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/media"
 )
 
@@ -164,13 +164,61 @@ func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f',
 
 func kbps(b int) string { return strconv.Itoa(b/1000) + "k" }
 
-// ffmpegArgs returns FFmpeg's arguments (ffmpeg.Start adds -hide_banner, -nostats and the
-// progress pipe). The package documentation explains each choice.
-//
-// run names this run's segments (see runName): they must differ from any earlier run's in
-// the same folder.
-func ffmpegArgs(p *plan, o *Options, manifest, run string) []string {
+// output is one of FFmpeg's outputs: one track, as fragmented MP4 to a pipe of its own.
+type output struct {
+	kind    trackKind
+	args    []string // -map and codec options
+	bitrate int      // nominal, bit/s, until measured
+	dash    bool     // listed in the MPD
+	hls     bool     // listed in the HLS playlists
+}
+
+// outputs lists FFmpeg's outputs for plan p: the video renditions first, then the audio,
+// then the AAC audio made for HLS next to Opus.
+func (p *plan) outputs(o *Options) []output {
 	seg := o.segment()
+	var outs []output
+	switch {
+	case p.in.video == nil:
+	case p.videoCopy:
+		outs = append(outs, output{kind: videoTrack, args: []string{"-map", "0:v:0", "-c:v", "copy"}, bitrate: copyVideoBitrate, dash: true, hls: true})
+	default:
+		preset := o.Preset
+		if preset == "" {
+			preset = DefaultPreset
+		}
+		for i, r := range p.renditions {
+			in := "0:v:0"
+			if len(p.renditions) > 1 || r.height > 0 {
+				in = fmt.Sprintf("[v%d]", i)
+			}
+			outs = append(outs, output{kind: videoTrack, bitrate: r.bitrate, dash: true, hls: true, args: []string{
+				"-map", in,
+				"-c:v", "libx264", "-preset", preset, "-tune", "zerolatency",
+				"-pix_fmt", "yuv420p", "-fps_mode", "vfr",
+				"-force_key_frames", "expr:gte(t,n_forced*" + secs(seg) + ")",
+				"-x264-params", "keyint=infinite:scenecut=0",
+				"-b:v", kbps(r.bitrate), "-maxrate:v", kbps(r.bitrate * 6 / 5), "-bufsize:v", kbps(r.bitrate),
+			}})
+		}
+	}
+	switch p.audio {
+	case "copy":
+		opus := codecFamily(p.in.audio) == "opus"
+		outs = append(outs, output{kind: audioTrack, args: []string{"-map", "0:a:0", "-c:a", "copy"}, bitrate: copyAudioBitrate, dash: true, hls: !opus || !o.HLSAAC()})
+		if opus && o.HLSAAC() {
+			outs = append(outs, output{kind: audioTrack, args: []string{"-map", "0:a:0", "-c:a", "aac", "-b:a", kbps(aacBitrate)}, bitrate: aacBitrate, hls: true})
+		}
+	case "aac":
+		outs = append(outs, output{kind: audioTrack, args: []string{"-map", "0:a:0", "-c:a", "aac", "-b:a", kbps(aacBitrate)}, bitrate: aacBitrate, dash: true, hls: true})
+	}
+	return outs
+}
+
+// ffmpegArgs returns FFmpeg's arguments (ffmpeg.Start adds -hide_banner, -nostats and the
+// progress pipe): output i goes to ffmpeg.PipeURL(i). The package documentation explains
+// each choice.
+func ffmpegArgs(p *plan, o *Options) []string {
 	format := "matroska"
 	if p.in.kind == media.MP4 {
 		format = "mp4"
@@ -180,122 +228,35 @@ func ffmpegArgs(p *plan, o *Options, manifest, run string) []string {
 		"-analyzeduration", "500000",
 		"-f", format, "-i", "pipe:0",
 	}
-
-	// Video.
-	nv := 0
-	switch {
-	case p.in.video == nil:
-	case p.videoCopy:
-		nv = 1
-		a = append(a, "-map", "0:v:0", "-c:v", "copy", "-b:v", kbps(copyVideoBitrate))
-	default:
-		nv = len(p.renditions)
-		if nv == 1 && p.renditions[0].height == 0 {
-			a = append(a, "-map", "0:v:0")
-		} else {
-			var fc strings.Builder
-			fmt.Fprintf(&fc, "[0:v:0]setsar=1,split=%d", nv)
-			for i := range nv {
-				fmt.Fprintf(&fc, "[s%d]", i)
-			}
-			for i, r := range p.renditions {
-				fmt.Fprintf(&fc, ";[s%d]scale=-2:%d[v%d]", i, r.height, i)
-			}
-			a = append(a, "-filter_complex", fc.String())
-			for i := range nv {
-				a = append(a, "-map", fmt.Sprintf("[v%d]", i))
-			}
+	if nv := len(p.renditions); !p.videoCopy && p.in.video != nil && (nv > 1 || p.renditions[0].height > 0) {
+		var fc strings.Builder
+		fmt.Fprintf(&fc, "[0:v:0]setsar=1,split=%d", nv)
+		for i := range nv {
+			fmt.Fprintf(&fc, "[s%d]", i)
 		}
-		preset := o.Preset
-		if preset == "" {
-			preset = DefaultPreset
-		}
-		a = append(a,
-			"-c:v", "libx264", "-preset", preset, "-tune", "zerolatency",
-			"-pix_fmt", "yuv420p", "-fps_mode", "vfr",
-			"-force_key_frames", "expr:gte(t,n_forced*"+secs(seg)+")",
-			"-x264-params", "keyint=infinite:scenecut=0",
-		)
 		for i, r := range p.renditions {
-			s := strconv.Itoa(i)
-			a = append(a,
-				"-b:v:"+s, kbps(r.bitrate),
-				"-maxrate:v:"+s, kbps(r.bitrate*6/5),
-				"-bufsize:v:"+s, kbps(r.bitrate),
-			)
+			fmt.Fprintf(&fc, ";[s%d]scale=-2:%d[v%d]", i, r.height, i)
 		}
+		a = append(a, "-filter_complex", fc.String())
 	}
-
-	// Audio.
-	switch p.audio {
-	case "copy":
-		a = append(a, "-map", "0:a:0", "-c:a", "copy", "-b:a", kbps(copyAudioBitrate))
-	case "aac":
-		a = append(a, "-map", "0:a:0", "-c:a", "aac", "-b:a", kbps(aacBitrate))
+	// Low latency: a video fragment per frame, audio fragments of a quarter part, so that
+	// parts fill evenly. Normal: a fragment per keyframe interval (per segment when
+	// transcoding), audio a fragment per segment.
+	vflags, afrag := "+frag_every_frame", o.part()/4
+	if o.Latency == Normal {
+		vflags, afrag = "+frag_keyframe", o.segment()
 	}
-
-	// Output.
-	window := o.Window
-	if window == 0 {
-		window = DefaultWindow
-	}
-	if o.Record {
-		window = 0
-	}
-	timeURL := o.TimeURL
-	if timeURL == "" {
-		timeURL = DefaultTimeURL
-	}
-	a = append(a,
-		"-f", "dash",
-		"-dash_segment_type", "mp4",
-		"-format_options", "movflags=+cmaf",
-		"-seg_duration", secs(seg),
-		"-use_template", "1",
-		"-window_size", strconv.Itoa(window),
-		"-extra_window_size", "5",
-		"-utc_timing_url", timeURL,
-		"-hls_playlist", "1",
-		"-init_seg_name", "init-stream$RepresentationID$-"+run+".m4s",
-		"-media_seg_name", "chunk-stream$RepresentationID$-"+run+"-$Number%05d$.m4s",
-	)
-	var sets []string
-	if o.Latency == Low {
-		target := o.TargetLatency
-		if target <= 0 {
-			target = DefaultTargetLatency
+	for i, out := range p.outputs(o) {
+		a = append(a, out.args...)
+		if out.kind == videoTrack {
+			a = append(a, "-f", "mp4", "-movflags", vflags+"+empty_moov+default_base_moof+cmaf")
+		} else {
+			a = append(a, "-f", "mp4", "-movflags", "+empty_moov+default_base_moof+cmaf",
+				"-frag_duration", strconv.FormatInt(afrag.Microseconds(), 10))
 		}
-		if nv > 0 {
-			sets = append(sets, "id=0,frag_type=every_frame,streams=v")
-		}
-		if p.audio != "" {
-			sets = append(sets, fmt.Sprintf("id=%d,frag_type=duration,frag_duration=0.1,streams=a", len(sets)))
-		}
-		a = append(a,
-			"-ldash", "1",
-			"-streaming", "1",
-			"-use_timeline", "0",
-			"-index_correction", "1",
-			"-target_latency", secs(target),
-			"-min_playback_rate", "0.95",
-			"-max_playback_rate", "1.05",
-			"-write_prft", "1",
-		)
-	} else {
-		if nv > 0 {
-			sets = append(sets, "id=0,streams=v")
-		}
-		if p.audio != "" {
-			sets = append(sets, fmt.Sprintf("id=%d,streams=a", len(sets)))
-		}
-		a = append(a, "-use_timeline", "1")
+		a = append(a, ffmpeg.PipeURL(i))
 	}
-	a = append(a, "-adaptation_sets", strings.Join(sets, " "))
-	if strings.Contains(manifest, ":") {
-		// FFmpeg would take "c:/x" or "a:b/manifest.mpd" for a protocol.
-		manifest = "file:" + manifest
-	}
-	return append(a, filepath.Clean(manifest))
+	return a
 }
 
 // describe says in one line what the plan does, for the info record Run logs.
@@ -327,6 +288,9 @@ func (p *plan) describe(o *Options) string {
 		parts = append(parts, "audio: "+codecFamily(p.in.audio)+" to AAC")
 	default:
 		parts = append(parts, "audio: none")
+	}
+	if p.audio == "copy" && codecFamily(p.in.audio) == "opus" && o.HLSAAC() {
+		parts = append(parts, "HLS audio: opus to AAC")
 	}
 	return fmt.Sprintf("%s latency, %s segments, %s input, %s", o.Latency, o.segment(), p.in.kind, strings.Join(parts, ", "))
 }

@@ -120,7 +120,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -128,7 +127,6 @@ import (
 
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/internal/queue"
-	"github.com/svtool/sv/stream"
 )
 
 // ffmpegNice runs FFmpeg a little below sv's priority, so that when the cores are busy (a
@@ -209,13 +207,26 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 	if len(p.skipped) > 0 {
 		log.Warn(fmt.Sprintf("ladder: skipping %s, above the input's %dp", heights(p.skipped), hdr.video.Height))
 	}
-	if err := prepareOut(out); err != nil {
-		return err
+	outs := p.outputs(&o)
+	var pk *packager
+	if pr := o.Presentation; pr != nil {
+		if pk, err = pr.take(out, &o, outs); err != nil {
+			return err
+		}
+		defer func() { pr.done(pk) }()
 	}
-
+	if pk != nil {
+		pk.resume(log, w.timeline, w.firsts)
+	} else {
+		if err := prepareOut(out); err != nil {
+			return err
+		}
+		pk = newPackager(out, o.presentation(outs, runName(time.Now())), log, o.Record, w.timeline, w.firsts)
+	}
 	cfg := ffmpeg.Config{
 		Path:  ffPath,
-		Args:  ffmpegArgs(p, &o, filepath.Join(out, stream.Manifest), runName(time.Now())),
+		Args:  ffmpegArgs(p, &o),
+		Pipes: len(outs),
 		Log:   log,
 		Grace: stopGrace,
 		Nice:  ffmpegNice,
@@ -230,13 +241,28 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 				FPS:        fp.FPS,
 				Speed:      fp.Speed,
 				OutTime:    fp.OutTime,
-				Segments:   lastSegment(out),
+				Segments:   pk.lastSegment(),
 			})
 		}
 	}
 	proc, err := ffmpeg.Start(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	// Package every output; a track that fails stops FFmpeg.
+	var tracks sync.WaitGroup
+	terrs := make([]error, len(outs))
+	for i := range outs {
+		tracks.Add(1)
+		go func() {
+			defer tracks.Done()
+			pipe := proc.Pipe(i)
+			defer pipe.Close()
+			if terrs[i] = pk.packTrack(i, pipe); terrs[i] != nil {
+				go proc.Stop(stopGrace)
+				io.Copy(io.Discard, pipe) // until FFmpeg is gone
+			}
+		}()
 	}
 	// Stop writing when FFmpeg exits, even while the input is silent.
 	wctx, cancelWrite := context.WithCancel(ctx)
@@ -246,20 +272,35 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 		cancelWrite()
 	}()
 	_, werr := q.WriteTo(wctx, proc.Stdin())
-	proc.Stdin().Close() // end of input: FFmpeg finishes and finalizes the manifest
+	proc.Stdin().Close() // end of input: FFmpeg finishes its outputs
 	var rerr error
 	if werr == nil {
 		rerr = <-readDone // the queue was closed: the reader has returned
 	}
-	return outcome(ctx, out, proc, werr, rerr, q.Stats().Pushed)
+	tracks.Wait()
+	terr := errors.Join(terrs...)
+	if v, a := w.seen(); !v && !a {
+		// An input that ends in its header gives FFmpeg no frame to describe its tracks
+		// with: what it writes is no presentation, for the reason said below.
+		terr = nil
+	}
+	return outcome(ctx, out, proc, pk, o.Presentation == nil, terr, werr, rerr, q.Stats().Pushed)
 }
 
-// outcome decides what Run returns once FFmpeg has been told the input is over, and
-// deletes the manifests of a failed run.
-func outcome(ctx context.Context, out string, proc *ffmpeg.Process, werr, rerr error, read int64) error {
+// outcome decides what Run returns once FFmpeg has been told the input is over and every
+// track is packaged. With final, it writes the final manifests, or deletes the manifests
+// of a failed run; otherwise the presentation stays as it is, for the next run.
+func outcome(ctx context.Context, out string, proc *ffmpeg.Process, pk *packager, final bool, terr, werr, rerr error, read int64) error {
 	ferr := proc.Wait()
+	removeLive := removeLive
+	if !final {
+		removeLive = func(string) {}
+	}
 	var exitErr *ffmpeg.ExitError
 	switch {
+	case terr != nil:
+		removeLive(out)
+		return fmt.Errorf("package: %w", terr)
 	case errors.As(ferr, &exitErr):
 		removeLive(out)
 		return ferr
@@ -271,17 +312,21 @@ func outcome(ctx context.Context, out string, proc *ffmpeg.Process, werr, rerr e
 		return fmt.Errorf("ffmpeg stopped reading before the end of the input: %w", werr)
 	}
 	// FFmpeg ended cleanly. Did it make a presentation?
-	if _, err := os.Stat(filepath.Join(out, stream.Manifest)); err != nil || isLive(out) || !hasSegments(out) {
+	if pk.lastSegment() == 0 {
 		removeLive(out)
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("interrupted before the first segment: %w", ctx.Err())
 		case rerr != nil:
 			return fmt.Errorf("read input: %w", rerr)
-		case !hasSegments(out):
-			return fmt.Errorf("%w: it ends before its first media frame, after %d bytes", ErrTruncated, read)
 		}
-		return fmt.Errorf("ffmpeg made no presentation of the input: %s", lastLines(proc.Tail(), 3))
+		return fmt.Errorf("%w: it ends before its first media frame, after %d bytes", ErrTruncated, read)
+	}
+	if final {
+		if err := pk.end(); err != nil {
+			removeLive(out)
+			return err
+		}
 	}
 	if rerr != nil {
 		return fmt.Errorf("read input: %w (the presentation ends there)", rerr)

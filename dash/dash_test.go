@@ -94,8 +94,8 @@ func checkPresentation(t *testing.T, o Options, inPath string, hdr input, copied
 	if m.Type != "static" {
 		t.Errorf("MPD type %q after the end of input, want static", m.Type)
 	}
-	if len(m.UTCTiming) == 0 || m.UTCTiming[0].Value != o.TimeURL {
-		t.Errorf("MPD UTCTiming = %+v, want %s", m.UTCTiming, o.TimeURL)
+	if m.AvailabilityStartTime != "" || len(m.UTCTiming) != 0 {
+		t.Errorf("static MPD with a live timeline: availabilityStartTime %q, UTCTiming %+v", m.AvailabilityStartTime, m.UTCTiming)
 	}
 	mpdDur, err := isoDuration(m.MediaPresentationDuration)
 	if err != nil {
@@ -103,19 +103,17 @@ func checkPresentation(t *testing.T, o Options, inPath string, hdr input, copied
 	}
 	for _, as := range m.Periods[0].AdaptationSets {
 		for _, r := range as.Representations {
-			if !strings.HasSuffix(r.MimeType, "/mp4") || r.Bandwidth == 0 || r.Codecs == "" {
-				t.Errorf("representation %s: mimeType %q codecs %q bandwidth %d", r.ID, r.MimeType, r.Codecs, r.Bandwidth)
+			if !strings.HasSuffix(as.MimeType, "/mp4") || r.Bandwidth == 0 || r.Codecs == "" {
+				t.Errorf("representation %s: mimeType %q codecs %q bandwidth %d", r.ID, as.MimeType, r.Codecs, r.Bandwidth)
 			}
+			// A recording's static MPD lists every segment with its exact duration.
 			tpl := r.Template
-			switch o.Latency {
-			case Low:
-				if time.Duration(tpl.Duration)*time.Second/time.Duration(tpl.Timescale) != seg || len(tpl.Timeline) > 0 {
-					t.Errorf("representation %s: template duration %d/%d, timeline %v; want %v, none", r.ID, tpl.Duration, tpl.Timescale, tpl.Timeline, seg)
-				}
-			case Normal:
-				if len(tpl.Timeline) == 0 {
-					t.Errorf("representation %s: no SegmentTimeline", r.ID)
-				}
+			var sum int64
+			for _, s := range tpl.Timeline {
+				sum += s.D * int64(s.R+1)
+			}
+			if got := time.Duration(sum) * time.Second / time.Duration(max(tpl.Timescale, 1)); got-mpdDur > seg || mpdDur-got > seg {
+				t.Errorf("representation %s: SegmentTimeline %v adds up to %v, the MPD lasts %v", r.ID, tpl.Timeline, got, mpdDur)
 			}
 		}
 	}
@@ -151,7 +149,11 @@ func checkPresentation(t *testing.T, o Options, inPath string, hdr input, copied
 			t.Errorf("representation %d (%s): duration %v, input %v: more than one segment apart", id, kind, got.duration, want.duration)
 		}
 		if kind == "v" {
-			checkSegmentsStandAlone(t, init, segs)
+			// A copied input with keyframes further apart than a segment cannot have
+			// every segment start with one (see the packager); the others must.
+			if !copied || !strings.Contains(inPath, "kf5s") {
+				checkSegmentsStandAlone(t, init, segs)
+			}
 			if d := got.frames - want.frames; d*50 > want.frames || -d*50 > want.frames {
 				t.Errorf("video: %d frames, input %d: more than 2%% apart", got.frames, want.frames)
 			}
@@ -203,10 +205,21 @@ func TestLadder(t *testing.T) {
 	}
 	for i, h := range []int{240, 120} {
 		r := video.Representations[i]
-		if r.Height != h || r.Bandwidth != bitrate(r.Width, h) {
-			t.Errorf("representation %d: %dx%d at %d b/s, want height %d at %d", i, r.Width, r.Height, r.Bandwidth, h, bitrate(r.Width, h))
-		}
 		init, segs := representation(t, o.Out, i)
+		// The bandwidth is the measured peak: at least the mean bitrate of the segments.
+		var bytes int64
+		for _, s := range segs {
+			fi, err := os.Stat(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bytes += fi.Size()
+		}
+		mpdDur, _ := isoDuration(m.MediaPresentationDuration)
+		mean := int(float64(bytes*8) / mpdDur.Seconds())
+		if r.Height != h || r.Bandwidth < mean || r.Bandwidth > 4*mean {
+			t.Errorf("representation %d: %dx%d at %d b/s, want height %d, at least the mean %d b/s", i, r.Width, r.Height, r.Bandwidth, h, mean)
+		}
 		if p := probe(t, "-", concat(t, init, segs), "v"); p.errors != "" || p.frames == 0 {
 			t.Errorf("representation %d: %d frames, errors %q", i, p.frames, p.errors)
 		}
@@ -518,8 +531,8 @@ func TestRealtimeCopy(t *testing.T) {
 	if err := stop(false); err != nil {
 		t.Fatal(err)
 	}
-	if m := readMPD(t, o.Out); m.Type != "static" {
-		t.Errorf("MPD after the end: type %q, want static", m.Type)
+	if m := readMPD(t, o.Out); m.MediaPresentationDuration == "" {
+		t.Errorf("MPD after the end: no mediaPresentationDuration, the end of a live presentation")
 	}
 	mu.Lock()
 	size, _ := os.Stat(path)
@@ -548,8 +561,8 @@ func TestRealtimeTranscode(t *testing.T) {
 	if err := stop(true); err != nil {
 		t.Fatalf("Run after an interrupt: %v", err)
 	}
-	if m := readMPD(t, o.Out); m.Type != "static" {
-		t.Errorf("MPD after an interrupt: type %q, want static", m.Type)
+	if m := readMPD(t, o.Out); m.MediaPresentationDuration == "" {
+		t.Errorf("MPD after an interrupt: no mediaPresentationDuration, the end of a live presentation")
 	}
 }
 

@@ -205,6 +205,7 @@ type mpd struct {
 	Periods []struct {
 		AdaptationSets []struct {
 			ContentType     string `xml:"contentType,attr"`
+			MimeType        string `xml:"mimeType,attr"`
 			Representations []struct {
 				ID        string `xml:"id,attr"`
 				MimeType  string `xml:"mimeType,attr"`

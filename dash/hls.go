@@ -212,24 +212,15 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 		seq = open.number
 	}
 	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", seq)
-	// Each discontinuity that has left the playlist counts in the discontinuity
-	// sequence (RFC 8216bis, 6.2.2), so that a client can still match segments
-	// across reloads.
-	disc := 0
-	for _, s := range t.segs {
-		if s.number >= seq {
-			break
-		}
-		if s.discontinuity {
-			disc++
-		}
-	}
-	if disc > 0 {
-		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", disc)
-	}
 	shown := listed
 	if open != nil {
 		shown = append(listed[:len(listed):len(listed)], open)
+	}
+	// Each discontinuity that has left the playlist counts in the discontinuity
+	// sequence (RFC 8216bis, 6.2.2), so that a client can still match segments
+	// across reloads: the packager numbers them.
+	if len(shown) > 0 && shown[0].disc > 0 {
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", shown[0].disc)
 	}
 	if allIndependent(p, []*track{t}) {
 		b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
@@ -243,7 +234,7 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 	// A segment's tags come before its parts: hls.js takes an EXT-X-MAP that follows a
 	// part (which adds to the segment's duration) for the map of the next segment.
 	for i, s := range shown {
-		if s.discontinuity {
+		if i > 0 && s.disc != shown[i-1].disc {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
 		if s.init != "" && s.init != mapURI {

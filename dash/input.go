@@ -33,9 +33,17 @@ type watcher struct {
 	mu       sync.Mutex
 	in       input
 	videoNum uint64
-	done     bool          // header result delivered
-	header   chan struct{} // closed when the header is known or cannot be
-	err      error         // why there is no header
+	audioNum uint64
+
+	// The timeline: the input time of each kept track's first frame, and the earliest
+	// "received at minus media time" over the frames (see the packager).
+	firstVideo, firstAudio time.Duration
+	seenVideo, seenAudio   bool
+	origin                 time.Time // wall-clock time of media time 0
+	now                    func() time.Time
+	done                   bool          // header result delivered
+	header                 chan struct{} // closed when the header is known or cannot be
+	err                    error         // why there is no header
 
 	// Keyframe watch, in the reading goroutine only.
 	onKeyframeGap func(gap time.Duration) // called with each interval between video keyframes
@@ -45,7 +53,7 @@ type watcher struct {
 }
 
 func newWatcher() *watcher {
-	w := &watcher{header: make(chan struct{})}
+	w := &watcher{header: make(chan struct{}), now: time.Now}
 	w.sc = media.NewScanner(media.Unknown, w.event)
 	return w
 }
@@ -66,10 +74,12 @@ func (w *watcher) event(e media.Event) error {
 		case e.Info.Type == "audio" && w.in.audio == nil:
 			info := *e.Info
 			w.in.audio = &info
+			w.audioNum = e.Track
 		}
 	case media.EventHeader:
 		w.finish(nil)
 	case media.EventBlock:
+		w.frame(e)
 		if e.Keyframe && e.Track == w.videoNum && w.in.video != nil {
 			if w.seenKey && w.onKeyframeGap != nil && e.Time > w.lastKey {
 				w.onKeyframeGap(e.Time - w.lastKey)
@@ -78,6 +88,48 @@ func (w *watcher) event(e media.Event) error {
 		}
 	}
 	return nil
+}
+
+// frame notes when a frame of a kept track arrived.
+func (w *watcher) frame(e media.Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.in.video != nil && e.Track == w.videoNum:
+		if !w.seenVideo {
+			w.firstVideo, w.seenVideo = e.Time, true
+		}
+	case w.in.audio != nil && e.Track == w.audioNum:
+		if !w.seenAudio {
+			w.firstAudio, w.seenAudio = e.Time, true
+		}
+	default:
+		return
+	}
+	if o := w.now().Add(-e.Time); w.origin.IsZero() || o.Before(w.origin) {
+		w.origin = o
+	}
+}
+
+// timeline returns the wall-clock time of media time 0, once a frame has arrived.
+func (w *watcher) timeline() (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.origin, !w.origin.IsZero()
+}
+
+// firsts returns the input times of the first video and audio frames.
+func (w *watcher) firsts() (video, audio time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.firstVideo, w.firstAudio
+}
+
+// seen reports whether a video and an audio frame have gone by.
+func (w *watcher) seen() (video, audio bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seenVideo, w.seenAudio
 }
 
 // finish delivers the header result once.

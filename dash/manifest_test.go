@@ -102,6 +102,10 @@ func fakePresentation(s presentationFixture) *presentation {
 		}
 		return start(n + 1)
 	}
+	p.periods = []*period{{index: 0, startNumber: 1}}
+	for i, g := range s.gaps {
+		p.periods = append(p.periods, &period{index: i + 1, start: time.Duration(start(g) * float64(time.Second)).Truncate(time.Millisecond), startNumber: g})
+	}
 	var newest time.Duration
 	for id, ts := range s.tracks {
 		t := &track{id: id, kind: ts.kind, codec: ts.codec, dash: ts.dash, hls: ts.hls,
@@ -121,9 +125,13 @@ func fakePresentation(s presentationFixture) *presentation {
 		for n := first; n <= s.last; n++ {
 			seg := &segment{number: n, name: segmentName(id, p.id, n), start: onFrame(start(n)), complete: true, independent: true}
 			seg.duration = onFrame(end(n)) - seg.start
-			if i := slices.Index(s.gaps, n); i >= 0 {
-				seg.discontinuity, seg.init = true, initName(id, p.id, i+1)
+			per := 0
+			for _, g := range s.gaps {
+				if n >= g {
+					per++
+				}
 			}
+			seg.period, seg.disc, seg.init = per, per, initName(id, p.id, per)
 			open := n == s.last && s.open >= 0
 			if open {
 				seg.complete = false
@@ -247,7 +255,9 @@ type mpdDoc struct {
 		Value string `xml:"value,attr"`
 	} `xml:"UTCTiming"`
 	Periods []struct {
-		Sets []struct {
+		ID    string `xml:"id,attr"`
+		Start string `xml:"start,attr"`
+		Sets  []struct {
 			Reps []struct {
 				ID  string `xml:"id,attr"`
 				PRT []struct {
@@ -293,12 +303,45 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 	if doc.XMLName.Space != mpdNamespace || doc.Schema != mpdNamespace+" DASH-MPD.xsd" {
 		t.Errorf("MPD element in %q, schemaLocation %q", doc.XMLName.Space, doc.Schema)
 	}
-	if len(doc.Periods) != 1 {
-		t.Fatalf("%d periods", len(doc.Periods))
+	var dashTracks []*track
+	for _, tr := range p.tracks {
+		if tr.dash {
+			dashTracks = append(dashTracks, tr)
+		}
+	}
+	per := &period{startNumber: 1}
+	if doc.Type == "static" {
+		if len(doc.Periods) != 1 {
+			t.Fatalf("%d periods in a static MPD", len(doc.Periods))
+		}
+	} else {
+		// A live MPD has a Period for each run of the packager that still has segments
+		// listed, and the newest; the checks below look at the newest.
+		want := livePeriods(p, dashTracks)
+		if len(doc.Periods) != len(want) {
+			t.Fatalf("%d periods, want %d", len(doc.Periods), len(want))
+		}
+		for i, dp := range doc.Periods {
+			if dp.ID != strconv.Itoa(want[i].index) || dp.Start != xsDuration(want[i].start) {
+				t.Errorf("period %d: id %q start %q, want %d at %v", i, dp.ID, dp.Start, want[i].index, want[i].start)
+			}
+			for _, set := range dp.Sets {
+				for _, rep := range set.Reps {
+					id, _ := strconv.Atoi(rep.ID)
+					if rep.ST.StartNumber != want[i].startNumber || rep.ST.Init != initName(id, p.id, want[i].index) {
+						t.Errorf("period %d, track %d: startNumber %d, initialization %q", i, id, rep.ST.StartNumber, rep.ST.Init)
+					}
+				}
+			}
+		}
+		per = want[len(want)-1]
 	}
 	seg := p.seg.Seconds()
+	pto := func(tr *track) uint64 { return uint64(math.Round(per.start.Seconds() * float64(tr.timescale))) }
+	first := func(n float64) int64 { return per.startNumber - 1 + int64(n) } // numbers in the newest period
+	since := per.start.Seconds()
 	seen := map[int]bool{}
-	for _, set := range doc.Periods[0].Sets {
+	for _, set := range doc.Periods[len(doc.Periods)-1].Sets {
 		for _, rep := range set.Reps {
 			id, _ := strconv.Atoi(rep.ID)
 			if id < 0 || id >= len(p.tracks) || !p.tracks[id].dash || seen[id] {
@@ -350,7 +393,7 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 					t.Errorf("track %d: timeline ends at %vs, after the presentation (%s)", id, end, doc.Duration)
 				}
 			case "dynamic":
-				if st.StartNumber != 1 || st.PTO != 0 || len(st.S) > 0 {
+				if st.StartNumber != per.startNumber || st.PTO != pto(tr) || len(st.S) > 0 {
 					t.Errorf("track %d: startNumber %d, presentationTimeOffset %d, %d S", id, st.StartNumber, st.PTO, len(st.S))
 				}
 				if got := float64(st.Duration) / float64(st.Timescale); got != seg {
@@ -368,7 +411,7 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 				}
 				if p.ended {
 					// Players ask for ceil(duration / @duration) segments: each must exist.
-					count := int64(math.Ceil(xsSeconds(t, doc.Duration)/seg - 1e-9))
+					count := first(math.Ceil((xsSeconds(t, doc.Duration)-since)/seg - 1e-9))
 					if x := byNumber[count]; x == nil || !x.complete {
 						t.Errorf("track %d: players would ask for %d segments, up to a missing one", id, count)
 					}
@@ -385,12 +428,14 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 				if st.ATO != "" {
 					ato, _ = strconv.ParseFloat(st.ATO, 64)
 				}
-				if newest := int64(math.Floor((now + ato) / seg)); newest > last.number {
+				if newest := first(math.Floor((now - since + ato) / seg)); newest > last.number {
 					t.Errorf("track %d: segment %d is available at %vs, the packager is at %d", id, newest, now, last.number)
 				}
 				if doc.TSBD != "" {
-					if oldest := int64(math.Floor((now-xsSeconds(t, doc.TSBD))/seg)) + 1; byNumber[oldest] == nil && oldest > 0 {
-						t.Errorf("track %d: segment %d is in the time-shift buffer but not on disk", id, oldest)
+					if from := now - xsSeconds(t, doc.TSBD); from >= since {
+						if oldest := first(math.Floor((from-since)/seg)) + 1; byNumber[oldest] == nil {
+							t.Errorf("track %d: segment %d is in the time-shift buffer but not on disk", id, oldest)
+						}
 					}
 				}
 				if doc.MUP == "" || doc.Duration != "" {
@@ -811,12 +856,12 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 			if s == nil || l.attrs["URI"] != initSegmentOf(tr, s) {
 				t.Errorf("map %q before segment %d", l.attrs["URI"], n)
 			}
-			if sawMap && (s.init == "" || !s.discontinuity) {
+			if sawMap && (s.init == "" || !follows(tr, s)) {
 				t.Errorf("a second map before segment %d, which brings none", n)
 			}
 			sawMap = true
 		case "EXT-X-DISCONTINUITY":
-			if s := byNumber[n]; s == nil || !s.discontinuity {
+			if s := byNumber[n]; s == nil || !follows(tr, s) {
 				t.Errorf("discontinuity before segment %d", n)
 			}
 		case "EXT-X-PROGRAM-DATE-TIME":
@@ -903,10 +948,8 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 		t.Errorf("%d parts after the last segment, %d complete in progress", len(parts), wantParts)
 	}
 	disc := int64(0)
-	for _, s := range tr.segs {
-		if s.number < seq && s.discontinuity {
-			disc++
-		}
+	if s := byNumber[seq]; s != nil {
+		disc = int64(s.disc)
 	}
 	if discSeq != disc {
 		t.Errorf("discontinuity sequence %d, %d discontinuities left the playlist", discSeq, disc)
@@ -1145,3 +1188,10 @@ chunk-stream0-mtest1-00002.m4s
 #EXT-X-PART:DURATION=0.20000,URI="part-stream0-mtest1-00003.1.m4s"
 #EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-stream0-mtest1-00003.2.m4s"
 `
+
+// follows reports whether segment s of tr follows a discontinuity: it is the first of a
+// period after the first.
+func follows(tr *track, s *segment) bool {
+	i := slices.Index(tr.segs, s)
+	return i > 0 && tr.segs[i-1].disc != s.disc
+}

@@ -27,8 +27,20 @@ type presentation struct {
 	ended   bool          // the input ended: no segment will follow the last one
 	static  bool          // write a static (on-demand) MPD: the presentation is over
 	tracks  []*track
+	// periods are the runs of the packager that made the presentation, oldest first: a
+	// restarted FFmpeg or a publisher that reconnected continues the presentation in a new
+	// period (DASH) after a discontinuity (HLS), with the numbers going on. A manifest lists
+	// the periods that still have segments listed.
+	periods []*period
 	// published is when the manifests were written, for publishTime.
 	published time.Time
+}
+
+// period is one run of the packager within the presentation.
+type period struct {
+	index       int           // in presentation.periods; names the period ("P0", "P1", ...) and its init segments
+	start       time.Duration // presentation time of its start: no segment of it starts earlier
+	startNumber int64         // the number of its first segment; segment n nominally starts at start+(n-startNumber)*seg
 }
 
 // trackKind is video or audio.
@@ -53,7 +65,7 @@ type track struct {
 	sampleRate    int // audio
 	channels      int // audio
 
-	init string // init segment's file name
+	init string // init segment's file name, in the current period
 
 	// bandwidth is the peak bitrate in bit/s over the last few segments (each segment's
 	// size over its duration), avgBandwidth the mean over them; both 0 until the first
@@ -77,11 +89,12 @@ type segment struct {
 	complete bool
 	// independent: it starts with a sync sample (a keyframe). Audio always is.
 	independent bool
-	// discontinuity: this segment does not follow the previous one in media time or
-	// codec (a restart or reconnect that could not continue the timeline): HLS writes
-	// EXT-X-DISCONTINUITY before it; init is then its own init segment.
-	discontinuity bool
-	init          string // init segment for this and the following segments ("" = track.init)
+	// period is the index of its period in presentation.periods; the first segment of a
+	// period after the first follows a discontinuity (HLS: EXT-X-DISCONTINUITY, and the
+	// period's own EXT-X-MAP).
+	period int
+	disc   int    // its discontinuity sequence number (HLS): how many period changes came before it
+	init   string // its period's init segment
 	// parts are the LL-HLS parts of the segment, each its own file
 	// (part-streamN-ID-NNNNN.K.m4s, K from 0), written as NAME.tmp and renamed when
 	// complete. Only the segments of the last few target durations keep their parts.

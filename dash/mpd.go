@@ -166,44 +166,80 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 		x.close("ServiceDescription")
 	}
 
-	x.open("Period", "id", "0", "start", "PT0S")
-	for i, set := range adaptationSets(tracks) {
-		x.adaptationSet(i, set, func(t *track) {
-			if prt {
-				x.producerReferenceTime(p, t)
-			}
-			listed, open := manifestWindow(p, t)
-			last := open
-			if last == nil && len(listed) > 0 {
-				last = listed[len(listed)-1]
-			}
-			// One init segment for the whole Period: the newest, for players
-			// that join now.
-			initName := t.init
-			if last != nil {
-				initName = initSegmentOf(t, last)
-			}
-			tmpl := []string{
-				"timescale", strconv.FormatUint(uint64(t.timescale), 10),
-				"duration", strconv.FormatInt(int64(math.Round(p.seg.Seconds()*float64(t.timescale))), 10),
-				"startNumber", "1",
-				"initialization", initName,
-				"media", mediaTemplate(t.id, p.id),
-			}
-			if lowLatency {
+	periods := livePeriods(p, tracks)
+	for pi, per := range periods {
+		x.open("Period", "id", strconv.Itoa(per.index), "start", xsDuration(per.start))
+		for i, set := range adaptationSets(tracks) {
+			x.adaptationSet(i, set, func(t *track) {
+				if prt && pi == len(periods)-1 {
+					x.producerReferenceTime(p, t)
+				}
+				// Each period has its own init segment and numbers its segments from
+				// its own start (dash.js TemplateSegmentsGetter: number = floor((t -
+				// period start) / duration) + startNumber).
+				tmpl := []string{
+					"timescale", strconv.FormatUint(uint64(t.timescale), 10),
+					"duration", strconv.FormatInt(int64(math.Round(p.seg.Seconds()*float64(t.timescale))), 10),
+					"startNumber", strconv.FormatInt(per.startNumber, 10),
+				}
+				if per.start > 0 {
+					tmpl = append(tmpl, "presentationTimeOffset", strconv.FormatUint(uint64(math.Round(per.start.Seconds()*float64(t.timescale))), 10))
+				}
 				tmpl = append(tmpl,
-					"availabilityTimeOffset", decimalSeconds(p.seg-p.part),
-					"availabilityTimeComplete", "false")
-			}
-			x.empty("SegmentTemplate", tmpl...)
-		})
+					"initialization", initName(t.id, p.id, per.index),
+					"media", mediaTemplate(t.id, p.id))
+				if lowLatency {
+					tmpl = append(tmpl,
+						"availabilityTimeOffset", decimalSeconds(p.seg-p.part),
+						"availabilityTimeComplete", "false")
+				}
+				x.empty("SegmentTemplate", tmpl...)
+			})
+		}
+		x.close("Period")
 	}
-	x.close("Period")
 	if prt {
 		x.empty("UTCTiming", "schemeIdUri", utcTiming, "value", p.timeURL)
 	}
 	x.close("MPD")
 	return nil
+}
+
+// periodOf returns the period of segment s; a presentation without periods has one, from
+// 0 and segment 1.
+func periodOf(p *presentation, s *segment) *period {
+	if s.period < len(p.periods) {
+		return p.periods[s.period]
+	}
+	return &period{index: s.period, startNumber: 1}
+}
+
+// livePeriods returns the periods a live MPD lists: those with a segment listed, and the
+// newest, in which the next segments come.
+func livePeriods(p *presentation, tracks []*track) []*period {
+	if len(p.periods) == 0 {
+		return []*period{{startNumber: 1}}
+	}
+	listed := make([]bool, len(p.periods))
+	listed[len(listed)-1] = true
+	for _, t := range tracks {
+		segs, open := manifestWindow(p, t)
+		if open != nil {
+			segs = append(segs[:len(segs):len(segs)], open)
+		}
+		for _, s := range segs {
+			if s.period < len(listed) {
+				listed[s.period] = true
+			}
+		}
+	}
+	var ps []*period
+	for i, per := range p.periods {
+		if listed[i] {
+			ps = append(ps, per)
+		}
+	}
+	return ps
 }
 
 // liveEnd returns where an ended live presentation ends: the end of the last segment,
@@ -217,7 +253,8 @@ func liveEnd(p *presentation, tracks []*track) (time.Duration, error) {
 			continue
 		}
 		s := listed[len(listed)-1]
-		e := min(mediaDuration(t, s.start+s.duration), time.Duration(s.number)*p.seg)
+		per := periodOf(p, s)
+		e := min(mediaDuration(t, s.start+s.duration), per.start+time.Duration(s.number-per.startNumber+1)*p.seg)
 		end = min(end, e)
 	}
 	if end == math.MaxInt64 {

@@ -55,6 +55,30 @@ func (m AudioMode) String() string {
 	return [...]string{"auto", "copy", "aac", "none"}[m]
 }
 
+// HLSAudioMode says what audio the HLS playlists carry; see Options.HLSAudio.
+type HLSAudioMode int
+
+const (
+	HLSAudioAAC  HLSAudioMode = iota // an AAC rendition when the input's audio is Opus
+	HLSAudioSame                     // the same track as DASH
+)
+
+func (m HLSAudioMode) String() string { return [...]string{"aac", "same"}[m] }
+
+// ParseHLSAudio parses "aac" or "same".
+func ParseHLSAudio(s string) (HLSAudioMode, error) {
+	switch s {
+	case "aac":
+		return HLSAudioAAC, nil
+	case "same":
+		return HLSAudioSame, nil
+	}
+	return 0, fmt.Errorf("unknown HLS audio %q (want aac or same)", s)
+}
+
+// HLSAAC reports whether Opus input gets an AAC rendition for HLS.
+func (o *Options) HLSAAC() bool { return o.HLSAudio == HLSAudioAAC }
+
 // Defaults of Options.
 const (
 	DefaultOut           = "output/" + stream.LiveDir + "/cam"
@@ -62,6 +86,7 @@ const (
 	DefaultWindow        = 10
 	DefaultPreset        = "veryfast"
 	DefaultTargetLatency = 500 * time.Millisecond
+	DefaultPart          = 200 * time.Millisecond
 	DefaultQueueLimit    = 8 << 20
 )
 
@@ -83,6 +108,13 @@ type Options struct {
 	Ladder []int
 	// Segment is the segment duration; 0 means 1 s for Low and 2 s for Normal.
 	Segment time.Duration
+	// Part is the LL-HLS part target (Low only): fragments are grouped into parts of at
+	// most this long; 0 means DefaultPart.
+	Part time.Duration
+	// HLSAudio says what audio the HLS playlists carry when the input's is Opus, which
+	// Apple's players do not reliably play in HLS: HLSAudioAAC (the default) adds an AAC
+	// rendition for them (DASH keeps the Opus track); HLSAudioSame lists the Opus track.
+	HLSAudio HLSAudioMode
 	// Window is how many segments the live manifest lists (older ones are deleted from
 	// disk 5 segments later); 0 means DefaultWindow.
 	Window int
@@ -109,6 +141,11 @@ type Options struct {
 	Log *slog.Logger
 	// Progress is called about twice a second while FFmpeg runs.
 	Progress func(Progress)
+
+	// Presentation, if set, carries the presentation from one Run to the next (see
+	// Presentation): this Run continues the last one's, and leaves it live when its input
+	// ends, until Presentation.End. nil: a new presentation, ended when the input ends.
+	Presentation *Presentation
 
 	// Handoff, if set, is called with each input chunk's time from being read to being
 	// written whole into FFmpeg's stdin: the delay Run adds (metrics, benchmarks). It
@@ -149,12 +186,50 @@ func (o *Options) segment() time.Duration {
 	return time.Second
 }
 
+// presentation is the model of a new presentation named id with the tracks of outs.
+func (o *Options) presentation(outs []output, id string) presentation {
+	p := presentation{id: id, seg: o.segment(), part: o.part(), timeURL: o.TimeURL, window: o.Window}
+	if p.timeURL == "" {
+		p.timeURL = DefaultTimeURL
+	}
+	if p.window == 0 {
+		p.window = DefaultWindow
+	}
+	if o.Record {
+		p.window = 0
+	}
+	if o.Latency == Low {
+		p.target = o.TargetLatency
+		if p.target <= 0 {
+			p.target = DefaultTargetLatency
+		}
+	}
+	for i, out := range outs {
+		p.tracks = append(p.tracks, &track{id: i, kind: out.kind, dash: out.dash, hls: out.hls, nominal: out.bitrate, init: initName(i, id, 0)})
+	}
+	return p
+}
+
+// part is the part target; 0 for Normal latency (no parts).
+func (o *Options) part() time.Duration {
+	switch {
+	case o.Latency == Normal:
+		return 0
+	case o.Part > 0:
+		return o.Part
+	}
+	return DefaultPart
+}
+
 func (o *Options) validate() error {
 	if o.Out == "" {
 		return fmt.Errorf("no output directory")
 	}
 	if o.Segment < 0 || (o.Segment > 0 && o.Segment < 100*time.Millisecond) {
 		return fmt.Errorf("segment duration %v is too short", o.Segment)
+	}
+	if o.Part < 0 || (o.Part > 0 && (o.Part < 20*time.Millisecond || o.Part > o.segment())) {
+		return fmt.Errorf("part target %v: want between 20ms and the segment duration", o.Part)
 	}
 	if o.Window < 0 {
 		return fmt.Errorf("window %d is negative", o.Window)

@@ -28,7 +28,7 @@ const markerText = "This directory is written by sv dash, which deletes and rewr
 // ownName matches every name FFmpeg's dash muxer writes with the names Run gives it,
 // finished or in progress (".tmp"), and the segment names of sv versions that had no run
 // in them.
-var ownName = regexp.MustCompile(`^(` + regexp.QuoteMeta(stream.Manifest) + `|` + regexp.QuoteMeta(stream.Playlist) + `|media_[0-9]+\.m3u8|init-stream[0-9]+(-[0-9a-z]+)?\.m4s|chunk-stream[0-9]+-([0-9a-z]+-)?[0-9]+\.m4s)(\.tmp)?$`)
+var ownName = regexp.MustCompile(`^(` + regexp.QuoteMeta(stream.Manifest) + `|` + regexp.QuoteMeta(stream.Playlist) + `|media_[0-9]+\.m3u8|init-stream[0-9]+(-[0-9a-z]+)?(\.[0-9]+)?\.m4s|chunk-stream[0-9]+-([0-9a-z]+-)?[0-9]+\.m4s|part-stream[0-9]+-[0-9a-z]+-[0-9]+\.[0-9]+\.m4s)(\.tmp)?$`)
 
 // runName returns the name of a run that starts at now, which goes into its segments'
 // names: init-stream0-RUN.m4s, chunk-stream0-RUN-00001.m4s. Segments are served as

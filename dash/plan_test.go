@@ -94,50 +94,53 @@ func TestArgs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return strings.Join(ffmpegArgs(p, &o, "/out/manifest.mpd", "run1"), " ")
+		return strings.Join(ffmpegArgs(p, &o), " ")
 	}
+	frag := "-f mp4 -movflags +frag_every_frame+empty_moov+default_base_moof+cmaf "
+	afrag := "-f mp4 -movflags +empty_moov+default_base_moof+cmaf -frag_duration 50000 "
 	low := args(input{kind: media.WebM, video: h264, audio: opus}, Options{})
 	for _, want := range []string{
 		"-analyzeduration 500000 -f matroska -i pipe:0",
-		"-map 0:v:0 -c:v copy -b:v 1000k -map 0:a:0 -c:a copy -b:a 64k",
-		"-f dash -dash_segment_type mp4",
-		"-seg_duration 1 ",
-		"-window_size 10 -extra_window_size 5",
-		"-utc_timing_url http://127.0.0.1:8000/time -hls_playlist 1",
-		"-init_seg_name init-stream$RepresentationID$-run1.m4s -media_seg_name chunk-stream$RepresentationID$-run1-$Number%05d$.m4s",
-		"-ldash 1 -streaming 1 -use_timeline 0 -index_correction 1 -target_latency 0.5",
-		"-write_prft 1",
-		"-adaptation_sets id=0,frag_type=every_frame,streams=v id=1,frag_type=duration,frag_duration=0.1,streams=a /out/manifest.mpd",
+		"-map 0:v:0 -c:v copy " + frag + "pipe:4",
+		"-map 0:a:0 -c:a copy " + afrag + "pipe:5",
+		"-map 0:a:0 -c:a aac -b:a 128k " + afrag + "pipe:6",
 	} {
 		if !strings.Contains(low, want) {
 			t.Errorf("low latency copy: no %q in\n%s", want, low)
 		}
+	}
+	if same := args(input{kind: media.WebM, video: h264, audio: opus}, Options{HLSAudio: HLSAudioSame}); strings.Contains(same, "aac") {
+		t.Errorf("--hls-audio same: an AAC output in\n%s", same)
 	}
 	normal := args(input{kind: media.MP4, video: h264}, Options{Latency: Normal, Video: VideoH264, Record: true, Segment: 4 * time.Second, Preset: "fast"})
 	for _, want := range []string{
 		"-f mp4 -i pipe:0",
 		"-c:v libx264 -preset fast -tune zerolatency -pix_fmt yuv420p -fps_mode vfr",
 		"-force_key_frames expr:gte(t,n_forced*4) -x264-params keyint=infinite:scenecut=0",
-		"-b:v:0 900k -maxrate:v:0 1080k -bufsize:v:0 900k",
-		"-seg_duration 4 ", "-window_size 0 ", "-use_timeline 1", "-adaptation_sets id=0,streams=v /out",
+		"-b:v 900k -maxrate:v 1080k -bufsize:v 900k",
+		"-f mp4 -movflags +frag_keyframe+empty_moov+default_base_moof+cmaf pipe:4",
 	} {
 		if !strings.Contains(normal, want) {
 			t.Errorf("normal latency transcode: no %q in\n%s", want, normal)
 		}
 	}
-	for _, unwanted := range []string{"-ldash", "-streaming", "-map 0:a", "-target_latency"} {
+	for _, unwanted := range []string{"-map 0:a", "pipe:5", "frag_every_frame"} {
 		if strings.Contains(normal, unwanted) {
 			t.Errorf("normal latency transcode of video only: %q in\n%s", unwanted, normal)
 		}
 	}
 	ladder := args(input{kind: media.WebM, video: trackInfo("video", "V_VP8", 1280, 720), audio: opus}, Options{Ladder: []int{720, 360}, Audio: AudioAAC})
 	for _, want := range []string{
-		"-filter_complex [0:v:0]setsar=1,split=2[s0][s1];[s0]scale=-2:720[v0];[s1]scale=-2:360[v1] -map [v0] -map [v1]",
-		"-b:v:0 2750k", "-b:v:1 700k", "-c:a aac -b:a 128k",
+		"-filter_complex [0:v:0]setsar=1,split=2[s0][s1];[s0]scale=-2:720[v0];[s1]scale=-2:360[v1]",
+		"-map [v0] -c:v libx264", "-b:v 2750k", "pipe:4", "-map [v1] -c:v libx264", "-b:v 700k", "pipe:5",
+		"-map 0:a:0 -c:a aac -b:a 128k " + afrag + "pipe:6",
 	} {
 		if !strings.Contains(ladder, want) {
 			t.Errorf("ladder: no %q in\n%s", want, ladder)
 		}
+	}
+	if strings.Contains(ladder, "pipe:7") {
+		t.Errorf("ladder with AAC audio: a second audio output in\n%s", ladder)
 	}
 }
 

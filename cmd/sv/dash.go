@@ -38,6 +38,8 @@ Examples:
 			&cli.StringFlag{Name: "out", Value: dash.DefaultOut, Usage: "output `DIR`", EnvVars: []string{"SV_OUT"}},
 			&cli.BoolFlag{Name: "force", Usage: "use --out even if it holds files sv dash did not write", EnvVars: []string{"SV_FORCE"}},
 			latencyFlag,
+			partFlag,
+			hlsAudioFlag,
 			videoFlag,
 			&cli.StringFlag{Name: "audio", Value: "auto", Usage: "auto (copy Opus and AAC, transcode the rest), copy, aac or none", EnvVars: []string{"SV_AUDIO"}},
 			&cli.StringFlag{Name: "ladder", Usage: "H.264 renditions for adaptive bitrate, e.g. `720p,480p,240p` (default: one)", EnvVars: []string{"SV_LADDER"}},

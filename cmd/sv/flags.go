@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"fmt"
 	"net"
 
@@ -24,8 +26,10 @@ var (
 	allowOriginFlag = &cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}}
 
 	// Packaging: sv dash, sv all.
-	latencyFlag = &cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}}
-	videoFlag   = &cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}}
+	latencyFlag  = &cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}}
+	partFlag     = &cli.DurationFlag{Name: "part", Value: dash.DefaultPart, Usage: "LL-HLS part target (low latency)", EnvVars: []string{"SV_PART"}}
+	hlsAudioFlag = &cli.StringFlag{Name: "hls-audio", Value: "aac", Usage: "audio of the HLS playlists for Opus input: aac (an AAC rendition, for Apple's players) or same", EnvVars: []string{"SV_HLS_AUDIO"}}
+	videoFlag    = &cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}}
 
 	// The stages that read a stream: sv dash, sv frames.
 	inFlag = &cli.StringFlag{Name: "in", Usage: "read the stream from `FILE` instead of stdin (- for stdin)", EnvVars: []string{"SV_IN"}}
@@ -77,6 +81,12 @@ func latencyAndVideo(c *cli.Context, o *dash.Options) error {
 	}
 	if o.Video, err = dash.ParseVideoMode(c.String("video")); err != nil {
 		return usagef("--video: %v", err)
+	}
+	if o.HLSAudio, err = dash.ParseHLSAudio(c.String("hls-audio")); err != nil {
+		return usagef("--hls-audio: %v", err)
+	}
+	if o.Part = c.Duration("part"); o.Part < 20*time.Millisecond {
+		return usagef("--part must be at least 20ms, not %s", o.Part)
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ const (
 	DefaultAnalysisBuffer = 4 << 20
 	DefaultAnalysisLag    = 5 * time.Second
 	DefaultStopGrace      = 3 * time.Second
+	DefaultReconnect      = 5 * time.Second
 )
 
 // ErrTooMany refuses a publisher when Options.MaxStreams streams are live (HTTP 503).
@@ -132,6 +133,12 @@ type Options struct {
 	// stages, which then stop FFmpeg; 0 means DefaultStopGrace. A busy machine needs
 	// longer.
 	StopGrace time.Duration
+	// Reconnect is how long a stream's presentation stays live after its session ends,
+	// for the publisher to come back: a session that starts within it continues the same
+	// presentation (a new period, the same playlists), so that players keep playing;
+	// after it, the manifests say the stream has ended. 0 means DefaultReconnect; a
+	// negative value ends the presentation with its session.
+	Reconnect time.Duration
 	// OnSession, if set, is called when a session has ended, with what it did.
 	OnSession func(SessionStats)
 }
@@ -170,10 +177,13 @@ type Server struct {
 	killCtx context.Context
 	kill    context.CancelFunc
 
-	mu       sync.Mutex
-	streams  map[string]*session
-	timeURL  string
-	sessions sync.WaitGroup
+	mu      sync.Mutex
+	streams map[string]*session
+	// presentations are the presentations of the streams, live or waiting for their publisher
+	// to reconnect (Options.Reconnect).
+	presentations map[string]*presentation
+	timeURL       string
+	sessions      sync.WaitGroup
 	// publishers counts the ingest requests being handled: a session has ended before
 	// its handler has told the publisher so and had the reply to its close frame.
 	publishers sync.WaitGroup
@@ -192,6 +202,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.AnalysisLag <= 0 {
 		o.AnalysisLag = DefaultAnalysisLag
+	}
+	if o.Reconnect == 0 {
+		o.Reconnect = DefaultReconnect
 	}
 	if o.StopGrace <= 0 {
 		o.StopGrace = DefaultStopGrace
@@ -288,6 +301,7 @@ func (s *Server) Close() error {
 		<-done
 	}
 	s.kill()
+	s.endAll()
 	// The publishers are told why their stream ended (close frame and reply) before the
 	// process may exit: exiting first would reset their connections, and the reset can
 	// overtake the close frame.
@@ -391,9 +405,75 @@ func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 // session to finish (its recording flushed, its manifest finalized).
 const takeoverWait = 10 * time.Second
 
+// presentation is a stream's dash.Presentation, which outlives its sessions by
+// Options.Reconnect.
+type presentation struct {
+	p     dash.Presentation
+	timer *time.Timer // ends it, once its session has ended
+}
+
+// presentation returns the stream's presentation, kept from its last session if that
+// ended less than Options.Reconnect ago. Called with s.mu held.
+func (s *Server) presentation(name string) *dash.Presentation {
+	if s.presentations == nil {
+		s.presentations = map[string]*presentation{}
+	}
+	pr := s.presentations[name]
+	if pr == nil {
+		pr = &presentation{}
+		s.presentations[name] = pr
+	}
+	if pr.timer != nil {
+		pr.timer.Stop()
+		pr.timer = nil
+	}
+	return &pr.p
+}
+
+// endPresentation ends a stream's presentation after Options.Reconnect, or at once when
+// the server is stopping. Called with s.mu held.
+func (s *Server) endPresentation(name string) {
+	pr := s.presentations[name]
+	if pr == nil {
+		return
+	}
+	end := func() {
+		s.mu.Lock()
+		if s.presentations[name] == pr && s.streams[name] == nil {
+			delete(s.presentations, name)
+		}
+		s.mu.Unlock()
+		if err := pr.p.End(); err != nil {
+			s.log.Error("cannot end the presentation", "stream", name, "err", err)
+		}
+	}
+	if s.o.Reconnect < 0 || s.stopCtx.Err() != nil {
+		go end()
+		return
+	}
+	pr.timer = time.AfterFunc(s.o.Reconnect, end)
+}
+
+// endAll ends at once every presentation still waiting for its publisher.
+func (s *Server) endAll() {
+	s.mu.Lock()
+	open := s.presentations
+	s.presentations = nil
+	s.mu.Unlock()
+	for name, pr := range open {
+		if pr.timer != nil {
+			pr.timer.Stop()
+		}
+		if err := pr.p.End(); err != nil {
+			s.log.Error("cannot end the presentation", "stream", name, "err", err)
+		}
+	}
+}
+
 // end forgets a finished session.
 func (s *Server) end(sess *session) {
 	s.mu.Lock()
+	s.endPresentation(sess.stream)
 	delete(s.streams, sess.stream)
 	s.metrics.live.Set(float64(len(s.streams)))
 	s.mu.Unlock()

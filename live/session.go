@@ -84,10 +84,12 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 	}
 	s.metrics.sessions.WithLabelValues(p.Stream).Inc()
 
+	pres := s.presentation(p.Stream)
 	sess.dash = newBranch("packaging", false, dashQueue, s.killCtx, log)
 	sess.dash.restarted = m.dashRestarts.Inc
 	sess.dash.stage = func(ctx context.Context, in io.Reader, n int) error {
 		o := s.dashOptions(liveDir, log, m)
+		o.Presentation = pres
 		err := dash.Run(ctx, in, o)
 		if n > 0 && (errors.Is(err, dash.ErrNoInput) || errors.Is(err, dash.ErrTruncated)) {
 			return nil // the stream ended before the new run had a segment

@@ -60,9 +60,12 @@ Examples:
 			tokenFlag,
 			allowOriginFlag,
 			latencyFlag,
+			partFlag,
+			hlsAudioFlag,
 			videoFlag,
 			&cli.StringFlag{Name: "keys", Usage: "per-stream publishing keys: `FILE` of \"STREAM KEY\" lines", EnvVars: []string{"SV_KEYS"}},
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
+			&cli.DurationFlag{Name: "reconnect", Value: live.DefaultReconnect, Usage: "how long a stream's presentation waits for its publisher to come back before its manifests say it has ended (players keep playing across a reconnect within it)", EnvVars: []string{"SV_RECONNECT"}},
 			&cli.DurationFlag{Name: "stop-grace", Value: live.DefaultStopGrace, Usage: "on Ctrl-C, how long live streams may take to finish on their own (manifests, analyses, seekable copies) before their FFmpeg are stopped", EnvVars: []string{"SV_STOP_GRACE"}},
 			&cli.BoolFlag{Name: "seekable", Value: true, Usage: "when a stream ends, also write a seekable copy of its recording (FFmpeg, streams copied)", EnvVars: []string{"SV_SEEKABLE"}},
 			&cli.StringFlag{Name: "time-url", Usage: "the clock `URL` put in the manifests (default: this server's /time; set it when players reach the server by another address)", EnvVars: []string{"SV_TIME_URL"}},
@@ -283,6 +286,7 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 		AllowOrigins: c.StringSlice("allow-origin"),
 		Seekable:     c.Bool("seekable"),
 		StopGrace:    c.Duration("stop-grace"),
+		Reconnect:    c.Duration("reconnect"),
 		Version:      versionString(),
 		Log:          log,
 	}
@@ -308,6 +312,10 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 		return o, usagef("--out must not be empty")
 	case o.MaxStreams < 1:
 		return o, usagef("--max-streams must be at least 1, not %d", o.MaxStreams)
+	case o.Reconnect < 0:
+		return o, usagef("--reconnect must not be negative, not %s", o.Reconnect)
+	case o.Reconnect == 0:
+		o.Reconnect = -1 // end with the session
 	case o.StopGrace <= 0:
 		return o, usagef("--stop-grace must be above 0, not %s", o.StopGrace)
 	}

@@ -84,16 +84,6 @@
 // (Cache-Control: max-age): their URL names a point the playlist has reached and any
 // later version is a right answer too, so a shared cache in front can answer every player
 // waiting for the same part with one request; plain playlist requests stay no-cache.
-//
-// # Latency
-//
-// FFmpeg's availabilityStartTime is the moment its muxer gets the first packet, after
-// it has probed half a second of input; every segment is therefore on disk half a second
-// or more (0.5 s from sv send, 0.67 s from Chromium) before the MPD says it can exist, and a player following the MPD stays that
-// much further behind the camera than it needs to. /streams.json gives, per live stream,
-// that lead as measured from the files (lead_ms; see StreamInfo); the viewer page puts
-// dash.js's clock forward by it, which brought the glass-to-glass latency from ~1.4 s to
-// ~0.7 s on loopback. Other players see the MPD unchanged.
 package serve
 
 import (
@@ -198,7 +188,6 @@ type Server struct {
 		blocked, timeouts                                                         atomic.Int64
 	}
 	events       atomic.Int64     // open /events streams
-	cache        startCache       // for the lead
 	descriptions descriptions     // for /streams.json
 	watchers     watchers         // of the segments in progress or awaited
 	playlists    playlistWatchers // of the playlists that blocking reloads wait on

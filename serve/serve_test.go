@@ -177,13 +177,10 @@ func TestStreams(t *testing.T) {
 		if !cam.Live || !cam.DASH || !cam.HLS || cam.Events || !cam.LowLatency || cam.Session != ast.Format("2006-01-02T15:04:05.000Z") {
 			t.Errorf("cam: %+v", cam)
 		}
-		if cam.LeadMS == nil || *cam.LeadMS != 450 {
-			t.Errorf("cam: lead %v, want 450 ms (audio's, the least; video's best is 500)", cam.LeadMS)
-		}
 		if ll := got.Streams[2]; !ll.Live || !ll.LowLatency {
 			t.Errorf("ll: %+v", ll)
 		}
-		if old := got.Streams[3]; old.Live || old.LowLatency || old.LeadMS != nil {
+		if old := got.Streams[3]; old.Live || old.LowLatency {
 			t.Errorf("old: %+v", old)
 		}
 		if a := got.Streams[0]; a.Live || a.DASH || !a.Events {
@@ -215,7 +212,7 @@ func TestStreams(t *testing.T) {
 		if names != c.want {
 			t.Errorf("?stream=%s: streams %q, want %q", c.name, names, c.want)
 		}
-		if c.name == "cam" && (len(got.Streams) != 1 || !got.Streams[0].Live || got.Streams[0].LeadMS == nil || *got.Streams[0].LeadMS != 450) {
+		if c.name == "cam" && (len(got.Streams) != 1 || !got.Streams[0].Live) {
 			t.Errorf("?stream=cam: %s", body)
 		}
 	}
@@ -231,47 +228,21 @@ func TestStreams(t *testing.T) {
 	}
 	now = now.Add(time.Minute)
 	ast = writeLiveStream(t, ts.dir, now) // a new session
-	if cam := one("cam"); cam.Session != ast.Format("2006-01-02T15:04:05.000Z") || cam.LeadMS == nil || *cam.LeadMS != 450 {
+	if cam := one("cam"); cam.Session != ast.Format("2006-01-02T15:04:05.000Z") || !cam.Live {
 		t.Errorf("cam after a new session: %+v", cam)
 	}
-	// A lead that could not be measured is measured again after leadRetry, even when
-	// the manifest stays the same.
-	late := filepath.Join(ts.root, "live", "late")
-	writeLiveStream(t, late, now)
-	inits, _ := filepath.Glob(filepath.Join(late, "init-stream*.m4s"))
-	for _, p := range inits {
-		os.Remove(p)
+	// A live presentation that has ended (a duration, no update period) is not live.
+	mpd := filepath.Join(ts.root, "live", "cam", "manifest.mpd")
+	b, err := os.ReadFile(mpd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if l := one("late"); !l.Live || l.LeadMS != nil {
-		t.Errorf("late without its init segments: %+v", l)
+	b = bytes.Replace(b, []byte(`type="dynamic"`), []byte(`type="dynamic" mediaPresentationDuration="PT9S"`), 1)
+	if err := os.WriteFile(mpd, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	writeLiveStream(t, late, now) // the same manifest, the same mtime
-	if l := one("late"); l.LeadMS != nil {
-		t.Errorf("late measured again before leadRetry: %+v", l)
-	}
-	now = now.Add(leadRetry)
-	if l := one("late"); l.LeadMS == nil || *l.LeadMS != 450 {
-		t.Errorf("late not measured again after leadRetry: %+v", l)
-	}
-}
-
-func TestExpandTemplate(t *testing.T) {
-	for _, c := range []struct {
-		tmpl, want string
-		ok         bool
-	}{
-		{"chunk-stream$RepresentationID$-$Number%05d$.m4s", "chunk-stream v1-00042.m4s", true},
-		{"seg-$Number$.m4s", "seg-42.m4s", true},
-		{"$Bandwidth$/$Number%03d$.mp4", "64000/042.mp4", true},
-		{"a$$b-$Number$.m4s", "a$b-42.m4s", true},
-		{"seg-$Time$.m4s", "", false},
-		{"seg-$Number", "", false},
-		{"seg-$Number%5d$.m4s", "", false},
-	} {
-		got, ok := expandTemplate(c.tmpl, " v1", "64000", 42)
-		if ok != c.ok || (ok && got != c.want) {
-			t.Errorf("expandTemplate(%q) = %q, %v; want %q, %v", c.tmpl, got, ok, c.want, c.ok)
-		}
+	if cam := one("cam"); cam.Live || !cam.DASH {
+		t.Errorf("cam after its end: %+v", cam)
 	}
 }
 
@@ -397,9 +368,7 @@ func decodeStreams(t *testing.T, body []byte) (got struct{ Streams []StreamInfo 
 
 // writeLiveStream writes a live low-latency presentation into dir as it is at now: an
 // MPD that started 6 s ago, and 8 finished segments and one in progress per
-// representation. The video segments are written 500 ms ahead of the timeline (segment 5,
-// 300 ms: a late write), audio 450 ms: the lead is 450 ms. It returns the MPD's
-// availabilityStartTime.
+// representation. It returns the MPD's availabilityStartTime.
 func writeLiveStream(t testing.TB, dir string, now time.Time) (ast time.Time) {
 	t.Helper()
 	write := func(name string, b []byte, at time.Time) {
@@ -472,7 +441,7 @@ func BenchmarkStreams(b *testing.B) {
 		writeLiveStream(b, filepath.Join(ts.root, "live", fmt.Sprintf("cam%02d", i)), now)
 	}
 	os.RemoveAll(ts.dir) // the empty folder newTestServer made
-	if got := ts.Streams(); len(got) != streams || got[0].LeadMS == nil {
+	if got := ts.Streams(); len(got) != streams || !got[0].Live {
 		b.Fatalf("%d streams, the first %+v", len(got), got[0])
 	}
 	b.ResetTimer()

@@ -19,17 +19,14 @@ type StreamInfo struct {
 	// Live is true while the MPD is dynamic (sv dash is running); false once the
 	// presentation is complete, or when there is only an HLS playlist or events.
 	Live bool `json:"live"`
-	// Session identifies one run of the packager: the MPD's availabilityStartTime. It
-	// changes when a publisher reconnects and sv dash starts again.
+	// Session identifies one presentation: the MPD's availabilityStartTime. It stays the
+	// same across a reconnect within sv all's --reconnect and across FFmpeg restarts,
+	// and changes with a new presentation.
 	Session string    `json:"session,omitempty"`
 	Updated time.Time `json:"updated"` // when the manifest was last written
 	DASH    bool      `json:"dash"`    // manifest.mpd exists
 	HLS     bool      `json:"hls"`     // master.m3u8 exists
 	Events  bool      `json:"events"`  // frames.jsonl exists: /live/{stream}/events has data
-	// LeadMS is how far ahead of the live MPD's timeline its segments are written, in
-	// ms: a player that puts its clock forward by it plays at the true live edge (see
-	// the package documentation). Absent when not measured yet.
-	LeadMS *int64 `json:"lead_ms,omitempty"`
 	// LowLatency is true for a live low-latency presentation (segments announced before
 	// they are complete, availabilityTimeComplete="false"), false for one whose segments
 	// are announced once written whole, which a player must stay further behind.
@@ -41,6 +38,7 @@ const maxMPD = 1 << 20
 
 var (
 	mpdDynamic = regexp.MustCompile(`\btype="dynamic"`)
+	mpdEnded   = regexp.MustCompile(`\bmediaPresentationDuration="`)
 	mpdStart   = regexp.MustCompile(`\bavailabilityStartTime="([^"]{1,64})"`)
 	mpdLowLat  = regexp.MustCompile(`\bavailabilityTimeComplete="false"`)
 )
@@ -133,30 +131,24 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 // A stream's description from its manifest is kept until the manifest changes: reading
-// and parsing it and measuring the lead cost about 0.2 ms per stream, which /streams.json
-// would otherwise pay for every stream at every request. The lead of a live low-latency
-// stream is measured again without a change of manifest while it could not be measured,
-// every leadRetry: FFmpeg rewrites the manifest when it finishes a segment, and the lead
-// can be measured once the next segment's first fragment is written, a frame or an
-// encoder's delay later. A viewer waits for the lead before its first frame; it looks
-// every 250 ms.
+// and parsing it would otherwise be paid for every stream at every request of
+// /streams.json.
+// maxDescribed bounds the descriptions kept: past it, they are forgotten and made again.
+const maxDescribed = 4096
+
 type descriptions struct {
 	mu sync.Mutex
 	m  map[string]description // by stream name
 }
 
 type description struct {
-	mtime    time.Time
-	size     int64
-	measured time.Time // when the lead was last measured
-	info     StreamInfo
+	mtime time.Time
+	size  int64
+	info  StreamInfo
 }
-
-const leadRetry = 100 * time.Millisecond
 
 // described returns the stream's StreamInfo with what its manifest says filled in.
 func (s *Server) described(name, base string) StreamInfo {
-	now := s.o.now()
 	fi, err := s.root.Stat(base + stream.Manifest)
 	if err != nil || !fi.Mode().IsRegular() {
 		return StreamInfo{Name: name}
@@ -165,8 +157,7 @@ func (s *Server) described(name, base string) StreamInfo {
 	c.mu.Lock()
 	d, ok := c.m[name]
 	c.mu.Unlock()
-	if ok && d.mtime.Equal(fi.ModTime()) && d.size == fi.Size() &&
-		(!d.info.LowLatency || d.info.LeadMS != nil || now.Sub(d.measured) < leadRetry) {
+	if ok && d.mtime.Equal(fi.ModTime()) && d.size == fi.Size() {
 		return d.info
 	}
 	f, fi, err := s.open(base + stream.Manifest)
@@ -176,23 +167,19 @@ func (s *Server) described(name, base string) StreamInfo {
 	mpd, _ := io.ReadAll(io.LimitReader(f, maxMPD))
 	f.Close()
 	info := StreamInfo{Name: name, DASH: true, Updated: fi.ModTime().UTC()}
-	head := mpd[:min(len(mpd), 4096)] // the MPD element and its attributes come first
-	info.Live = mpdDynamic.Match(head)
+	head := mpd[:min(len(mpd), 4096)]                           // the MPD element and its attributes come first
+	info.Live = mpdDynamic.Match(head) && !mpdEnded.Match(head) // an ended live MPD has a duration
 	if m := mpdStart.FindSubmatch(head); m != nil {
 		info.Session = string(m[1])
 	}
 	if info.Live {
 		info.LowLatency = mpdLowLat.Match(mpd)
-		if lead, ok := s.lead(mpd, base, now); ok {
-			ms := lead.Milliseconds()
-			info.LeadMS = &ms
-		}
 	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) > maxCached {
+	if c.m == nil || len(c.m) > maxDescribed {
 		c.m = map[string]description{}
 	}
-	c.m[name] = description{mtime: fi.ModTime(), size: fi.Size(), measured: now, info: info}
+	c.m[name] = description{mtime: fi.ModTime(), size: fi.Size(), info: info}
 	c.mu.Unlock()
 	return info
 }

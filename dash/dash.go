@@ -1,7 +1,8 @@
 // Package dash turns one live WebM or MP4 byte stream, as a browser's MediaRecorder
-// produces it, into a live MPEG-DASH presentation with an HLS playlist over the same CMAF
-// segments, using one supervised FFmpeg child. [Run] is the whole job; `sv dash` wraps it
-// and `sv all` composes it.
+// produces it, into a live presentation: MPEG-DASH (manifest.mpd) and low-latency HLS
+// (master.m3u8) over the same CMAF segments. A supervised FFmpeg child encodes or remuxes
+// the tracks; sv packages them itself. [Run] is the whole job; `sv dash` wraps it and
+// `sv all` composes it.
 //
 // # How Run works
 //
@@ -11,108 +12,178 @@
 // side also feeds a media.Scanner: Run waits for the input's header (a few hundred bytes)
 // to learn the container and codecs before it starts FFmpeg, which is how it chooses copy
 // or transcode and the demuxer, and how it fails fast, without FFmpeg, on input that is
-// not media. After the header the scanner watches the video keyframes: when copying, a
-// segment can only be cut at the publisher's keyframes, and an interval far above the
-// segment duration is reported once, as a warning in Options.Log.
+// not media. After the header the scanner notes when each frame arrives (the timeline,
+// below) and watches the video keyframes: when a copied video's keyframes come much
+// further apart than a segment, most segments cannot start with one, and a player that
+// joins at such a segment shows no picture until the next keyframe; that is reported
+// once, as a warning in Options.Log.
 //
-// FFmpeg's progress (-progress on its own pipe, see package ffmpeg) becomes
-// Options.Progress; its log goes to Options.Log as debug records, and its last lines into
-// the error when it fails. When the input ends, FFmpeg's stdin is closed, it writes its trailers and the MPD
-// becomes static. When ctx ends, FFmpeg is stopped the same way (stdin closed, then
-// SIGINT, then SIGKILL, 2 s apart). A run that fails leaves no manifest or playlist
-// claiming to be live (they are deleted; finished segments stay).
+// FFmpeg writes each track as fragmented MP4 to a pipe of its own; one goroutine per track
+// reads it with a media.FragmentReader and packages it (see Packaging). FFmpeg's progress
+// (-progress on its own pipe, see package ffmpeg) becomes Options.Progress; its log goes
+// to Options.Log as debug records, and its last lines into the error when it fails. When
+// the input ends, FFmpeg's stdin is closed, it flushes its outputs, the last segments are
+// completed and the manifests say the presentation has ended. When ctx ends, FFmpeg is
+// stopped the same way (stdin closed, then SIGINT, then SIGKILL, 2 s apart) and the
+// presentation ends too. A track that cannot be packaged stops FFmpeg. A run that fails
+// leaves nothing claiming to be live: the manifests, the playlists and the files still
+// in progress are deleted; complete segments stay. With Options.Presentation, a run that
+// ends or fails leaves the presentation live for the next one instead (see Presentation,
+// below).
+//
+// # Packaging
+//
+// sv cuts the segments, not FFmpeg, so that sv decides where each segment starts, how it
+// is numbered and when each byte of it is on disk.
+//
+// The timeline. availabilityStartTime, the wall-clock time of media time 0, comes from
+// the ingest clock: it is the earliest "received at minus media time" over the input's
+// frames (received: read by Run), for the frame that arrived soonest after its capture
+// tells best when the capture happened. A player that trusts the MPD (or
+// EXT-X-PROGRAM-DATE-TIME) then knows where the live edge is, to within the publisher's
+// own delay in handing a frame over, with no offset of its own. FFmpeg's mp4 muxer starts every track at 0 whatever the
+// input's timestamps, so each track is shifted by the input time of its first frame, as
+// the scanner saw it: the tracks keep their sync and the input's own timeline.
+//
+// Segments and parts. Segment n (from 1) nominally starts at (n-1) times the segment
+// duration, which is where players using $Number$ addressing look for it. A video segment
+// is cut at the first keyframe from half a segment before that; if none comes by half a
+// segment after it, or keyframes are known to be more than one and a half segments apart,
+// at a frame that is not one, so that its address stays right. Transcoded video has its
+// keyframes forced on the nominal starts; audio is cut at the fragment nearest them.
+// Numbers have no gaps, even over a hole in the input's time, for HLS counts segments.
+// With low latency, each segment is also cut into LL-HLS parts of at most Options.Part,
+// each a file of its own; a part ends where its segment ends.
+//
+// Files. A segment or part is written as NAME.tmp, growing fragment by fragment as FFmpeg
+// delivers them, and renamed to NAME when complete: a server that wants the lowest latency
+// serves a missing NAME from NAME.tmp with chunked transfer until the rename, as sv serve
+// does. Manifests and playlists are replaced whole (written beside, renamed over), so that
+// no reader sees half of one: a media playlist at every part, the MPD at every segment.
+// None is written before every track has its first fragment, when the timeline is fixed.
+// @bandwidth and BANDWIDTH are measured from the segments written (the plan's nominal
+// bitrate until the first is complete).
+//
+// Retention. A live manifest lists the last Options.Window segments; the files of 5 more
+// stay on disk, for players a little behind, and older ones are deleted. The parts of the
+// segment in progress and of the last 4 complete ones are listed; the files of older
+// parts are deleted 4 segments later. Options.Record keeps and lists every segment.
+//
+// # The manifests
+//
+// manifest.mpd (mpd.go says why each choice) is dynamic while live. Each Representation
+// has a SegmentTemplate with @duration and $Number$, so that players compute every
+// segment's address from the time, with no manifest update to learn of new ones; with low
+// latency, @availabilityTimeOffset (segment minus part) and @availabilityTimeComplete
+// "false" let a segment be fetched as soon as its first part is written, and turn on the
+// low-latency modes of dash.js and Shaka Player. A ServiceDescription (low latency) gives
+// the target latency (Options.TargetLatency) and catch-up rates, UTCTiming points the players at
+// Options.TimeURL, and a ProducerReferenceTime in each Representation ties a media time
+// to the wall clock. When the presentation ends the MPD stays dynamic: its
+// minimumUpdatePeriod gives way to a mediaPresentationDuration, the end as DASH-IF IOP
+// says it, and players play to it and stop. Only with Options.Record does it become
+// static: an on-demand MPD listing every segment in a SegmentTimeline of exact times.
+//
+// master.m3u8 and one media_N.m3u8 per track (hls.go gives their exact form) are LL-HLS
+// with low latency: EXT-X-PART for the parts listed, EXT-X-PRELOAD-HINT for the next part,
+// EXT-X-SERVER-CONTROL with CAN-BLOCK-RELOAD (sv serve answers blocking reloads) and
+// EXT-X-RENDITION-REPORT; plain live HLS with normal latency. Every segment has its
+// EXT-X-PROGRAM-DATE-TIME on the same clock as the MPD; a presentation that has ended gets
+// EXT-X-ENDLIST.
+//
+// # Presentation
+//
+// A Run on its own makes one presentation, which ends with its input. With
+// Options.Presentation, the next Run into the same Out continues it, as `sv all` does
+// across FFmpeg restarts and publisher reconnects: the same availabilityStartTime and
+// PRES in the file names (below), numbers going on, in a new Period of the MPD and after an
+// EXT-X-DISCONTINUITY in the playlists, with init segments of its own. The new run's media
+// is placed on the timeline by the wall clock, after everything already packaged. Between
+// runs the manifests stay live and players keep playing; Presentation.End ends the
+// presentation. A Run with another segment or part duration or other tracks starts a new
+// presentation.
 //
 // # The output directory
 //
-// Run writes manifest.mpd, master.m3u8, media_N.m3u8, init-streamN-RUN.m4s and
-// chunk-streamN-RUN-NNNNN.m4s (N is the representation: the video renditions first, then
-// the audio; RUN names the run, so that no segment name is ever used twice in a folder,
-// even by a publisher that reconnects), and a marker file, .sv-dash; it first deletes
-// what an earlier run left. FFmpeg writes each segment as NAME.tmp, growing fragment by
-// fragment, and renames it when complete: a server that wants the lowest latency serves a
-// missing NAME from NAME.tmp with chunked transfer until the rename.
-// A directory that holds anything else, or our names without the marker (another tool's
-// output), is refused with ErrNotOurs unless Options.Force: a typo in --out must not
-// wipe a user's folder. Even with Force, Run deletes only names it writes.
+// Run writes manifest.mpd, master.m3u8, media_N.m3u8, init-streamN-PRES.m4s (or
+// init-streamN-PRES.P.m4s, from period P of a continued presentation),
+// chunk-streamN-PRES-NNNNN.m4s and part-streamN-PRES-NNNNN.K.m4s, and a marker file,
+// .sv-dash. N is the track: the video renditions first, then the audio, then the AAC audio
+// made for HLS; NNNNN is the segment number and K the part within it, from 0. PRES names
+// the presentation (its start time in milliseconds, base 36), so that no name is ever used
+// twice in a folder, even by a publisher that comes back after its presentation has ended:
+// segments are served as immutable, and a player, browser cache or proxy must never take
+// an earlier presentation's segment for this one's. A new presentation first deletes what
+// an earlier one left. A directory that holds anything else, or our names without the
+// marker (another tool's output), is refused with ErrNotOurs unless Options.Force: a typo
+// in --out must not wipe a user's folder. Even with Force, Run deletes only names it
+// writes.
 //
 // # The FFmpeg command line, and why
 //
-// Low latency, H.264 input copied, Opus audio copied (ffmpeg.Start prepends -hide_banner
-// -nostats -progress pipe:3 -stats_period 0.5):
+// Low latency, H.264 and Opus input copied, with the AAC audio for HLS (ffmpeg.Start
+// prepends -hide_banner -nostats and, for Options.Progress, -progress pipe:3
+// -stats_period 0.5; output i goes to pipe i+4):
 //
 //	ffmpeg -loglevel warning -analyzeduration 500000 -f matroska -i pipe:0
-//	  -map 0:v:0 -c:v copy -b:v 1000k -map 0:a:0 -c:a copy -b:a 64k
-//	  -f dash -dash_segment_type mp4 -format_options movflags=+cmaf -seg_duration 1
-//	  -use_template 1 -window_size 10 -extra_window_size 5
-//	  -utc_timing_url http://127.0.0.1:8000/time -hls_playlist 1
-//	  -init_seg_name 'init-stream$RepresentationID$-RUN.m4s'
-//	  -media_seg_name 'chunk-stream$RepresentationID$-RUN-$Number%05d$.m4s'
-//	  -ldash 1 -streaming 1 -use_timeline 0 -index_correction 1 -target_latency 0.5
-//	  -min_playback_rate 0.95 -max_playback_rate 1.05 -write_prft 1
-//	  -adaptation_sets "id=0,frag_type=every_frame,streams=v id=1,frag_type=duration,frag_duration=0.1,streams=a"
-//	  OUT/manifest.mpd
+//	  -map 0:v:0 -c:v copy
+//	  -f mp4 -movflags +frag_every_frame+empty_moov+default_base_moof+cmaf pipe:4
+//	  -map 0:a:0 -c:a copy
+//	  -f mp4 -movflags +empty_moov+default_base_moof+cmaf -frag_duration 50000 pipe:5
+//	  -map 0:a:0 -c:a aac -b:a 128k
+//	  -f mp4 -movflags +empty_moov+default_base_moof+cmaf -frag_duration 50000 pipe:6
 //
-// Transcoding replaces the video part with
+// Transcoding (720p input here) replaces the video output with
 //
 //	-map 0:v:0 -c:v libx264 -preset veryfast -tune zerolatency -pix_fmt yuv420p -fps_mode vfr
 //	  -force_key_frames expr:gte(t,n_forced*1) -x264-params keyint=infinite:scenecut=0
-//	  -b:v:0 900k -maxrate:v:0 1080k -bufsize:v:0 900k
+//	  -b:v 2750k -maxrate:v 3300k -bufsize:v 2750k
+//	  -f mp4 -movflags +frag_every_frame+empty_moov+default_base_moof+cmaf pipe:4
 //
 // and a ladder scales with -filter_complex "[0:v:0]setsar=1,split=3[s0][s1][s2];
-// [s0]scale=-2:720[v0];..." and maps [v0] [v1] [v2], each with its own -b:v:N.
+// [s0]scale=-2:720[v0];..." and maps [v0] [v1] [v2], each to an output of its own.
 //
-//   - -loglevel warning: at info level the dash muxer logs every file it opens, which
+//   - -loglevel warning: at info level FFmpeg describes every stream of every output, which
 //     pushes the lines explaining a failure out of the error's tail of 20 lines.
 //   - -analyzeduration 500000: FFmpeg's default probing holds the first output back ~2.4 s;
-//     half a second of media is enough to see every stream (first segment ~1 s after the
-//     first byte). Going lower (-probesize 32 -analyzeduration 0) leaves the frame rate
-//     unknown and makes a CFR encoder duplicate frames up to 1000 fps.
+//     half a second of media is enough to see every stream. Going lower (-probesize 32
+//     -analyzeduration 0) leaves the frame rate unknown and makes a CFR encoder duplicate
+//     frames up to 1000 fps.
 //   - -f matroska or -f mp4, from the sniffed header: no format probing. Never
 //     -use_wallclock_as_timestamps (bursty delivery gives non-monotonic DTS floods).
-//   - -c:v copy: Chrome's H.264 (no CodecPrivate, SPS/PPS in band) copies fine. The
-//     nominal -b:v/-b:a of copied streams is only for the manifests: without a bitrate
-//     FFmpeg writes a master.m3u8 with no #EXT-X-STREAM-INF at all.
+//   - One output per track, each -f mp4 to its own pipe: a DASH Representation and an HLS
+//     rendition are one track each, and each track gets the fragmenting that suits it. The
+//     packager reads every fragment the moment FFmpeg writes it, with no file in between.
+//     MP4 carries H.264, VP9, AV1, AAC and Opus alike; VP8 it cannot (VP8 is transcoded,
+//     and refused with --video copy).
+//   - -movflags +empty_moov: the init segment comes first and alone, before any media.
+//     +default_base_moof: sample offsets count from each fragment's own moof, so that a
+//     fragment stays valid wherever it lands in a segment or part file. +cmaf: CMAF brands
+//     and boxes, for the HLS side (Safari) and LL-DASH.
+//   - +frag_every_frame (video): a fragment per frame, so that each frame reaches the
+//     segment file, and a player streaming it, as soon as it is encoded, and a part can end
+//     after any frame. Audio: -frag_duration a quarter of the part (Options.Part), so that
+//     parts fill evenly; a 20 ms Opus packet per fragment would double audio's size.
+//   - Normal latency instead: +frag_keyframe, a video fragment per keyframe interval (per
+//     segment when transcoding), and audio fragments of a segment: no parts, fewer and
+//     larger writes.
+//   - -c:v copy: Chrome's H.264 (no CodecPrivate, SPS/PPS in band) copies fine. A copied
+//     stream has a nominal bitrate in the manifests until its first segment is measured:
+//     HLS needs a BANDWIDTH from the start.
 //   - libx264 -tune zerolatency: no lookahead, no B-frames, no frame threads' delay.
 //     -fps_mode vfr passes the browser's variable frame timing through (no duplicated
 //     frames, frame count = input's); the keyframes are therefore forced by time, exactly
 //     at every segment boundary (-force_key_frames), and x264 adds none of its own
-//     (keyint=infinite, scenecut=0), so every segment is exactly --seg long.
-//     -maxrate 1.2x and a 1 s -bufsize keep the bitrate steady enough for 1 s segments.
-//   - -dash_segment_type mp4: "auto" picks WebM for VP8/VP9/Opus, and one WebM stream
-//     turns streaming off for every stream. Opus goes into MP4 fine; VP8 cannot (it is
-//     transcoded, and refused with --video copy).
-//   - movflags=+cmaf: CMAF brands and boxes, for the HLS side (Safari) and LL-DASH.
-//   - -ldash 1 -streaming 1: each fragment is written to the segment file as soon as it is
-//     complete, and the MPD gets availabilityTimeComplete="false", which is what makes
-//     dash.js enter its low-latency mode by itself. Video fragments are one frame long;
-//     audio fragments 100 ms (a 20 ms Opus packet per moof would double audio's size).
-//   - -use_template 1 -use_timeline 0: $Number$ addressing with a fixed duration, the
-//     only form for which FFmpeg writes availabilityTimeOffset (the player may fetch a
-//     segment as soon as its first fragment exists).
-//   - -index_correction 1: with copy, a segment ends at the first keyframe at or after its
-//     nominal end, and FFmpeg numbers segments one by one. Chrome's "1 s" keyframes come
-//     on the first frame after each second (1.00-1.03 s apart, no drift), but keyframes
-//     steadily a little more than --seg apart would let the numbers fall further and
-//     further behind the timeline the player computes from the MPD. With the correction a
-//     segment's number always matches its start time, at the price of a skipped number
-//     when no keyframe fell into a segment's time (FFmpeg logs "Correcting the segment
-//     index").
-//   - -utc_timing_url: the UTCTiming element players sync their clock to (otherwise
-//     dash.js asks an internet time server); FFmpeg also drops -write_prft and
-//     -target_latency without it. -target_latency, -min/max_playback_rate: the
-//     ServiceDescription dash.js follows (0.5 s target; catch-up within +-5 %).
-//     -write_prft: ProducerReferenceTime, for latency measurement.
-//   - -window_size/-extra_window_size: the live manifest lists the last N segments and
-//     FFmpeg deletes older ones 5 segments later; --record sets window 0: all kept, and a
-//     complete on-demand presentation when the input ends.
-//   - -hls_playlist 1: master.m3u8 and media_N.m3u8 over the same segments.
-//   - -init_seg_name, -media_seg_name: FFmpeg's names with the run in them (see the
-//     output directory, above), so that segments can be cached as immutable.
+//     (keyint=infinite, scenecut=0), so that every segment starts with a keyframe and is
+//     exactly --seg long. -maxrate 1.2x and a 1 s -bufsize keep the bitrate steady enough
+//     for 1 s segments.
+//   - -c:a aac -b:a 128k on a second output of the same audio, listed only in the HLS
+//     playlists, when Opus input is copied and Options.HLSAudio is HLSAudioAAC (the
+//     default, --hls-audio aac): Apple's players do not reliably play Opus in HLS, and DASH
+//     players keep the Opus, which costs nothing to copy.
 //   - FFmpeg runs at nice +5 (ffmpeg.Config.Nice): on two busy cores the goroutine
 //     feeding it was delayed by up to several ms; the encoder does not mind yielding a
 //     few hundred microseconds to the feeder.
-//   - Normal latency instead: -seg_duration 2 -use_timeline 1 (exact durations whatever
-//     the keyframes), one fragment per segment, no -ldash/-streaming.
 package dash
 
 import (
@@ -140,9 +211,11 @@ const ffmpegNice = 5
 const stopGrace = 2 * time.Second
 
 // Run reads one live WebM or MP4 stream from in and packages it into o.Out until the input
-// ends or ctx is done. It returns nil when the presentation on disk is complete and
-// static: the input ended, or ctx ended and FFmpeg finalized the manifest. Otherwise it
-// returns why, having deleted any manifest that still claimed to be live.
+// ends or ctx is done. It returns nil when the presentation on disk is complete: the
+// input ended, or ctx ended, and the manifests say that no segment follows the last one
+// (with Options.Presentation, they stay live for the next Run instead). Otherwise it
+// returns why, having deleted any manifest that still claimed to be live (with
+// Options.Presentation, the presentation is left as it is, for the next Run).
 //
 // Run reads in from its own goroutine. If in can block forever (a pipe whose writer never
 // closes), that goroutine may stay blocked in in.Read after Run has returned, until in
@@ -176,8 +249,8 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 	w := newWatcher()
 	log := o.logger()
 	kw := &keyframeWarning{seg: seg, warn: func(gap time.Duration) {
-		log.Warn(fmt.Sprintf("the input has a keyframe only every %.1f s, and a copied stream can only be cut at keyframes: "+
-			"segments will be that long instead of %s, and low-latency players will stall", gap.Seconds(), seg),
+		log.Warn(fmt.Sprintf("the input has a keyframe only every %.1f s: most %s segments of a copied stream "+
+			"will not start with one, and a player that joins there shows no picture until the next", gap.Seconds(), seg),
 			KeyframeGapKey, gap)
 	}}
 	w.onKeyframeGap = kw.gap

@@ -19,11 +19,14 @@ func dashCommand() *cli.Command {
 		Usage:     "package a live WebM or MP4 stream on stdin as low-latency MPEG-DASH and HLS",
 		UsageText: "sv dash [options] < stream.webm",
 		Description: `Reads one live stream (a browser's MediaRecorder output, from sv recv) and writes a live
-MPEG-DASH presentation with an HLS playlist over the same CMAF segments into --out:
-manifest.mpd, master.m3u8, media playlists, init and media segments. One FFmpeg child does
-the packaging; H.264 is copied, anything else transcoded to H.264 (--video). With --latency
-low (the default) dash.js plays it about one second behind the camera. When the input ends
-(or on Ctrl-C) the manifest becomes static and sv dash exits 0.
+MPEG-DASH presentation and low-latency HLS over the same CMAF segments into --out:
+manifest.mpd, master.m3u8, media playlists, init segments, segments and LL-HLS parts
+(--part). FFmpeg copies H.264 and transcodes anything else to H.264 (--video); sv cuts the
+segments and parts and writes the manifests itself, timed by when the frames arrived. Opus
+audio gets an AAC rendition for HLS (--hls-audio). Serve --out with sv serve, which streams
+segments still being written and answers LL-HLS blocking reloads. When the input ends (or
+on Ctrl-C) the manifests say the stream has ended (the MPD becomes static only with
+--record) and sv dash exits 0.
 
 --out must be empty or hold an earlier output of sv dash; --force uses any directory but
 still deletes only the names sv dash writes.
@@ -32,6 +35,7 @@ Examples:
    sv recv | sv dash --out output/live/cam
    sv dash --in recording.webm --record --out output/vod/talk
    sv recv | sv dash --ladder 720p,480p,240p --time-url http://192.0.2.7:8000/time
+   sv recv | sv dash --part 100ms --hls-audio same
    sv recv | sv dash --latency normal --seg 4s --window 30 --ffmpeg-log ffmpeg.log`,
 		Flags: []cli.Flag{
 			inFlag,

@@ -63,8 +63,8 @@ type packager struct {
 	started []bool // tracks whose first fragment has arrived
 	run     *period
 	offset  time.Duration // presentation time minus input time, in this run
-	live    bool   // the manifests have been written once
-	master  []int  // bandwidths in the last master playlist written
+	live    bool          // the manifests have been written once
+	master  []int         // bandwidths in the last master playlist written
 }
 
 // trackWriter is the goroutine side of one track: the files it is writing.

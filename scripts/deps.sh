@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe)
-# and Chromium, from Debian's packages. Idempotent, and quiet when everything is there.
+# Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe),
+# Chromium, and Firefox ESR (firefox-esr: the lab's second publishing browser), from
+# Debian's packages. Idempotent, and quiet when everything is there.
 #   scripts/deps.sh [bench]
 # With bench, also Node.js and npm, for the Node receiver the ingest benchmarks compare
 # sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it.
@@ -9,7 +10,8 @@ set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-tools=(ffmpeg ffprobe chromium)
+command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
+tools=(ffmpeg ffprobe chromium firefox-esr)
 if [ "${1:-}" = bench ]; then
 	command -v node >/dev/null 2>&1 || need+=(nodejs)
 	command -v npm >/dev/null 2>&1 || need+=(npm)

@@ -48,6 +48,7 @@ func TestFirefoxPublisher(t *testing.T) {
 	played := false
 	deadline := time.Now().Add(opus.Wait() + 20*time.Second) // and the time to start
 	for time.Now().Before(deadline) {
+		st = lab.ViewerStats{}
 		lab.EvalJSON(t, viewer, "svViewer.stats()", &st)
 		lab.EvalJSON(t, viewer, audio, &audioBytes)
 		if len(st.Errors) > 0 {
@@ -70,6 +71,9 @@ func TestFirefoxPublisher(t *testing.T) {
 	} else {
 		opus.Errorf("Firefox's VP8+Opus does not play in Chromium's viewer with its audio: %.1f s played, %d audio bytes decoded, errors %s (phase %s, %d loads)",
 			st.CurrentTime-from, audioBytes, lab.Distinct(st.Errors), st.Phase, st.Loads)
+		if st.Failure != nil {
+			t.Logf("the viewer shows the failure: %s", *st.Failure)
+		}
 	}
 
 	// Firefox goes away as a closed laptop does: the session ends, the recording stays.

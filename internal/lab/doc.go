@@ -46,7 +46,7 @@
 // sv-specific code (Players): dash.js with its defaults, Shaka Player with
 // streaming.lowLatencyMode, hls.js in its LL-HLS mode, each playing the manifest named in
 // its query. Their one addition is measurement (stats.js): the glass-to-glass latency of
-// every frame from its timecode, stalls, errors, the ended event. PlayerPages serves them
+// every frame from its timecode, stalls, errors, the ended event. ServePlayers serves them
 // from an origin of their own, so the media is fetched across origins; Shaka Player is
 // vendored there by scripts/vendor-players.sh, dash.js and hls.js are web/vendor's.
 //

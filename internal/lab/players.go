@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,10 +41,17 @@ var Players = []Player{
 	{Name: "hlsjs", Page: "hlsjs.html", Manifest: stream.Playlist},
 }
 
-// URL is the address of the player's page, served at pages (PlayerPages), playing the
+// URL is the address of the player's page, served at pages (PlayerPages.URL), playing the
 // stream of the sv server at server (http://host:port).
 func (p Player) URL(pages, server, name string) string {
 	return pages + "/" + p.Page + "?src=" + url.QueryEscape(server+stream.MediaPath(name, p.Manifest))
+}
+
+// Reporting is the address of the player's page, as URL gives it, for a browser that the
+// lab cannot drive (Firefox): the page posts its stats every second, to be read with
+// PlayerPages.Report(id).
+func (p Player) Reporting(pages, server, name, id string) string {
+	return p.URL(pages, server, name) + "&report=" + url.QueryEscape(id)
 }
 
 // PlayerStats is what a player page's window.stats() says.
@@ -64,6 +73,7 @@ type PlayerStats struct {
 	LastCapture  *float64  `json:"lastCapture"` // the capture time of the latest of them, ms
 	Now          float64   `json:"now"`         // the server's clock, as the page reads it, ms
 	Latencies    []float64 `json:"latencies"`   // glass-to-glass of each of them, ms
+	Audio        *bool     `json:"audio"`       // audio decoded (Chromium), or present (Firefox)
 	Latency      *float64  `json:"latency"`     // the player's own figure, ms
 	LowLatency   bool      `json:"lowLatency"`
 	Parts        int       `json:"parts"` // LL-HLS parts in hls.js's latest playlist
@@ -75,8 +85,12 @@ func (s PlayerStats) String() string {
 	if s.Latency != nil {
 		lat = fmt.Sprintf("%.0f ms", *s.Latency)
 	}
-	return fmt.Sprintf("%s %s: at %.2f s, %.1f s played, %d stalls (%.0f ms), %d frames with a timecode, player's latency %s, low-latency %v, ended %v, errors %s",
-		s.Player, s.Version, s.CurrentTime, s.Played, s.Stalls, s.StallMs, s.TCFrames, lat, s.LowLatency, s.Ended, Distinct(s.Errors))
+	audio := "unknown"
+	if s.Audio != nil {
+		audio = strconv.FormatBool(*s.Audio)
+	}
+	return fmt.Sprintf("%s %s: at %.2f s, %.1f s played, %d stalls (%.0f ms), %d frames with a timecode, audio %s, player's latency %s, low-latency %v, ended %v, errors %s",
+		s.Player, s.Version, s.CurrentTime, s.Played, s.Stalls, s.StallMs, s.TCFrames, audio, lat, s.LowLatency, s.Ended, Distinct(s.Errors))
 }
 
 // ErrorsSince are the errors that came after those of from (as many as the page keeps).
@@ -106,20 +120,54 @@ func Distinct(messages []string) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// PlayerPages serves testdata/players on a loopback address of its own, another origin
+// PlayerPages is the server of the player pages.
+type PlayerPages struct {
+	URL     string // http://127.0.0.1:PORT
+	mu      sync.Mutex
+	reports map[string]PlayerStats
+}
+
+// ServePlayers serves testdata/players on a loopback address of its own, another origin
 // than any sv server's, so that the players fetch the media across origins as they do
 // from a CDN. dash.js and hls.js are web/vendor's, the versions sv's viewer plays with,
-// and timecode.js is web's. It returns the base URL (http://127.0.0.1:PORT); the server
-// stops with the test.
-func PlayerPages(t testing.TB) string {
+// and timecode.js is web's. The server stops with the test.
+func ServePlayers(t testing.TB) *PlayerPages {
 	t.Helper()
+	p := &PlayerPages{reports: map[string]PlayerStats{}}
 	files := http.FileServerFS(overlay{os.DirFS(filepath.Join(here(), "testdata", "players")), web.FS()})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Path == "/report" && r.Method == http.MethodPost {
+			p.report(w, r)
+			return
+		}
 		files.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	p.URL = srv.URL
+	return p
+}
+
+// report keeps the stats a page posted (Player.Reporting).
+func (p *PlayerPages) report(w http.ResponseWriter, r *http.Request) {
+	var st PlayerStats
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&st); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	p.reports[r.URL.Query().Get("id")] = st
+	p.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Report is the latest stats that the page opened with Player.Reporting(..., id) posted,
+// if it has posted any.
+func (p *PlayerPages) Report(id string) (PlayerStats, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.reports[id]
+	return st, ok
 }
 
 // overlay is the files of top, and those of under where top has none.

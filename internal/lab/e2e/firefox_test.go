@@ -76,6 +76,23 @@ func TestFirefoxPublisher(t *testing.T) {
 		}
 	}
 
+	// Firefox watching too, with stock dash.js: its page posts its stats.
+	pages := lab.ServePlayers(t)
+	dashjs := lab.Players[0]
+	watcher := lab.StartFirefox(t, dashjs.Reporting(pages.URL, s.URL(""), name, "firefox"))
+	var fst lab.PlayerStats
+	var reported bool
+	lab.WaitFor(t, hang, "Firefox to play the stream with dash.js", func() (bool, string) {
+		fst, reported = pages.Report("firefox")
+		return reported && (fst.Played >= 5 || fst.ErrorCount > 0), fmt.Sprintf("reported %v: %s", reported, fst)
+	})
+	lat := slices.Sorted(slices.Values(fst.Latencies))
+	t.Logf("Firefox watching with dash.js: glass-to-glass p50 %.0f ms over %d frames; %s", lab.Quantile(lat, 0.5), len(lat), fst)
+	if fst.ErrorCount > 0 {
+		t.Errorf("Firefox cannot play the stream with dash.js: %s", lab.Distinct(fst.Errors))
+	}
+	watcher.Stop()
+
 	// Firefox goes away as a closed laptop does: the session ends, the recording stays.
 	fox.Stop()
 	lab.WaitFor(t, hang, "the session to end", func() (bool, string) {
@@ -111,7 +128,8 @@ func TestFirefoxPublisher(t *testing.T) {
 	s.Interrupt(t)
 	if t.Failed() {
 		b.LogConsole(t)
-		t.Logf("firefox stderr:\n%s", fox.Log.String())
+		t.Logf("firefox (publisher) stderr:\n%s", fox.Log.String())
+		t.Logf("firefox (watcher) stderr:\n%s", watcher.Log.String())
 	}
 }
 

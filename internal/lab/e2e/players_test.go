@@ -38,7 +38,7 @@ func TestPlayers(t *testing.T) {
 	const name = "stock"
 
 	s := lab.StartAll(t, lab.Bin(t, lab.SV))
-	pages := lab.PlayerPages(t)
+	pages := lab.ServePlayers(t).URL
 	b := lab.StartBrowser(t, chromium)
 	capture := b.Open(t, s.URL("/capture?stream="+name+"&source=clock&autostart=1&resolution=640x480&fps=30"))
 	lab.WaitFor(t, hang, "the capture page to go live", func() (bool, string) {
@@ -78,6 +78,9 @@ func TestPlayers(t *testing.T) {
 		}
 		if len(st.Latencies) == 0 {
 			t.Errorf("%s: no frame with a readable timecode", tab.p.Name)
+		}
+		if st.Audio != nil && !*st.Audio {
+			t.Errorf("%s: no audio decoded (the test clock beeps)", tab.p.Name)
 		}
 		if len(st.Warnings) > 0 {
 			t.Logf("%s: errors it recovered from: %s", tab.p.Name, lab.Distinct(st.Warnings))

@@ -7,7 +7,8 @@
 // A page calls lab.watch(video) before it starts its player, reports the player's errors
 // with lab.error (fatal) and lab.warn (recovered), and may set lab.info to a function
 // returning what the player says of itself ({latency: s, lowLatency: bool, ...}). The lab
-// reads window.stats() and drains window.takeTimed().
+// reads window.stats() and drains window.takeTimed(); with ?report=ID in the page's
+// address, the page also posts its stats to /report every second.
 (function () {
   'use strict';
 
@@ -131,6 +132,14 @@
     return s;
   }
 
+  // audioOf says whether the video has played audio, where the browser tells: Chromium
+  // counts the audio it decoded, Firefox says whether the media has audio. null elsewhere.
+  function audioOf(v) {
+    if ('webkitAudioDecodedByteCount' in v) return v.webkitAudioDecodedByteCount > 0;
+    if ('mozHasAudio' in v) return v.mozHasAudio;
+    return null;
+  }
+
   function stats() {
     const v = st.video;
     let info = {};
@@ -159,6 +168,7 @@
       now: now(),
       synced: st.synced,
       latencies: st.latencies.slice(),
+      audio: v ? audioOf(v) : null,
       latency: Number.isFinite(latency) ? latency * 1000 : null,
       lowLatency: !!info.lowLatency,
       parts: info.parts || 0,
@@ -182,4 +192,12 @@
   window.addEventListener('error', (e) => lab.error('page: ' + e.message));
   window.addEventListener('unhandledrejection', (e) => lab.error('page: ' + message(e.reason)));
   sync();
+
+  // ?report=ID: the page posts its stats every second, for a browser the lab cannot drive.
+  const report = new URLSearchParams(location.search).get('report');
+  if (report) {
+    setInterval(() => {
+      fetch('/report?id=' + encodeURIComponent(report), { method: 'POST', body: JSON.stringify(stats()) }).catch(() => {});
+    }, 1000);
+  }
 })();

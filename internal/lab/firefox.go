@@ -22,6 +22,13 @@ import (
 //     a fake camera and microphone at once, without a prompt.
 //   - media.autoplay.*: media and Web Audio start without a user's gesture (the test clock's
 //     beep is an AudioContext).
+//   - media.cubeb.force_mock_context: an audio backend that needs no device. A machine
+//     without sound (a container, CI) has none: Firefox's audio graph then waits ~10 s for
+//     a device before running on a clock of its own, and a MediaRecorder with an audio
+//     track sends nothing until then, then 10 s of media at once, which puts the live
+//     presentation (anchored to when its packager started) 10 s ahead of its capture for
+//     the whole session. Input rate and channels stay those of a real Firefox without a
+//     device (44.1 kHz AudioContext).
 //   - the rest: no first-run, default-browser, session-restore or what's-new pages, and no
 //     connection of its own to anywhere (updates, telemetry, health reports, remote
 //     settings, safe browsing lists, add-on and search updates, captive-portal and
@@ -33,6 +40,7 @@ var FirefoxPrefs = map[string]any{
 	"media.autoplay.default":              0, // allow
 	"media.autoplay.blocking_policy":      0,
 	"media.autoplay.block-webaudio":       false,
+	"media.cubeb.force_mock_context":      true,
 
 	"browser.shell.checkDefaultBrowser":                           false,
 	"browser.startup.homepage_override.mstone":                    "ignore",

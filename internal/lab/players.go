@@ -72,6 +72,8 @@ type PlayerStats struct {
 	TCFrames     int       `json:"tcFrames"`    // frames shown with a readable timecode
 	LastCapture  *float64  `json:"lastCapture"` // the capture time of the latest of them, ms
 	Now          float64   `json:"now"`         // the server's clock, as the page reads it, ms
+	Offset       float64   `json:"offset"`      // the server's clock minus the page's, ms
+	RTT          *float64  `json:"rtt"`         // of the request the offset comes from, ms
 	Latencies    []float64 `json:"latencies"`   // glass-to-glass of each of them, ms
 	Audio        *bool     `json:"audio"`       // audio decoded (Chromium), or present (Firefox)
 	Latency      *float64  `json:"latency"`     // the player's own figure, ms

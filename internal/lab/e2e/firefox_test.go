@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,15 +19,14 @@ import (
 // TestFirefoxPublisher: Firefox ESR publishes the test clock, with its beep, as VP8+Opus
 // (the capture page started from its URL alone: Firefox cannot be driven like Chromium)
 // to sv all, which transcodes the video and copies the Opus. Chromium plays it in sv's
-// viewer with dash.js, audio and all; the recording is Firefox's VP8+Opus, kept when
-// Firefox goes away.
+// viewer with dash.js, audio and all, and a second Firefox with stock dash.js; the
+// recording is Firefox's VP8+Opus, kept when Firefox goes away.
 //
-// The audio is a packager goal (goals_test.go): FFmpeg 5.1's Opus sample entry states
-// another sample rate than its dOps box, and Chromium refuses the audio
-// (CHUNK_DEMUXER_ERROR_APPEND_FAILED), which stops playback.
+// Chromium's audio is a packager goal (goalOpus): with FFmpeg 5.1's dOps box Chromium
+// refuses the audio (CHUNK_DEMUXER_ERROR_APPEND_FAILED), which stops playback.
 func TestFirefoxPublisher(t *testing.T) {
 	if testing.Short() {
-		t.Skip("streams for 15 s; not with -short")
+		t.Skip("streams for 20 s; not with -short")
 	}
 	testenv.Require(t, "ffmpeg", "ffprobe", "firefox-esr")
 	chromium := testenv.RequireChromium(t)
@@ -36,6 +36,9 @@ func TestFirefoxPublisher(t *testing.T) {
 	fox := lab.StartFirefox(t, s.URL("/capture?stream="+name+"&source=clock&autostart=1&resolution=640x480&fps=30&codec="+
 		url.QueryEscape("video/webm;codecs=vp8,opus")))
 	lab.WaitPlayable(t, s.URL(""), name, hang)
+	// Firefox watching too, with stock dash.js: its page posts its stats.
+	pages := lab.ServePlayers(t)
+	watcher := lab.StartFirefox(t, lab.Players[0].Reporting(pages.URL, s.URL(""), name, "firefox"))
 
 	b := lab.StartBrowser(t, chromium)
 	viewer := b.Open(t, s.URL("/view?stream="+name))
@@ -76,10 +79,6 @@ func TestFirefoxPublisher(t *testing.T) {
 		}
 	}
 
-	// Firefox watching too, with stock dash.js: its page posts its stats.
-	pages := lab.ServePlayers(t)
-	dashjs := lab.Players[0]
-	watcher := lab.StartFirefox(t, dashjs.Reporting(pages.URL, s.URL(""), name, "firefox"))
 	var fst lab.PlayerStats
 	var reported bool
 	lab.WaitFor(t, hang, "Firefox to play the stream with dash.js", func() (bool, string) {
@@ -87,7 +86,14 @@ func TestFirefoxPublisher(t *testing.T) {
 		return reported && (fst.Played >= 5 || fst.ErrorCount > 0), fmt.Sprintf("reported %v: %s", reported, fst)
 	})
 	lat := slices.Sorted(slices.Values(fst.Latencies))
-	t.Logf("Firefox watching with dash.js: glass-to-glass p50 %.0f ms over %d frames; %s", lab.Quantile(lat, 0.5), len(lat), fst)
+	rtt := math.NaN()
+	if fst.RTT != nil {
+		rtt = *fst.RTT
+	}
+	st = lab.ViewerStats{}
+	lab.EvalJSON(t, viewer, "svViewer.stats()", &st)
+	t.Logf("Firefox watching with dash.js: glass-to-glass p50 %.0f ms over %d frames (clock offset %.0f ms, rtt %.0f ms; capture to sv's analysis %.0f ms); %s",
+		lab.Quantile(lat, 0.5), len(lat), fst.Offset, rtt, st.Analysis.Latency, fst)
 	if fst.ErrorCount > 0 {
 		t.Errorf("Firefox cannot play the stream with dash.js: %s", lab.Distinct(fst.Errors))
 	}

@@ -25,9 +25,11 @@ const (
 	// goalRestart: stock players play on across a kill of the packager's FFmpeg, without
 	// a reload of their page.
 	goalRestart = "restart"
-	// goalOpus: a VP8+Opus stream (Firefox's) plays in Chromium with its audio; FFmpeg
-	// 5.1 writes an Opus sample entry whose sample rate does not match its dOps box, and
-	// Chromium refuses the audio (CHUNK_DEMUXER_ERROR_APPEND_FAILED).
+	// goalOpus: a VP8+Opus stream (Firefox's) plays in Chromium with its audio. Firefox's
+	// OpusHead says InputSampleRate 44100 (Chromium's 48000); FFmpeg 5.1 copies that into
+	// the dOps box and writes 48000 in the Opus sample entry, and Chromium, which wants
+	// the two equal, refuses the audio (CHUNK_DEMUXER_ERROR_APPEND_FAILED) and stops.
+	// Firefox plays the same segments.
 	goalOpus = "opus"
 	// goalLLHLS: hls.js finds LL-HLS parts in the playlists (EXT-X-PART), not only whole
 	// segments.

@@ -31,6 +31,7 @@
     latencies: [], // glass-to-glass, ms, of every frame with a timecode
     drained: [], // [server clock ms when shown, glass-to-glass ms], not taken yet
     offset: 0, // server clock - this page's clock, ms
+    rtt: Infinity, // of the /time request the offset comes from, ms
     synced: false,
   };
 
@@ -45,7 +46,9 @@
     try { return JSON.stringify(e); } catch (x) { return String(e); }
   }
 
-  // sync reads the server's clock a few times and keeps the offset of the fastest answer.
+  // sync reads the server's clock a few times and keeps the offset of the fastest answer
+  // so far: on a busy machine the first answers may be slow, and a slow answer's offset is
+  // uncertain by up to half its round trip.
   async function sync() {
     let url;
     try {
@@ -53,7 +56,7 @@
     } catch (e) {
       return;
     }
-    let best = null;
+    let best = st.synced ? { rtt: st.rtt, offset: st.offset } : null;
     for (let i = 0; i < 5; i++) {
       try {
         const t0 = performance.now();
@@ -70,6 +73,7 @@
     }
     if (best) {
       st.offset = Math.round(best.offset);
+      st.rtt = best.rtt;
       st.synced = true;
     }
   }
@@ -167,6 +171,8 @@
       lastCapture: st.lastCapture,
       now: now(),
       synced: st.synced,
+      offset: st.offset,
+      rtt: Number.isFinite(st.rtt) ? st.rtt : null,
       latencies: st.latencies.slice(),
       audio: v ? audioOf(v) : null,
       latency: Number.isFinite(latency) ? latency * 1000 : null,
@@ -192,6 +198,7 @@
   window.addEventListener('error', (e) => lab.error('page: ' + e.message));
   window.addEventListener('unhandledrejection', (e) => lab.error('page: ' + message(e.reason)));
   sync();
+  setInterval(sync, 5000);
 
   // ?report=ID: the page posts its stats every second, for a browser the lab cannot drive.
   const report = new URLSearchParams(location.search).get('report');

@@ -621,6 +621,8 @@
     $('mode').onchange = () => {
       st.mode = $('mode').value;
       st.session = null; // reload with the new player on the next poll
+      st.failed = null; // at once: another player may well play
+      st.failures = 0;
       destroy();
     };
     $('overlay').addEventListener('click', () => video.play().catch(() => {}));

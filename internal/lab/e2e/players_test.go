@@ -22,9 +22,8 @@ import (
 // streaming.lowLatencyMode, hls.js in its LL-HLS mode. The capture page publishes the test
 // clock from headless Chromium and the three players watch it side by side in the same
 // browser. Each must play 10 s without an error, and without a stall once started, with
-// its audio and with the glass-to-glass
-// latency of its frames decoded from their timecodes (logged; how low is
-// BenchmarkGlassToGlass's to measure).
+// its audio and with the glass-to-glass latency of its frames decoded from their
+// timecodes (logged; how low is BenchmarkGlassToGlass's to measure).
 //
 // Then, in turn: the publisher reconnects, the packager's FFmpeg is killed, the publisher
 // stops. Stock players have no sv code to reload them, so they play on across the first
@@ -233,14 +232,21 @@ func (tab *playerTab) reload(t testing.TB) {
 	})
 }
 
-// packagerFFmpeg is the pid of the FFmpeg child of sv all that writes the stream's
-// manifests, 0 if there is none.
+// packagerFFmpeg is the pid of the FFmpeg child of sv all that packages the stream: the
+// one that writes its manifests (FFmpeg's dash muxer), or else one that is neither the
+// analysis (rawvideo out) nor a seekable copy (a packager of sv's own with FFmpeg only
+// to transcode); 0 if there is none.
 func packagerFFmpeg(t testing.TB, s *lab.All) int {
 	t.Helper()
+	other := 0
 	for _, pid := range s.FFmpegChildren(t) {
-		if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmdline), "manifest.mpd") {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		switch {
+		case strings.Contains(string(cmdline), "manifest.mpd"):
 			return pid
+		case other == 0 && !strings.Contains(string(cmdline), "rawvideo") && !strings.Contains(string(cmdline), ".seekable."):
+			other = pid
 		}
 	}
-	return 0
+	return other
 }

@@ -373,12 +373,18 @@
       this.ctx = this.canvas.getContext('2d', { alpha: false });
       this.draw();
       // captureStream(0) + requestFrame: each frame is captured right after it is drawn,
-      // so the time in it is the time of capture.
+      // so the time in it is the time of capture. Chromium has requestFrame on the track
+      // (CanvasCaptureMediaStreamTrack), Firefox on the stream (CanvasCaptureMediaStream);
+      // only a browser with neither samples the canvas by itself, at fps at most (Firefox
+      // did so at ~20 fps of 30).
       this.stream = this.canvas.captureStream(0);
-      this.track = this.stream.getVideoTracks()[0];
-      if (typeof this.track.requestFrame !== 'function') {
+      const track = this.stream.getVideoTracks()[0];
+      const source = [track, this.stream].find((s) => typeof s.requestFrame === 'function');
+      if (source) {
+        this.requestFrame = () => source.requestFrame();
+      } else {
         this.stream = this.canvas.captureStream(fps);
-        this.track = this.stream.getVideoTracks()[0];
+        this.requestFrame = () => {};
       }
       if (audio) this.startAudio();
       this.startTicker();
@@ -390,7 +396,7 @@
       const period = 1000 / this.fps;
       const onTick = () => {
         this.draw();
-        if (this.track.requestFrame) this.track.requestFrame();
+        this.requestFrame();
       };
       try {
         this.worker = new Worker('/assets/ticker.js');

@@ -4,7 +4,12 @@
 // analysis of sv frames when the stream has some.
 //
 // It polls /streams.json to know when the stream starts, ends and starts again (a new
-// session: the publisher reconnected), and reloads the player by itself.
+// session: the publisher reconnected), and reloads the player by itself. A player that
+// fails (a fatal error, or no picture long after it was loaded) is taken down, its error
+// shown, and loaded again after a backoff while the stream is live: a reload helps with
+// what went wrong on the way (a manifest that was not there yet, a lost connection),
+// and the backoff keeps one that cannot help (media this browser refuses) from
+// hammering the server.
 (function () {
   'use strict';
   const { $, setText } = sv;
@@ -14,6 +19,14 @@
   const SOON = 60000;
   const NORMAL_DELAY = 4; // s behind the live edge for normal-latency streams (see loadDash)
   const FROZEN = 8000; // a live stream whose picture has not moved for this long is reloaded
+  const NO_START = 15000; // a player that has shown nothing this long after its load has failed
+  const RETRY = [1000, 2000, 4000, 8000, 15000]; // ms before reloading a failed player, then 30 s
+  const RETRY_MAX = 30000;
+  const STABLE = 10000; // a load that plays this long resets the backoff
+  // dash.js errors after which it plays no more (its other errors, a segment that could not
+  // be fetched, it gets over by itself): no manifest, a manifest it cannot use, media this
+  // browser cannot play, no init segment.
+  const DASH_FATAL = new Set([10, 11, 23, 28, 31, 32, 34, 35]);
   const WINDOW = 60000; // ms of glass-to-glass samples kept for the statistics
   const VIEWER = Math.random().toString(36).slice(2, 10); // this page, for viewer counts
 
@@ -46,6 +59,11 @@
     lastG2G: NaN,
     tcFrames: 0,
     errors: [],
+    loadedAt: 0, // performance.now() of the current load
+    playedAt: 0, // performance.now() when the current load first played, 0 before
+    failed: null, // the current load's failure: {message, session, retryAt}
+    failures: 0, // failed loads in a row, for the backoff
+    mediaRecoveredAt: 0, // performance.now() of hls.js's last recoverMediaError()
   };
 
   function overlay(text) {
@@ -142,6 +160,9 @@
     st.firstFrameAt = null;
     st.loads++;
     st.lastProgress = performance.now();
+    st.loadedAt = performance.now();
+    st.playedAt = 0;
+    st.failed = null;
     const tech = chooseTech(info);
     setPhase('loading', 'loading ' + tech);
     overlay('starting…');
@@ -152,10 +173,32 @@
       st.tech = tech;
       setText('player', tech === 'dash' ? 'dash.js ' + dashjs.Version : tech === 'hls.js' ? 'hls.js ' + Hls.version : 'native HLS');
     } catch (e) {
-      setPhase('error', e.message);
-      overlay('cannot play: ' + e.message);
-      st.session = null; // try again on the next poll
+      fail(e.message || String(e));
     }
+  }
+
+  function noteError(msg) {
+    st.errors.push(msg);
+    if (st.errors.length > 20) st.errors.shift();
+  }
+
+  // fail takes a failed player down, shows why, and sets when to load it again.
+  function fail(message) {
+    if (st.failed) return;
+    const base = st.failures < RETRY.length ? RETRY[st.failures] : RETRY_MAX;
+    const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
+    st.failures++;
+    st.failed = { message, session: st.session, retryAt: performance.now() + delay };
+    destroy();
+    setPhase('failed', 'the player failed: ' + message);
+    showFailure();
+  }
+
+  function showFailure() {
+    const f = st.failed;
+    if (!f) return;
+    const left = Math.max(0, Math.ceil((f.retryAt - performance.now()) / 1000));
+    overlay('cannot play: ' + f.message + (st.ended ? '' : ' · trying again in ' + left + ' s'));
   }
 
   async function loadDash() {
@@ -191,8 +234,8 @@
     });
     p.on(dashjs.MediaPlayer.events.ERROR, (e) => {
       const msg = e.error ? e.error.message || String(e.error.code) : 'error';
-      st.errors.push(msg);
-      if (st.errors.length > 20) st.errors.shift();
+      noteError(msg);
+      if (p === st.dash && e.error && DASH_FATAL.has(e.error.code)) fail(msg);
     });
     p.initialize(video, withKey(st.urls.manifest), true);
     st.dash = p;
@@ -213,11 +256,15 @@
       xhrSetup: (xhr, url) => xhr.open('GET', withKey(url), true),
     });
     h.on(Hls.Events.ERROR, (ev, data) => {
-      st.errors.push(data.details);
-      if (st.errors.length > 20) st.errors.shift();
-      if (!data.fatal) return;
-      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) h.recoverMediaError();
-      else st.session = null; // reload on the next poll
+      noteError(data.details);
+      if (!data.fatal || h !== st.hls) return;
+      // A media error: hls.js's own recovery, once; again soon after, it has failed.
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && performance.now() - st.mediaRecoveredAt > STABLE) {
+        st.mediaRecoveredAt = performance.now();
+        h.recoverMediaError();
+        return;
+      }
+      fail(data.details + (data.error && data.error.message ? ': ' + data.error.message : ''));
     });
     h.loadSource(st.urls.playlist);
     h.attachMedia(video);
@@ -263,7 +310,10 @@
       overlay('waiting for stream “' + st.stream + '” to start…');
       return;
     }
-    if (info.live && info.session !== st.session) {
+    if (st.failed && info.live && info.session === st.failed.session && performance.now() < st.failed.retryAt) {
+      return; // a failed player waits for its backoff, unless a new session comes
+    }
+    if (info.live && (info.session !== st.session || st.failed)) {
       // A new session. Low latency: wait (a few seconds at most) for its first segment,
       // which tells the server how far ahead of the timeline the segments are. Normal
       // latency: wait until the session is as old as the delay the viewer keeps behind
@@ -287,7 +337,10 @@
       }
     }
     if (!info.live) {
-      if (st.tech && info.session === st.session && !st.ended) {
+      if (st.failed && !st.ended) {
+        st.ended = true; // nothing to try again: show the error without a countdown
+        showFailure();
+      } else if (st.tech && info.session === st.session && !st.ended) {
         st.ended = true;
         setPhase('ended', 'ended; waiting for the stream to start again');
       } else if (!st.tech) {
@@ -296,9 +349,16 @@
       }
       return;
     }
-    // Live and loaded: recover a player whose picture has stopped for good.
-    if (st.tech && !video.paused && performance.now() - st.lastProgress > FROZEN) {
-      load(info);
+    // Live and loaded: a player whose picture has stopped for good, or that has nothing
+    // to show long after its load, has failed. (Not so a picture the user paused, nor one
+    // waiting for a click because autoplay was refused.)
+    const now = performance.now();
+    if (st.tech && st.playedAt && !video.paused && now - st.lastProgress > FROZEN) {
+      fail('the picture has not moved for ' + Math.round((now - st.lastProgress) / 1000) + ' s');
+    } else if (st.tech && !st.playedAt && video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA && now - st.loadedAt > NO_START) {
+      fail('nothing played ' + Math.round((now - st.loadedAt) / 1000) + ' s after loading');
+    } else if (st.playedAt && now - st.playedAt > STABLE) {
+      st.failures = 0;
     }
   }
 
@@ -392,6 +452,8 @@
       offset: sv.clock.offset,
       lead: st.lead,
       errors: st.errors.slice(-5),
+      failure: st.failed ? st.failed.message : null,
+      failures: st.failures,
       analysis: { frames: analysis.frames.length, cuts: analysis.cuts.length, latency: analysis.latency },
     };
     if (st.dash) {
@@ -427,6 +489,7 @@
     setText('stalls', s.stalls + (s.stalls ? ' (' + (s.stallMs / 1000).toFixed(1) + ' s)' : ''));
     setText('offset', sv.clock.synced ? sv.clock.offset + ' ms' : '–');
     $('unmute').textContent = video.muted ? 'Unmute' : 'Mute';
+    showFailure();
   }
 
   function watchVideo(v) {
@@ -436,6 +499,7 @@
         st.stallStart = 0;
       }
       st.everPlayed = true;
+      if (!st.playedAt) st.playedAt = performance.now();
       overlay('');
       setPhase('playing', 'playing' + (st.tech ? ' (' + st.tech + ')' : ''));
     });
@@ -444,6 +508,13 @@
       st.stalls++;
       st.stallStart = performance.now();
       setPhase('stalled', 'waiting for data');
+    });
+    v.addEventListener('error', () => {
+      if (v !== video || !st.tech) return;
+      const e = v.error;
+      const msg = e ? (e.message || 'media error ' + e.code) : 'media error';
+      noteError(msg);
+      fail(msg);
     });
     v.addEventListener('timeupdate', () => {
       if (v.currentTime !== st.lastTime) {
@@ -550,6 +621,8 @@
     $('mode').onchange = () => {
       st.mode = $('mode').value;
       st.session = null; // reload with the new player on the next poll
+      st.failed = null; // at once: another player may well play
+      st.failures = 0;
       destroy();
     };
     $('overlay').addEventListener('click', () => video.play().catch(() => {}));

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"io/fs"
 	"math/rand/v2"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/svtool/sv/frames"
+	"github.com/svtool/sv/stream"
 )
 
 // TestFS checks that the pages, their scripts and the vendored players with their
@@ -218,6 +220,61 @@ func TestSha256JS(t *testing.T) {
 		want := sha256.Sum256(c.Data)
 		if got[i] != hex.EncodeToString(want[:]) {
 			t.Errorf("%d bytes in chunks %v: sha256.js says %s, crypto/sha256 %x", len(c.Data), c.Chunks, got[i], want)
+		}
+	}
+}
+
+// TestInputPatterns checks that every pattern attribute of the pages compiles as browsers
+// now compile it (with the v flag, where a bare hyphen in a class is an error and the
+// input takes any value) and accepts exactly the names package stream does.
+func TestInputPatterns(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	attr := regexp.MustCompile(`\bpattern="([^"]*)"`)
+	var patterns []string
+	for _, page := range []string{"index.html", "capture.html", "view.html"} {
+		b, err := fs.ReadFile(FS(), page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range attr.FindAllSubmatch(b, -1) {
+			patterns = append(patterns, html.UnescapeString(string(m[1])))
+		}
+	}
+	if len(patterns) == 0 {
+		t.Fatal("no pattern attribute in the pages")
+	}
+	names := []string{"cam", "a", "A-b_9", strings.Repeat("x", 64), "", strings.Repeat("x", 65), "a b", "é", "a/b", "a.b", "-"}
+	in, _ := json.Marshal(map[string]any{"patterns": patterns, "names": names})
+	// The browser's check: the whole value matches ^(?:PATTERN)$ compiled with the v flag.
+	const script = `let s = ''; process.stdin.on('data', (d) => { s += d; }); process.stdin.on('end', () => {
+  const { patterns, names } = JSON.parse(s);
+  console.log(JSON.stringify(patterns.map((p) => {
+    try { const re = new RegExp('^(?:' + p + ')$', 'v'); return names.map((n) => re.test(n)); } catch (e) { return e.message; }
+  })));
+});`
+	cmd := exec.Command(node, "-e", script)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var got []json.RawMessage
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(patterns) {
+		t.Fatalf("node answered %s (%v)", out, err)
+	}
+	for i, p := range patterns {
+		var matches []bool
+		if err := json.Unmarshal(got[i], &matches); err != nil {
+			t.Errorf("pattern %q does not compile with the v flag: %s", p, got[i])
+			continue
+		}
+		for j, name := range names {
+			if matches[j] != stream.Valid(name) {
+				t.Errorf("pattern %q: %q matches %v, but stream.Valid says %v", p, name, matches[j], stream.Valid(name))
+			}
 		}
 	}
 }

@@ -39,4 +39,22 @@
 // --virtual-time-budget return before getUserMedia and MediaRecorder have done anything:
 // the pages are driven over the DevTools protocol instead (StartBrowser, Browser.Open,
 // EvalJSON).
+//
+// # Stock players
+//
+// testdata/players holds a plain page for each stock player sv's output must serve with no
+// sv-specific code (Players): dash.js with its defaults, Shaka Player with
+// streaming.lowLatencyMode, hls.js in its LL-HLS mode, each playing the manifest named in
+// its query. Their one addition is measurement (stats.js): the glass-to-glass latency of
+// every frame from its timecode, stalls, errors, the ended event. ServePlayers serves them
+// from an origin of their own, so the media is fetched across origins; Shaka Player is
+// vendored there by scripts/vendor-players.sh, dash.js and hls.js are web/vendor's.
+//
+// # Firefox
+//
+// StartFirefox runs Firefox ESR headless as a second publishing browser, with a fresh
+// profile whose user.js (FirefoxPrefs) fakes the camera and microphone, allows autoplay and
+// turns off its connections to the Internet. It cannot be driven like Chromium: the pages it
+// opens work from their URL alone (the capture page's autostart=1), and what it does is
+// seen on the server's side.
 package lab

@@ -38,6 +38,8 @@ type ViewerStats struct {
 	Target       float64  `json:"target"`
 	LowLatency   bool     `json:"lowLatency"`
 	Errors       []string `json:"errors"`
+	Failure      *string  `json:"failure"`  // why the current load failed, while it waits to load again
+	Failures     int      `json:"failures"` // failed loads in a row
 	Analysis     struct {
 		Frames  int     `json:"frames"`
 		Cuts    int     `json:"cuts"`

@@ -2,8 +2,8 @@
 // processes with a real browser, against the alternatives people use instead.
 //
 //   - BenchmarkGlassToGlass: the latency from capture to screen, through headless
-//     Chromium publishing and playing, for sv all's configurations and the classic
-//     pipeline sv grew from.
+//     Chromium publishing and playing, for sv all's configurations (in sv's viewer and in
+//     stock dash.js, Shaka Player and hls.js) and the classic pipeline sv grew from.
 //   - BenchmarkIngestThroughput, BenchmarkIngestRealtime: what receiving one stream costs
 //     sv recv, a gorilla/websocket receiver (cmd/gorillarecv) and a Node.js one
 //     (testdata/node); BenchmarkIngestAllocs: the allocations of sv's ws.Ingest and of

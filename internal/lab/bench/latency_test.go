@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,13 @@ import (
 // copied (--video copy) or transcoded (--video h264), and "classic": the pipeline sv grew
 // from, 1 s recorder chunks into `ffmpeg -i - -f dash -seg_duration 2` with its default
 // encoder settings, served as files and played by dash.js with its default settings.
+// sv all's low-latency configurations are also played by each stock player (lab.Players:
+// dash.js with its defaults, Shaka Player with lowLatencyMode, hls.js in LL-HLS mode) on a
+// plain page of another origin, as low-copy-dashjs, low-transcode-shaka and so on: what
+// anyone gets from sv with the player they already use. A stock page is opened once the
+// stream can be played (lab.WaitPlayable), as a stock player gives up on a manifest that
+// is not there yet; its time to first frame counts from the capture page's start all the
+// same.
 //
 // Each is watched for SV_BENCH_LATENCY_RUN (default 60s) from the viewer's first frame;
 // stalls are counted over that window. Use -benchtime 1x; -count N repeats the lab:
@@ -69,14 +77,60 @@ type latencyConfig struct {
 	name    string
 	args    []string // sv all's flags
 	classic bool
+	player  *lab.Player // a stock player's page in place of sv's viewer
 }
 
-var latencyConfigs = []latencyConfig{
-	{name: "low-copy", args: []string{"--latency", "low", "--video", "copy"}},
-	{name: "low-transcode", args: []string{"--latency", "low", "--video", "h264"}},
+var (
+	lowCopy      = []string{"--latency", "low", "--video", "copy"}
+	lowTranscode = []string{"--latency", "low", "--video", "h264"}
+)
+
+var latencyConfigs = append([]latencyConfig{
+	{name: "low-copy", args: lowCopy},
+	{name: "low-transcode", args: lowTranscode},
 	{name: "normal-copy", args: []string{"--latency", "normal", "--video", "copy"}},
 	{name: "normal-transcode", args: []string{"--latency", "normal", "--video", "h264"}},
 	{name: "classic", classic: true},
+}, stockConfigs()...)
+
+// stockConfigs are sv all's low-latency configurations played by each stock player.
+func stockConfigs() []latencyConfig {
+	var cs []latencyConfig
+	for _, sv := range []latencyConfig{{name: "low-copy", args: lowCopy}, {name: "low-transcode", args: lowTranscode}} {
+		for i := range lab.Players {
+			p := &lab.Players[i]
+			cs = append(cs, latencyConfig{name: sv.name + "-" + p.Name, args: sv.args, player: p})
+		}
+	}
+	return cs
+}
+
+// viewerPage is a page that plays the stream and measures it: sv's viewer or a stock
+// player's page. Both report their progress under the same names (viewerProgress) and
+// hand over their frames' latencies, with the time each was shown, the same way.
+type viewerPage struct {
+	page  context.Context
+	stats string // a JavaScript expression: the page's viewerProgress
+	take  string // one that drains [[ms shown, glass-to-glass ms], ...] on the server's clock
+}
+
+// viewerProgress is what the lab reads of lab.ViewerStats and lab.PlayerStats alike.
+type viewerProgress struct {
+	Phase        string   `json:"phase"` // sv's viewer only
+	CurrentTime  float64  `json:"currentTime"`
+	Stalls       int      `json:"stalls"`
+	StallMs      float64  `json:"stallMs"`
+	FirstFrameAt *float64 `json:"firstFrameAt"`
+	TCFrames     int      `json:"tcFrames"`
+	Latency      *float64 `json:"latency"` // the player's own figure, ms
+	Errors       []string `json:"errors"`
+}
+
+func (v viewerPage) progress(b testing.TB) viewerProgress {
+	b.Helper()
+	var p viewerProgress
+	lab.EvalJSON(b, v.page, v.stats, &p)
+	return p
 }
 
 // latencyRun is one configuration's run, as written to latency-CONFIG.json.
@@ -105,18 +159,25 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 	var base, dir string
 	view := "/view?stream=" + stream
 	capture := "/capture?stream=" + stream + "&source=clock&autostart=1&resolution=640x480&fps=30"
-	if c.classic {
+	switch {
+	case c.classic:
 		base, dir = startClassic(b, stream)
 		view += "&defaults=1&lead=0"
 		capture += "&timeslice=1000"
-	} else {
+	default:
 		base = "http://" + lab.StartAll(b, lab.Bin(b, lab.SV), c.args...).Addr
 		view += os.Getenv("SV_BENCH_VIEW_PARAMS") // e.g. "&delay=3" to try the player's settings
 	}
 	br := lab.StartBrowser(b, chromium)
-	var viewer, pub context.Context
-	var vs lab.ViewerStats
-	if c.classic {
+	viewer := viewerPage{stats: "svViewer.stats()", take: "svViewer.takeTimed()"}
+	var pub context.Context
+	switch {
+	case c.player != nil:
+		pages := lab.ServePlayers(b).URL
+		pub = br.Open(b, base+capture)
+		lab.WaitPlayable(b, base, stream, 60*time.Second)
+		viewer = viewerPage{page: br.Open(b, c.player.URL(pages, base, stream)), stats: "stats()", take: "takeTimed()"}
+	case c.classic:
 		// dash.js fails for good (TypeError, reading 'range') on a live MPD without a
 		// segment, so its page is opened once the first video segment is written, as a
 		// user of the classic pipeline reloads it until it plays.
@@ -125,11 +186,11 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 			_, err := os.Stat(filepath.Join(dir, "chunk-stream0-00001.m4s"))
 			return err == nil, fmt.Sprint(err)
 		})
-		viewer = br.Open(b, base+view)
-	} else {
-		viewer = br.Open(b, base+view)
+		viewer.page = br.Open(b, base+view)
+	default:
+		viewer.page = br.Open(b, base+view)
 		lab.WaitFor(b, 20*time.Second, "the viewer to wait for the stream", func() (bool, string) {
-			lab.EvalJSON(b, viewer, "svViewer.stats()", &vs)
+			vs := viewer.progress(b)
 			return vs.Phase == "waiting", fmt.Sprintf("%+v", vs)
 		})
 		pub = br.Open(b, base+capture)
@@ -137,8 +198,9 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 
 	// Up to the first frame: the classic pipeline takes a while (the encoder's default
 	// GOP is 250 frames, and dash.js starts a few segments behind the live edge).
+	var vs viewerProgress
 	lab.WaitFor(b, 90*time.Second, "the viewer's first frame", func() (bool, string) {
-		lab.EvalJSON(b, viewer, "svViewer.stats()", &vs)
+		vs = viewer.progress(b)
 		return vs.FirstFrameAt != nil && vs.TCFrames > 0, fmt.Sprintf("%+v", vs)
 	})
 	var cs lab.CaptureState
@@ -149,7 +211,7 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 	r := latencyRun{Config: c.name, TTFF: *vs.FirstFrameAt - *cs.StartedAt}
 	take := func() {
 		var got [][2]float64
-		lab.EvalJSON(b, viewer, "svViewer.takeTimed()", &got)
+		lab.EvalJSON(b, viewer.page, viewer.take, &got)
 		for _, s := range got {
 			r.Samples = append(r.Samples, [2]float64{(s[0] - *cs.StartedAt) / 1000, s[1]})
 		}
@@ -161,13 +223,17 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 		time.Sleep(time.Second)
 		take()
 	}
-	lab.EvalJSON(b, viewer, "svViewer.stats()", &vs)
+	vs = viewer.progress(b)
 	r.Window = time.Since(start).Seconds()
 	r.Played = vs.CurrentTime - first.CurrentTime
 	r.Stalls = vs.Stalls - first.Stalls
 	r.StallMs = vs.StallMs - first.StallMs
-	b.Logf("%s: time to first frame %.0f ms; glass-to-glass median %.0f ms, p95 %.0f ms, max %.0f ms over %d frames; %.1f s played in %.1f s, %d stalls (%.0f ms); dash.js latency %.0f ms, errors %q",
-		c.name, r.TTFF, r.quantile(0.5), r.quantile(0.95), r.quantile(1), len(r.Samples), r.Played, r.Window, r.Stalls, r.StallMs, vs.Latency, vs.Errors)
+	own := math.NaN()
+	if vs.Latency != nil {
+		own = *vs.Latency
+	}
+	b.Logf("%s: time to first frame %.0f ms; glass-to-glass median %.0f ms, p95 %.0f ms, max %.0f ms over %d frames; %.1f s played in %.1f s, %d stalls (%.0f ms); the player's latency %.0f ms, errors %s",
+		c.name, r.TTFF, r.quantile(0.5), r.quantile(0.95), r.quantile(1), len(r.Samples), r.Played, r.Window, r.Stalls, r.StallMs, own, lab.Distinct(vs.Errors))
 
 	// A frame every 100 ms at least, and playback moving, or the figures mean nothing.
 	if len(r.Samples) < int(r.Window)*10 {

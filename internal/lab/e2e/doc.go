@@ -10,5 +10,13 @@
 //
 //	go test -count=1 -v ./e2e
 //
-// They need FFmpeg and Chromium (scripts/deps.sh installs them); TestMain builds sv once.
+// TestPlayers plays sv all's stream with stock players (dash.js, Shaka Player, hls.js) on
+// plain pages of another origin; TestFirefoxPublisher publishes from Firefox ESR. What
+// those players need from sv's own packager and FFmpeg's dash muxer does not give them
+// (an end, one presentation across reconnects and restarts, Opus in MP4 that Chromium
+// takes, LL-HLS parts) is checked as packager goals (goals_test.go): logged until a goal
+// is turned on in packagerGoals, or with SV_PACKAGER_GOALS=all.
+//
+// They need FFmpeg, Chromium and Firefox ESR (scripts/deps.sh installs them); TestMain
+// builds sv once.
 package e2e

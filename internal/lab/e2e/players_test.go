@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/svtool/sv/internal/lab"
+	"github.com/svtool/sv/internal/testenv"
+)
+
+// TestPlayers: sv all's stream played by stock players, each on a plain page of its own
+// (testdata/players) served from another origin, with its documented low-latency settings
+// and nothing of sv's: dash.js with its defaults, Shaka Player with
+// streaming.lowLatencyMode, hls.js in its LL-HLS mode. The capture page publishes the test
+// clock from headless Chromium and the three players watch it side by side in the same
+// browser. Each must play 10 s without an error, and without a stall once started, with
+// its audio and with the glass-to-glass latency of its frames decoded from their
+// timecodes (logged; how low is BenchmarkGlassToGlass's to measure).
+//
+// Then, in turn: the publisher reconnects, the packager's FFmpeg is killed, the publisher
+// stops. Stock players have no sv code to reload them, so they play on across the first
+// two, and fire ended after the third, only when sv's packager makes one presentation of
+// it all: packager goals (goals_test.go), logged until they are met.
+func TestPlayers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for 30 s; not with -short")
+	}
+	testenv.Require(t, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(t)
+	const name = "stock"
+
+	s := lab.StartAll(t, lab.Bin(t, lab.SV))
+	pages := lab.ServePlayers(t).URL
+	b := lab.StartBrowser(t, chromium)
+	capture := b.Open(t, s.URL("/capture?stream="+name+"&source=clock&autostart=1&resolution=640x480&fps=30"))
+	lab.WaitFor(t, hang, "the capture page to go live", func() (bool, string) {
+		var st lab.CaptureState
+		lab.EvalJSON(t, capture, "svCapture.state()", &st)
+		return st.Phase == "live", fmt.Sprintf("%+v", st)
+	})
+	lab.WaitPlayable(t, s.URL(""), name, hang)
+	var tabs []*playerTab
+	for _, p := range lab.Players {
+		tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, s.URL(""), name)))
+	}
+	defer func() {
+		if t.Failed() {
+			b.LogConsole(t)
+		}
+	}()
+
+	// Playing: 10 s each, with no error, and no stall once started (the first 2 s played:
+	// a player may wait once while it settles its buffer).
+	const play, startup = 10.0, 2.0
+	started := make([]*lab.PlayerStats, len(tabs))
+	met, last := waitPlayers(t, tabs, hang, func(i int, st lab.PlayerStats) bool {
+		if started[i] == nil && st.Played >= startup {
+			started[i] = &st
+		}
+		return st.Played >= play && st.TCFrames > 0 || len(st.Errors) > 0
+	})
+	for i, tab := range tabs {
+		st := last[i]
+		lat := slices.Sorted(slices.Values(st.Latencies))
+		t.Logf("%s: glass-to-glass p50 %.0f ms, p95 %.0f ms, max %.0f ms over %d frames; %s",
+			tab.p.Name, lab.Quantile(lat, 0.5), lab.Quantile(lat, 0.95), lab.Quantile(lat, 1), len(lat), st)
+		switch {
+		case len(st.Errors) > 0:
+			t.Errorf("%s: errors: %s", tab.p.Name, lab.Distinct(st.Errors))
+		case !met[i]:
+			t.Errorf("%s: played %.1f s in %s, want %.0f s: %s", tab.p.Name, st.Played, hang, play, st)
+		}
+		if started[i] != nil && st.Stalls > started[i].Stalls {
+			t.Errorf("%s: %d stalls (%.0f ms) once started; %d while starting", tab.p.Name,
+				st.Stalls-started[i].Stalls, st.StallMs-started[i].StallMs, started[i].Stalls)
+		}
+		if len(st.Latencies) == 0 {
+			t.Errorf("%s: no frame with a readable timecode", tab.p.Name)
+		}
+		if st.Audio != nil && !*st.Audio {
+			t.Errorf("%s: no audio decoded (the test clock beeps)", tab.p.Name)
+		}
+		if len(st.Warnings) > 0 {
+			t.Logf("%s: errors it recovered from: %s", tab.p.Name, lab.Distinct(st.Warnings))
+		}
+		if tab.p.Name == "hlsjs" && st.Parts == 0 {
+			packagerGoal(t, goalLLHLS).Errorf("hls.js found no LL-HLS part in the playlists: it plays whole segments")
+		}
+	}
+	if t.Failed() {
+		return // the rest needs players that play
+	}
+
+	// The publisher's socket drops and the page reconnects by itself: a new session.
+	var cs lab.CaptureState
+	lab.EvalJSON(t, capture, "svCapture.state()", &cs)
+	sessions := cs.Sessions
+	var dropped bool
+	lab.EvalJSON(t, capture, "svCapture.dropSocket()", &dropped)
+	if !dropped {
+		t.Fatalf("svCapture.dropSocket() found no open socket: %+v", cs)
+	}
+	lab.WaitFor(t, hang, "the capture page to reconnect", func() (bool, string) {
+		lab.EvalJSON(t, capture, "svCapture.state()", &cs)
+		return cs.Sessions == sessions+1 && cs.Phase == "live", fmt.Sprintf("%+v", cs)
+	})
+	playOn(t, tabs, packagerGoal(t, goalReconnect), "the publisher's reconnect")
+
+	// The packager's FFmpeg is killed; sv all starts it again.
+	if pid := packagerFFmpeg(t, s); pid == 0 {
+		t.Logf("no packager FFmpeg among sv all's children %v: nothing to kill", s.FFmpegChildren(t))
+	} else {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		playOn(t, tabs, packagerGoal(t, goalRestart), "a kill of the packager's FFmpeg")
+	}
+
+	// The publisher stops: the presentation ends, and so must the players.
+	lab.EvalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
+	waitStopped(t, capture)
+	ended := packagerGoal(t, goalEnded)
+	met, last = waitPlayers(t, tabs, ended.Wait(), func(_ int, st lab.PlayerStats) bool { return st.Ended })
+	for i, tab := range tabs {
+		if !met[i] {
+			ended.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, ended.Wait(), last[i])
+		} else {
+			t.Logf("%s: ended: %s", tab.p.Name, last[i])
+		}
+	}
+	s.Interrupt(t)
+}
+
+// playerTab is a stock player's page in a tab.
+type playerTab struct {
+	p    lab.Player
+	url  string
+	page context.Context
+}
+
+// openPlayer opens a player's page at url in a new tab of b.
+func openPlayer(t testing.TB, b *lab.Browser, p lab.Player, url string) *playerTab {
+	t.Helper()
+	return &playerTab{p: p, url: url, page: b.Open(t, url)}
+}
+
+func (tab *playerTab) stats(t testing.TB) lab.PlayerStats {
+	t.Helper()
+	var st lab.PlayerStats
+	lab.EvalJSON(t, tab.page, "stats()", &st)
+	return st
+}
+
+// waitPlayers polls every tab until cond holds for each (once it has held, it is not
+// asked again), or for at most d; it returns for which it held, and each one's stats when
+// it did (or at the end).
+func waitPlayers(t testing.TB, tabs []*playerTab, d time.Duration, cond func(i int, st lab.PlayerStats) bool) (met []bool, last []lab.PlayerStats) {
+	t.Helper()
+	met, last = make([]bool, len(tabs)), make([]lab.PlayerStats, len(tabs))
+	deadline := time.Now().Add(d)
+	for {
+		all := true
+		for i, tab := range tabs {
+			if met[i] {
+				continue
+			}
+			last[i] = tab.stats(t)
+			met[i] = cond(i, last[i])
+			all = all && met[i]
+		}
+		if all || time.Now().After(deadline) {
+			return met, last
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// playOn checks that every player plays on across what has just happened, without a
+// reload of its page: it shows frames captured from now on and plays 3 s more, with no
+// new error. A player that does not is given a fresh page, so that what comes next is
+// tested on a player that plays.
+func playOn(t *testing.T, tabs []*playerTab, g goalCheck, what string) {
+	t.Helper()
+	from := make([]lab.PlayerStats, len(tabs))
+	for i, tab := range tabs {
+		from[i] = tab.stats(t)
+	}
+	since := float64(time.Now().UnixMilli()) // the server's clock: the same machine's
+	met, last := waitPlayers(t, tabs, g.Wait(), func(i int, st lab.PlayerStats) bool {
+		if st.ErrorCount > from[i].ErrorCount {
+			return true // failed: no use waiting
+		}
+		return st.LastCapture != nil && *st.LastCapture > since && st.Played-from[i].Played >= 3
+	})
+	for i, tab := range tabs {
+		st := last[i]
+		if met[i] && st.ErrorCount == from[i].ErrorCount {
+			t.Logf("%s: plays on after %s: %s", tab.p.Name, what, st)
+			continue
+		}
+		g.Errorf("%s: does not play on after %s: %.1f s played since, the latest frame shown captured %s, new errors %s; %s",
+			tab.p.Name, what, st.Played-from[i].Played, captureAge(st, since), lab.Distinct(st.ErrorsSince(from[i])), st)
+		tab.reload(t)
+	}
+}
+
+// captureAge says when the latest frame shown was captured, relative to since (ms).
+func captureAge(st lab.PlayerStats, since float64) string {
+	if st.LastCapture == nil {
+		return "never"
+	}
+	return fmt.Sprintf("%+.1f s from then", (*st.LastCapture-since)/1000)
+}
+
+// reload gives the tab a fresh page and waits for it to play.
+func (tab *playerTab) reload(t testing.TB) {
+	t.Helper()
+	if err := chromedp.Do(tab.page, chromedp.Navigate(tab.url)); err != nil {
+		t.Fatalf("reload %s: %v", tab.url, err)
+	}
+	lab.WaitFor(t, hang, tab.p.Name+" to play again on a fresh page", func() (bool, string) {
+		st := tab.stats(t)
+		return st.Played >= 1 && st.TCFrames > 0, st.String()
+	})
+}
+
+// packagerFFmpeg is the pid of the FFmpeg child of sv all that packages the stream: the
+// one that writes its manifests (FFmpeg's dash muxer), or else one that is neither the
+// analysis (rawvideo out) nor a seekable copy (a packager of sv's own with FFmpeg only
+// to transcode); 0 if there is none.
+func packagerFFmpeg(t testing.TB, s *lab.All) int {
+	t.Helper()
+	other := 0
+	for _, pid := range s.FFmpegChildren(t) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		switch {
+		case strings.Contains(string(cmdline), "manifest.mpd"):
+			return pid
+		case other == 0 && !strings.Contains(string(cmdline), "rawvideo") && !strings.Contains(string(cmdline), ".seekable."):
+			other = pid
+		}
+	}
+	return other
+}

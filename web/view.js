@@ -42,7 +42,6 @@
     hls: null,
     session: null, // the session being played
     key: '',
-    lead: 0, // ms the player's clock is put forward by (serve's lead_ms)
     lowLatency: true, // the stream is low latency (serve's low_latency)
     phase: 'loading',
     ended: false,
@@ -142,18 +141,9 @@
     return Number.isFinite(d) && d >= 0 ? d : NORMAL_DELAY;
   }
 
-  // leadOf is how far to put the player's clock forward: the server's measure of how far
-  // ahead of the MPD's timeline the segments are written (?lead=MS overrides it).
-  function leadOf(info) {
-    const forced = Number(sv.param('lead', NaN));
-    if (Number.isFinite(forced)) return forced;
-    return Math.max(0, Math.min(3000, info.lead_ms || 0));
-  }
-
   async function load(info) {
     destroy();
     st.session = info.session;
-    st.lead = leadOf(info);
     st.lowLatency = !!info.low_latency;
     st.key = (info.session || '').replace(/[^0-9A-Za-z]/g, '');
     st.ended = false;
@@ -216,9 +206,6 @@
           // The MPD names its clock (sv dash --time-url); if that is not reachable from
           // here (another machine, 127.0.0.1), dash.js falls back to the page's server.
           defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-xsdate:2014', value: new URL(st.cfg.time, location.href).href },
-          // FFmpeg's availabilityStartTime is half a second late (it probes the input
-          // first): with the server's measure of that, play at the true live edge.
-          artificialTimeOffsetToApply: st.lead,
         },
         buffer: { bufferToKeep: 10, bufferTimeDefault: 4 },
       },
@@ -314,27 +301,18 @@
       return; // a failed player waits for its backoff, unless a new session comes
     }
     if (info.live && (info.session !== st.session || st.failed)) {
-      // A new session. Low latency: wait (a few seconds at most) for its first segment,
-      // which tells the server how far ahead of the timeline the segments are. Normal
-      // latency: wait until the session is as old as the delay the viewer keeps behind
-      // it; loaded sooner, dash.js starts at the first segment, nearer the edge than
-      // the delay, and stalls each time it runs dry.
+      // A new presentation. Low latency: load it at once (its MPD is written with its
+      // first frames). Normal latency: wait until it is as old as the delay the viewer
+      // keeps behind it; loaded sooner, dash.js starts at the first segment, nearer the
+      // edge than the delay, and stalls each time it runs dry.
       const age = sv.clock.now() - Date.parse(info.session);
-      const waitLead = info.lead_ms === undefined && sv.param('lead', '') === '';
       const defaults = sv.param('defaults', '') === '1';
-      if (info.low_latency ? waitLead && age < 4000 : !defaults && age < 1000 * normalDelay()) {
+      if (!info.low_latency && !defaults && age < 1000 * normalDelay()) {
         setPhase('starting', 'the stream is starting');
         return;
       }
       load(info);
       return;
-    }
-    if (st.dash && info.lead_ms !== undefined && sv.param('lead', '') === '') {
-      const lead = leadOf(info);
-      if (Math.abs(lead - st.lead) > 100) {
-        st.lead = lead; // applies at dash.js's next clock sync
-        st.dash.updateSettings({ streaming: { utcSynchronization: { artificialTimeOffsetToApply: lead } } });
-      }
     }
     if (!info.live) {
       if (st.failed && !st.ended) {
@@ -450,7 +428,6 @@
       lowLatency: false,
       bitrate: NaN,
       offset: sv.clock.offset,
-      lead: st.lead,
       errors: st.errors.slice(-5),
       failure: st.failed ? st.failed.message : null,
       failures: st.failures,

@@ -34,7 +34,6 @@ type ViewerStats struct {
 	TCFrames     int      `json:"tcFrames"`
 	FirstFrameAt *float64 `json:"firstFrameAt"`
 	Latency      float64  `json:"latency"`
-	Lead         float64  `json:"lead"`
 	Target       float64  `json:"target"`
 	LowLatency   bool     `json:"lowLatency"`
 	Errors       []string `json:"errors"`

@@ -44,7 +44,7 @@ import (
 // With SV_BENCH_DIR set, each run writes SV_BENCH_DIR/latency-CONFIG-N.json (N counts the
 // runs from 1), the latency of every frame over time, from which BENCHMARKS.md draws its
 // plot. SV_BENCH_VIEW_PARAMS is
-// added to the viewer's URL for sv's configurations (see web/view.js: delay, lead).
+// added to the viewer's URL for sv's configurations (see web/view.js: delay).
 func BenchmarkGlassToGlass(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
 	chromium := testenv.RequireChromium(b)
@@ -162,7 +162,7 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 	switch {
 	case c.classic:
 		base, dir = startClassic(b, stream)
-		view += "&defaults=1&lead=0"
+		view += "&defaults=1"
 		capture += "&timeslice=1000"
 	default:
 		base = "http://" + lab.StartAll(b, lab.Bin(b, lab.SV), c.args...).Addr

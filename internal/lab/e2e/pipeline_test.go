@@ -32,7 +32,7 @@ import (
 // It streams for 25 s by default. SV_LATENCY_RUN=60s streams that long instead and
 // reports the median and 95th percentile; SV_LATENCY_MAX=1s also fails the test when the
 // median is above it; SV_VIEW_PARAMS adds parameters to the viewer's URL, such as
-// "&lead=0" (no clock correction) or "&delay=0.3" (dash.js's target latency, s). From
+// "&delay=0.3" (dash.js's target latency, s). From
 // internal/lab:
 //
 //	SV_LATENCY_RUN=60s go test -run TestBrowserPipeline -v ./e2e
@@ -93,8 +93,8 @@ func TestBrowserPipeline(t *testing.T) {
 	med, p95 := lab.Quantile(samples, 0.5), lab.Quantile(samples, 0.95)
 	t.Logf("glass-to-glass over %s (%.1f s played): median %.0f ms, p95 %.0f ms, min %.0f ms, max %.0f ms, %d frames with a timecode",
 		elapsed.Round(time.Second), advanced, med, p95, lab.Quantile(samples, 0), lab.Quantile(samples, 1), len(samples))
-	t.Logf("player: dash.js latency %.0f ms (target %.0f ms, clock %.0f ms ahead, low-latency mode %v), buffer %.2f s (lowest %.2f s), %d stalls (%.1f s), %d/%d frames dropped, rate %.2f, %d loads, errors %q",
-		last.Latency, last.Target, last.Lead, last.LowLatency, last.Buffer, worstBuffer, last.Stalls, last.StallMs/1000, last.Dropped, last.Frames, last.Rate, last.Loads, last.Errors)
+	t.Logf("player: dash.js latency %.0f ms (target %.0f ms, low-latency mode %v), buffer %.2f s (lowest %.2f s), %d stalls (%.1f s), %d/%d frames dropped, rate %.2f, %d loads, errors %q",
+		last.Latency, last.Target, last.LowLatency, last.Buffer, worstBuffer, last.Stalls, last.StallMs/1000, last.Dropped, last.Frames, last.Rate, last.Loads, last.Errors)
 	t.Logf("publisher: %s, %d bytes sent, %.0f kbit/s, backlog %d bytes, clock offset %d ms",
 		capSt.Mime, capSt.Sent, capSt.Bitrate/1000, capSt.Buffered, capSt.Offset)
 

@@ -133,14 +133,14 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	if s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt) {
+	if s.serveSegment(w, r, rel, mt) {
 		return
 	}
 	// Not written yet? A player asks for a part a moment before it exists (an LL-HLS
 	// preload hint), or for a segment when its clock is a little ahead.
 	found, release := s.hold(r, rel)
 	defer release()
-	if found && (s.serveSegment(w, r, rel, mt) || s.serveStandIn(w, r, rel, mt)) {
+	if found && s.serveSegment(w, r, rel, mt) {
 		return
 	}
 	s.stats.missing.Add(1)
@@ -161,36 +161,6 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, rel string
 		defer f.Close()
 		s.serveFile(w, r, f, fi, mt)
 		return true
-	}
-	return false
-}
-
-// serveStandIn serves the next segment in place of rel when the packager skipped rel's
-// number: the segment before it exists and the one after it exists or is being written,
-// but rel never will (a packager writes its segments in order). FFmpeg skips a number to
-// keep numbers on the MPD's timeline when a copied stream's keyframes come a little more
-// than a segment apart (-index_correction); dash.js, which computes numbers from the
-// timeline, would ask for the missing one, get 404s and stall. The next segment is the
-// right answer: the media of the skipped number's time is in it and in the one before,
-// and players place media by the timestamps inside (asking for the next number then gets
-// the same media again, which replaces itself).
-func (s *Server) serveStandIn(w http.ResponseWriter, r *http.Request, rel string, mt mediaType) bool {
-	dir, name := path.Split(rel)
-	before := false
-	for _, p := range numbered(name, -1) {
-		if fi, err := s.root.Stat(dir + p); err == nil && fi.Mode().IsRegular() {
-			before = true
-			break
-		}
-	}
-	if !before {
-		return false
-	}
-	for _, n := range numbered(name, 1) {
-		if s.exists(dir+n+".tmp") || s.exists(dir+n) {
-			s.stats.skipped.Add(1)
-			return s.serveSegment(w, r, dir+n, mt)
-		}
 	}
 	return false
 }

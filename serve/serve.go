@@ -38,8 +38,8 @@
 //
 // # Segments in progress
 //
-// FFmpeg writes each segment as NAME.tmp, growing fragment by fragment, and renames it
-// to NAME when it is complete. A request for NAME while only NAME.tmp exists is answered
+// The packager (sv dash) writes each segment and part as NAME.tmp, growing fragment by
+// fragment, and renames it to NAME when it is complete. A request for NAME while only NAME.tmp exists is answered
 // at once and streamed with chunked transfer: the server polls the file every
 // Options.Poll (a few milliseconds) and sends what FFmpeg appended, until the file has
 // been renamed to NAME and everything is sent. The bytes sent are then checked against
@@ -57,12 +57,7 @@
 // requests held for it. A request is answered 404 at once when the stream folder does
 // not exist or has not changed for 30 s (a packager creates or renames a file in it at
 // every part or segment: the stream is over), or when the segment numbered after it
-// already exists (it is in the past: deleted, or never written). And a number FFmpeg
-// skipped (with -index_correction it skips one now and then to keep a copied stream's
-// numbers on the MPD's timeline, when the publisher's keyframes come a little more than
-// a segment apart) is answered with the next segment, which holds the media of that
-// time: players place media by the timestamps inside, and dash.js, which computes
-// numbers from the timeline, would otherwise stall on the missing one.
+// already exists (it is in the past: deleted, or never written).
 //
 // # Low-latency HLS
 //
@@ -173,7 +168,6 @@ type Stats struct {
 	Waited     int64 // requests for a segment or part not written yet, held for it
 	Blocked    int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
 	Timeouts   int64 // blocking playlist reloads answered 503: the playlist did not get there in time
-	Skipped    int64 // requests for a number the packager skipped, answered with the next segment
 	Events     int64 // /events streams opened
 }
 
@@ -184,8 +178,8 @@ type Server struct {
 	pages *pages
 	mux   *http.ServeMux
 	stats struct {
-		requests, segments, inProgress, aborted, missing, waited, skipped, events atomic.Int64
-		blocked, timeouts                                                         atomic.Int64
+		requests, segments, inProgress, aborted, missing, waited, events atomic.Int64
+		blocked, timeouts                                                atomic.Int64
 	}
 	events       atomic.Int64     // open /events streams
 	descriptions descriptions     // for /streams.json
@@ -277,7 +271,6 @@ func (s *Server) Stats() Stats {
 		Waited:     s.stats.waited.Load(),
 		Blocked:    s.stats.blocked.Load(),
 		Timeouts:   s.stats.timeouts.Load(),
-		Skipped:    s.stats.skipped.Load(),
 		Events:     s.stats.events.Load(),
 	}
 }

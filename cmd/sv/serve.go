@@ -95,8 +95,8 @@ func serveAction(c *cli.Context) error {
 	err = serve.Serve(e.ctx, ln, h, tlsConf, log)
 	if !c.Bool("quiet") {
 		st := srv.Stats()
-		infof(c, "served %d request(s): %d segment(s), %d while being written (%d cut short), %d waited for, %d skipped number(s), %d segment 404(s), %d blocking playlist reload(s) (%d timed out), %d event stream(s)",
-			st.Requests, st.Segments, st.InProgress, st.Aborted, st.Waited, st.Skipped, st.Missing, st.Blocked, st.Timeouts, st.Events)
+		infof(c, "served %d request(s): %d segment(s), %d while being written (%d cut short), %d waited for, %d segment 404(s), %d blocking playlist reload(s) (%d timed out), %d event stream(s)",
+			st.Requests, st.Segments, st.InProgress, st.Aborted, st.Waited, st.Missing, st.Blocked, st.Timeouts, st.Events)
 	}
 	if err != nil {
 		return err

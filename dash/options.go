@@ -14,10 +14,10 @@ import (
 type Latency int
 
 const (
-	// Low is LL-DASH: chunked CMAF, 1 s segments written frame by frame, a target latency
-	// and catch-up rates in the MPD. dash.js plays it about a second behind the camera.
+	// Low is LL-DASH and LL-HLS: 1 s segments written frame by frame, 200 ms parts, a
+	// target latency and catch-up rates in the MPD, blocking playlist reloads.
 	Low Latency = iota
-	// Normal is classic live DASH: 2 s segments, each written whole, a SegmentTimeline.
+	// Normal is classic live DASH and HLS: 2 s segments, each written whole, no parts.
 	Normal
 )
 
@@ -166,7 +166,7 @@ type Progress struct {
 
 // KeyframeGapKey is the attribute key, in the warning Run logs when a copied video has
 // keyframes much further apart than the segment duration, of the interval found (a
-// time.Duration): segments cannot be shorter.
+// time.Duration): most segments then cannot start with a keyframe.
 const KeyframeGapKey = "keyframe_gap"
 
 func (o *Options) logger() *slog.Logger {

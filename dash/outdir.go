@@ -25,17 +25,16 @@ const MarkerName = ".sv-dash"
 const markerText = "This directory is written by sv dash, which deletes and rewrites everything in it\n" +
 	"whose name it uses (manifests, playlists, segments).\n"
 
-// ownName matches every name FFmpeg's dash muxer writes with the names Run gives it,
-// finished or in progress (".tmp"), and the segment names of sv versions that had no run
-// in them.
+// ownName matches every name Run writes, finished or in progress (".tmp"), and the
+// segment names of sv versions that had no presentation id in them.
 var ownName = regexp.MustCompile(`^(` + regexp.QuoteMeta(stream.Manifest) + `|` + regexp.QuoteMeta(stream.Playlist) + `|media_[0-9]+\.m3u8|init-stream[0-9]+(-[0-9a-z]+)?(\.[0-9]+)?\.m4s|chunk-stream[0-9]+-([0-9a-z]+-)?[0-9]+\.m4s|part-stream[0-9]+-[0-9a-z]+-[0-9]+\.[0-9]+\.m4s)(\.tmp)?$`)
 
-// runName returns the name of a run that starts at now, which goes into its segments'
-// names: init-stream0-RUN.m4s, chunk-stream0-RUN-00001.m4s. Segments are served as
-// immutable, and a publisher that reconnects starts a new run in the same folder whose
-// numbers start again at 1: without the run in the name, a player, a browser's cache or a
-// proxy that kept segment 1 of the last run would play it for this one's. The run is the
-// start time in milliseconds, base 36 (8 characters until the year 2059).
+// runName returns the id of a presentation that starts at now, which goes into its
+// files' names: init-stream0-ID.m4s, chunk-stream0-ID-00001.m4s. Segments are served as
+// immutable, and a new presentation in the same folder numbers its segments from 1 again:
+// without the id in the name, a player, a browser's cache or a proxy that kept segment 1
+// of the last one would play it for this one's. The id is the start time in
+// milliseconds, base 36 (8 characters until the year 2059).
 func runName(now time.Time) string { return strconv.FormatInt(now.UnixMilli(), 36) }
 
 // checkOut reports whether dir may be used: it does not exist, is empty, or holds the
@@ -134,28 +133,4 @@ func removeLive(dir string) {
 			os.Remove(filepath.Join(dir, n))
 		}
 	}
-}
-
-// segmentFile matches the finished media segments of representation 0.
-var segmentFile = regexp.MustCompile(`^chunk-stream0-[0-9a-z]+-([0-9]+)\.m4s$`)
-
-// lastSegment returns the highest number of a finished media segment of representation
-// 0 in dir: older segments are deleted as the window moves, so counting files would not do.
-func lastSegment(dir string) int {
-	entries, _ := os.ReadDir(dir)
-	last := 0
-	for _, e := range entries {
-		if m := segmentFile.FindStringSubmatch(e.Name()); m != nil {
-			if n, err := strconv.Atoi(m[1]); err == nil && n > last {
-				last = n
-			}
-		}
-	}
-	return last
-}
-
-// hasSegments reports whether dir holds a finished media segment.
-func hasSegments(dir string) bool {
-	m, _ := filepath.Glob(filepath.Join(dir, "chunk-stream*.m4s"))
-	return len(m) > 0
 }

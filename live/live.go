@@ -26,10 +26,11 @@
 // opens with a keyframe, which every stage accepts as a stream of its own.
 //
 //   - The packager's FFmpeg dies mid-stream (a crash, the OOM killer, kill -9): dash.Run
-//     returns, the MPD disappears, and a new run starts after a backoff (250 ms, doubling
-//     up to 8 s; back to 250 ms after a run of 30 s) at the next keyframe. Players see a
-//     new presentation (a new availabilityStartTime) and the viewer page reloads its
-//     player by itself. An FFmpeg that fails within 3 s of starting, or input the stage
+//     returns, leaving the presentation live, and a new run starts after a backoff (250
+//     ms, doubling up to 8 s; back to 250 ms after a run of 30 s) at the next keyframe. It
+//     continues the same presentation (dash.Presentation): a new Period in the MPD, a
+//     discontinuity in the playlists, the segment numbers going on, so players play on
+//     without a reload. An FFmpeg that fails within 3 s of starting, or input the stage
 //     refuses, is not restarted: the stream goes on without packaging.
 //   - The analysis falls behind: it never blocks the session. When its queue is full
 //     (Options.AnalysisBuffer) or its oldest bytes have waited Options.AnalysisLag, its
@@ -47,15 +48,18 @@
 //
 // A session begins when a publisher is admitted (Options.MaxStreams bounds them; a second
 // publisher of a live stream is refused with ws.ErrBusy) and ends, after the publisher
-// closed or vanished, once the recording is fsynced, the manifest is static, the
-// summary written and (Options.Seekable) the seekable copy made: only then does the
-// publisher get its close frame, and only then may the stream be published again. A new session of the same stream reuses its folder
-// (dash.Run overwrites its own output; frames.jsonl is rewritten) and starts a new
-// recording file.
+// closed or vanished, once the recording is fsynced, the packager has packaged all it
+// got, the summary is written and (Options.Seekable) the seekable copy made: only then
+// does the publisher get its close frame, and only then may the stream be published
+// again. The stream's presentation outlives its session by Options.Reconnect: a new
+// session within it continues the presentation (a publisher that reconnects), after it
+// the manifests say the stream has ended (the MPD's duration, #EXT-X-ENDLIST) and a later
+// session starts a new presentation in the same folder (dash.Run deletes the old one's
+// files; frames.jsonl is rewritten). Every session has a recording file of its own.
 //
 // [Server.Serve] runs the whole until its context ends; then publishers are closed with
-// 1001, every session is finished as if its publisher had closed, and Serve returns once
-// all of them have, with no FFmpeg left behind.
+// 1001, every session is finished as if its publisher had closed, every presentation
+// ended, and Serve returns once all of them have, with no FFmpeg left behind.
 package live
 
 import (

@@ -662,3 +662,64 @@ func longInput(t testing.TB) string {
 
 // fileExists reports whether a file matches p, a filepath.Match pattern.
 func fileExists(p string) bool { m, _ := filepath.Glob(p); return len(m) > 0 }
+
+// TestPresentationGoesOn runs twice into one Presentation, as sv all does when the
+// packager's FFmpeg dies or the publisher reconnects: the second run continues the first's
+// presentation (the same availabilityStartTime, a second Period from where the first
+// ended, each track's numbers going on; in HLS a discontinuity and the same media
+// sequence), which stays live until End, when the manifests say it has ended.
+func TestPresentationGoesOn(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	in := inputNamed(t, "h264-opus-kf1s.webm")
+	o := Options{Out: t.TempDir(), Window: 100, TimeURL: "http://127.0.0.1:1/time", Presentation: &Presentation{}}
+	run := func() {
+		f, err := os.Open(in.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := Run(context.Background(), f, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	first := readMPD(t, o.Out)
+	if first.MediaPresentationDuration != "" || len(first.Periods) != 1 {
+		t.Fatalf("after the first run: duration %q, %d periods; want live, one period", first.MediaPresentationDuration, len(first.Periods))
+	}
+	_, segs := representation(t, o.Out, 0)
+	run()
+	m := readMPD(t, o.Out)
+	if m.AvailabilityStartTime != first.AvailabilityStartTime || len(m.Periods) != 2 || m.MediaPresentationDuration != "" {
+		t.Fatalf("after the second run: availabilityStartTime %q (was %q), %d periods, duration %q",
+			m.AvailabilityStartTime, first.AvailabilityStartTime, len(m.Periods), m.MediaPresentationDuration)
+	}
+	for i, as := range m.Periods[1].AdaptationSets {
+		r := as.Representations[0]
+		prev := first.Periods[0].AdaptationSets[i].Representations[0]
+		if r.Template.Init == prev.Template.Init || r.Template.Media != prev.Template.Media {
+			t.Errorf("representation %s: init %q, media %q in the second period; first %q, %q", r.ID, r.Template.Init, r.Template.Media, prev.Template.Init, prev.Template.Media)
+		}
+	}
+	if r := m.Periods[1].AdaptationSets[0].Representations[0]; r.Template.StartNumber != len(segs)+1 {
+		t.Errorf("video's second period starts at segment %d, want %d", r.Template.StartNumber, len(segs)+1)
+	}
+	b, err := os.ReadFile(filepath.Join(o.Out, "media_0.m3u8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl := string(b); strings.Count(pl, "#EXT-X-DISCONTINUITY\n") != 1 || strings.Count(pl, "#EXT-X-MAP:") != 2 || strings.Contains(pl, "#EXT-X-ENDLIST") {
+		t.Errorf("media_0.m3u8 after the second run, want one discontinuity, two maps, no end:\n%s", pl)
+	}
+	if err := o.Presentation.End(); err != nil {
+		t.Fatal(err)
+	}
+	if m := readMPD(t, o.Out); m.MediaPresentationDuration == "" || len(m.Periods) != 2 {
+		t.Errorf("after End: duration %q, %d periods", m.MediaPresentationDuration, len(m.Periods))
+	}
+	for uri, pl := range readHLS(t, o.Out) {
+		if !pl.ended {
+			t.Errorf("%s has no #EXT-X-ENDLIST after End", uri)
+		}
+	}
+}

@@ -217,13 +217,14 @@ type mpd struct {
 					WallClockTime string `xml:"wallClockTime,attr"`
 				} `xml:"ProducerReferenceTime"`
 				Template struct {
-					Timescale int64  `xml:"timescale,attr"`
-					Duration  int64  `xml:"duration,attr"`
-					ATO       string `xml:"availabilityTimeOffset,attr"`
-					ATC       string `xml:"availabilityTimeComplete,attr"`
-					Init      string `xml:"initialization,attr"`
-					Media     string `xml:"media,attr"`
-					Timeline  []struct {
+					Timescale   int64  `xml:"timescale,attr"`
+					StartNumber int    `xml:"startNumber,attr"`
+					Duration    int64  `xml:"duration,attr"`
+					ATO         string `xml:"availabilityTimeOffset,attr"`
+					ATC         string `xml:"availabilityTimeComplete,attr"`
+					Init        string `xml:"initialization,attr"`
+					Media       string `xml:"media,attr"`
+					Timeline    []struct {
 						T int64 `xml:"t,attr"`
 						D int64 `xml:"d,attr"`
 						R int   `xml:"r,attr"`
@@ -244,7 +245,7 @@ func readMPD(t testing.TB, dir string) *mpd {
 	if err := xml.Unmarshal(b, &m); err != nil {
 		t.Fatalf("manifest.mpd does not parse: %v\n%s", err, b)
 	}
-	if len(m.Periods) != 1 || len(m.Periods[0].AdaptationSets) == 0 {
+	if len(m.Periods) == 0 || len(m.Periods[0].AdaptationSets) == 0 {
 		t.Fatalf("manifest.mpd has no adaptation sets:\n%s", b)
 	}
 	return &m

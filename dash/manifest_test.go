@@ -327,7 +327,7 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 			for _, set := range dp.Sets {
 				for _, rep := range set.Reps {
 					id, _ := strconv.Atoi(rep.ID)
-					if rep.ST.StartNumber != want[i].startNumber || rep.ST.Init != initName(id, p.id, want[i].index) {
+					if rep.ST.StartNumber != want[i].first(id) || rep.ST.Init != initName(id, p.id, want[i].index) {
 						t.Errorf("period %d, track %d: startNumber %d, initialization %q", i, id, rep.ST.StartNumber, rep.ST.Init)
 					}
 				}
@@ -337,7 +337,7 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 	}
 	seg := p.seg.Seconds()
 	pto := func(tr *track) uint64 { return uint64(math.Round(per.start.Seconds() * float64(tr.timescale))) }
-	first := func(n float64) int64 { return per.startNumber - 1 + int64(n) } // numbers in the newest period
+	first := func(n float64) int64 { return per.startNumber - 1 + int64(n) } // numbers in the newest period (one for every track in the tests)
 	since := per.start.Seconds()
 	seen := map[int]bool{}
 	for _, set := range doc.Periods[len(doc.Periods)-1].Sets {

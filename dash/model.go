@@ -41,6 +41,17 @@ type period struct {
 	index       int           // in presentation.periods; names the period ("P0", "P1", ...) and its init segments
 	start       time.Duration // presentation time of its start: no segment of it starts earlier
 	startNumber int64         // the number of its first segment; segment n nominally starts at start+(n-startNumber)*seg
+	// numbers, if set, is each track's own first number in the period (by track id): a
+	// track goes on from its own last segment, which may be a number behind another's.
+	numbers []int64
+}
+
+// first returns the number of track id's first segment in the period.
+func (per *period) first(id int) int64 {
+	if id < len(per.numbers) && per.numbers[id] > 0 {
+		return per.numbers[id]
+	}
+	return per.startNumber
 }
 
 // trackKind is video or audio.

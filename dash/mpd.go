@@ -180,7 +180,7 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 				tmpl := []string{
 					"timescale", strconv.FormatUint(uint64(t.timescale), 10),
 					"duration", strconv.FormatInt(int64(math.Round(p.seg.Seconds()*float64(t.timescale))), 10),
-					"startNumber", strconv.FormatInt(per.startNumber, 10),
+					"startNumber", strconv.FormatInt(per.first(t.id), 10),
 				}
 				if per.start > 0 {
 					tmpl = append(tmpl, "presentationTimeOffset", strconv.FormatUint(uint64(math.Round(per.start.Seconds()*float64(t.timescale))), 10))
@@ -254,7 +254,7 @@ func liveEnd(p *presentation, tracks []*track) (time.Duration, error) {
 		}
 		s := listed[len(listed)-1]
 		per := periodOf(p, s)
-		e := min(mediaDuration(t, s.start+s.duration), per.start+time.Duration(s.number-per.startNumber+1)*p.seg)
+		e := min(mediaDuration(t, s.start+s.duration), per.start+time.Duration(s.number-per.first(t.id)+1)*p.seg)
 		end = min(end, e)
 	}
 	if end == math.MaxInt64 {

@@ -148,7 +148,9 @@ func (pk *packager) begin(k trackKind) (*period, time.Duration) {
 			pk.offset = origin.Sub(pk.p.ast)
 		}
 		per.start = (pk.offset + first).Truncate(time.Millisecond)
-		for _, t := range pk.p.tracks {
+		per.numbers = make([]int64, len(pk.p.tracks))
+		for i, t := range pk.p.tracks {
+			per.numbers[i] = 1
 			if n := len(t.segs); n > 0 {
 				last := t.segs[n-1]
 				end := time.Duration(t.seconds(last.start+last.duration) * float64(time.Second))
@@ -156,6 +158,7 @@ func (pk *packager) begin(k trackKind) (*period, time.Duration) {
 					pk.offset += end - per.start
 					per.start = end
 				}
+				per.numbers[i] = last.number + 1
 				per.startNumber = max(per.startNumber, last.number+1)
 			}
 		}
@@ -205,7 +208,7 @@ func (pk *packager) packTrack(i int, r io.Reader) error {
 		if first {
 			per, offset := pk.begin(t.kind)
 			w.shift = ticks(offset, t.timescale)
-			w.pstart, w.startNumber, w.periodIndex = ticks(per.start, t.timescale), per.startNumber, per.index
+			w.pstart, w.startNumber, w.periodIndex = ticks(per.start, t.timescale), per.first(t.id), per.index
 		}
 		if w.shift > 0 {
 			if err := f.Shift(int64(w.shift)); err != nil {
@@ -283,6 +286,14 @@ func (w *trackWriter) open(f *media.Fragment, n int64) error {
 	w.segFile = sf
 	pk.mu.Lock()
 	w.seg = &segment{number: n, name: name, start: f.Time, independent: f.Key || w.t.kind == audioTrack, period: w.periodIndex, init: w.t.init}
+	if k := len(w.t.segs); k > 0 {
+		// A new period follows a discontinuity (HLS counts them).
+		prev := w.t.segs[k-1]
+		w.seg.disc = prev.disc
+		if prev.period != w.seg.period {
+			w.seg.disc++
+		}
+	}
 	w.t.segs = append(w.t.segs, w.seg)
 	pk.mu.Unlock()
 	return w.write(f)

@@ -415,16 +415,6 @@ func heights(hs []int) string {
 	return strings.Join(s, ",")
 }
 
-func lastLines(lines []string, n int) string {
-	if len(lines) == 0 {
-		return "(ffmpeg logged nothing)"
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "; ")
-}
-
 // keyframeWarning warns once when a copied video has keyframes much further apart than
 // the segment duration. Gaps arrive from the reading goroutine, possibly before Run has
 // decided whether it copies.

@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -83,7 +84,7 @@ func ExampleFragmentReader() {
 	fmt.Printf("init segment: %d bytes, %s %dx%d, timescale %d\n", len(init.Bytes), init.Codec, init.Width, init.Height, init.Timescale)
 	for {
 		frag, err := fr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

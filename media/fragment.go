@@ -153,7 +153,7 @@ func (fr *FragmentReader) Init() (*Init, error) {
 
 func (fr *FragmentReader) readInit() (*Init, error) {
 	h, err := fr.header()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("mp4: empty stream: %w", io.ErrUnexpectedEOF)
 	}
 	if err != nil {
@@ -171,7 +171,7 @@ func (fr *FragmentReader) readInit() (*Init, error) {
 	}
 	for {
 		h, err := fr.header()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("mp4: stream ends before its moov: %w", io.ErrUnexpectedEOF)
 		}
 		if err != nil {
@@ -230,7 +230,7 @@ func (fr *FragmentReader) next() (*Fragment, error) {
 	var first int64 = -1 // stream offset of the first box kept
 	for {
 		h, err := fr.header()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if len(b) > 0 {
 				return nil, fmt.Errorf("mp4: stream ends after the box at offset %d without a moof: %w", first, io.ErrUnexpectedEOF)
 			}
@@ -275,7 +275,7 @@ func (fr *FragmentReader) next() (*Fragment, error) {
 			return nil, err
 		}
 		mdat, err := fr.header()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("mp4: stream ends after the moof at offset %d: %w", h.at, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
@@ -303,7 +303,7 @@ func (fr *FragmentReader) next() (*Fragment, error) {
 func (fr *FragmentReader) header() (boxHeader, error) {
 	h := boxHeader{at: fr.off, n: 8}
 	if err := fr.read(fr.hdr[:8]); err != nil {
-		if err == io.ErrUnexpectedEOF {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return h, fmt.Errorf("mp4: stream ends inside a box header at offset %d: %w", h.at, err)
 		}
 		return h, err
@@ -314,7 +314,7 @@ func (fr *FragmentReader) header() (boxHeader, error) {
 		h.size = -1
 	case 1:
 		if err := fr.read(fr.hdr[8:16]); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return h, fmt.Errorf("mp4: stream ends inside a box header at offset %d: %w", h.at, io.ErrUnexpectedEOF)
 			}
 			return h, err
@@ -369,7 +369,7 @@ func (fr *FragmentReader) readBox(b []byte, h boxHeader) ([]byte, error) {
 		}
 		k := int(min(left, int64(cap(b)-len(b))))
 		if err := fr.read(b[len(b) : len(b)+k]); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return b, fmt.Errorf("mp4: stream ends inside box %q at offset %d: %w", h.name(), h.at, io.ErrUnexpectedEOF)
 			}
 			return b, err
@@ -394,7 +394,7 @@ func (fr *FragmentReader) skip(h boxHeader) error {
 	n, err := io.CopyN(io.Discard, fr.r, body)
 	fr.off += n
 	switch {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		return fmt.Errorf("mp4: stream ends inside box %q at offset %d: %w", h.name(), h.at, io.ErrUnexpectedEOF)
 	case err != nil:
 		return fmt.Errorf("mp4: read at offset %d: %w", fr.off, err)

@@ -626,7 +626,7 @@ func TestFragmentReaderErrors(t *testing.T) {
 		err  string           // from Init, or from Next after the fragments that read
 		is   func(error) bool // if set, the error must satisfy it
 	}{
-		{"ok", cat(init, ok), "EOF", func(err error) bool { return err == io.EOF }},
+		{"ok", cat(init, ok), "EOF", func(err error) bool { return errors.Is(err, io.EOF) }},
 		{"empty", nil, "mp4: empty stream: unexpected EOF", unexpected},
 		{"webm", []byte{0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81}, `mp4: stream starts with box "0x9F428681", not ftyp at offset 0`, nil},
 		{"no ftyp", ok, `mp4: stream starts with box "moof", not ftyp at offset 0`, nil},
@@ -713,7 +713,7 @@ func TestFragmentReaderErrors(t *testing.T) {
 		})
 	}
 
-	if _, err := NewFragmentReader(bytes.NewReader(init)).Next(); err != ErrNoInit {
+	if _, err := NewFragmentReader(bytes.NewReader(init)).Next(); !errors.Is(err, ErrNoInit) {
 		t.Errorf("Next before Init: %v", err)
 	}
 	readErr := errors.New("pipe broke")

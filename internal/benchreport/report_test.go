@@ -92,7 +92,7 @@ func TestReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		// median (min–max) of three runs; 10× (10–12) lower than classic; one run stalled.
-		"| sv all, `--latency low --video copy` | 800 (780–820) | 900 (880–1400) | 990 (950–1500) | 0 (0–1) | 1700 (1600–1800) | 10.0× (10.0–12.0) lower | **no** |",
+		"| sv all, `--latency low --video copy`, sv's viewer | 800 (780–820) | 900 (880–1400) | 990 (950–1500) | 0 (0–1) | 1700 (1600–1800) | 10.0× (10.0–12.0) lower | **no** |",
 		"| classic: 1 s chunks, `ffmpeg -i - -f dash -seg_duration 2`, dash.js defaults | 8200 (7800–9600) |",
 		"| sv all, `--latency normal --video copy` | not measured |",
 		"![glass-to-glass latency over time](lab/latency.svg)",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -121,6 +123,35 @@ func BenchmarkCPU(b *testing.B) {
 			n := float64(b.N) * media.Seconds()
 			b.ReportMetric(child.Seconds()/n*100, "ffmpeg-cpu-%")
 			b.ReportMetric(self.Seconds()/n*100, "sv-cpu-%")
+		})
+		// The baseline: FFmpeg's own dash muxer packaging the same input with the command
+		// line sv gave it before it packaged streams itself (no AAC rendition for HLS).
+		b.Run(c.name+"-ffmpeg-dash-muxer", func(b *testing.B) {
+			video := []string{"-c:v", "copy"}
+			if c.video == VideoH264 {
+				video = []string{"-c:v", "libx264", "-preset", DefaultPreset, "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+					"-fps_mode", "vfr", "-force_key_frames", "expr:gte(t,n_forced*1)", "-x264-params", "keyint=infinite:scenecut=0",
+					"-b:v:0", "900k", "-maxrate:v:0", "1080k", "-bufsize:v:0", "900k"}
+			}
+			var child time.Duration
+			for range b.N {
+				args := append([]string{"-hide_banner", "-loglevel", "error", "-analyzeduration", "500000", "-f", "matroska", "-i", path,
+					"-map", "0:v:0"}, video...)
+				args = append(args, "-b:v", "1000k", "-map", "0:a:0", "-c:a", "copy", "-b:a", "64k",
+					"-f", "dash", "-dash_segment_type", "mp4", "-format_options", "movflags=+cmaf", "-seg_duration", "1",
+					"-use_template", "1", "-window_size", "10", "-extra_window_size", "5",
+					"-utc_timing_url", "http://127.0.0.1:1/time", "-hls_playlist", "1",
+					"-ldash", "1", "-streaming", "1", "-use_timeline", "0", "-index_correction", "1", "-target_latency", "0.5",
+					"-write_prft", "1",
+					"-adaptation_sets", "id=0,frag_type=every_frame,streams=v id=1,frag_type=duration,frag_duration=0.1,streams=a",
+					filepath.Join(b.TempDir(), "manifest.mpd"))
+				c0 := cpu(syscall.RUSAGE_CHILDREN)
+				if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+					b.Fatalf("ffmpeg: %v\n%s", err, out)
+				}
+				child += cpu(syscall.RUSAGE_CHILDREN) - c0
+			}
+			b.ReportMetric(child.Seconds()/(float64(b.N)*media.Seconds())*100, "ffmpeg-cpu-%")
 		})
 	}
 }

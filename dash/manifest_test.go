@@ -247,6 +247,7 @@ type mpdDoc struct {
 	MUP      string `xml:"minimumUpdatePeriod,attr"`
 	TSBD     string `xml:"timeShiftBufferDepth,attr"`
 	MaxSeg   string `xml:"maxSegmentDuration,attr"`
+	SPD      string `xml:"suggestedPresentationDelay,attr"`
 	Latency  *struct {
 		Target int `xml:"target,attr"`
 	} `xml:"ServiceDescription>Latency"`
@@ -463,6 +464,11 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 	if (p.target > 0 && !p.static) != (doc.Latency != nil) || doc.Latency != nil && doc.Latency.Target != int(p.target.Milliseconds()) {
 		t.Errorf("ServiceDescription latency %+v for target %v", doc.Latency, p.target)
 	}
+	// Shaka subtracts suggestedPresentationDelay from its low-latency live edge and then
+	// adds the ServiceDescription's target: a low-latency MPD must not have both.
+	if doc.Type == "dynamic" && (p.part > 0) == (doc.SPD != "") {
+		t.Errorf("suggestedPresentationDelay %q with part target %v", doc.SPD, p.part)
+	}
 	// maxSegmentDuration is at least every complete segment's duration.
 	if longest := xsSeconds(t, doc.MaxSeg); longest > 0 {
 		for _, tr := range p.tracks {
@@ -491,7 +497,7 @@ func xsSeconds(t *testing.T, d string) float64 {
 }
 
 const goldenMPD = `<?xml version="1.0" encoding="UTF-8"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:mpeg:dash:schema:mpd:2011 DASH-MPD.xsd" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" availabilityStartTime="2026-12-03T21:00:00.123Z" publishTime="2026-12-03T21:00:02.656Z" minimumUpdatePeriod="PT1S" maxSegmentDuration="PT1.034S" minBufferTime="PT1S" suggestedPresentationDelay="PT0.5S">
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:mpeg:dash:schema:mpd:2011 DASH-MPD.xsd" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" availabilityStartTime="2026-12-03T21:00:00.123Z" publishTime="2026-12-03T21:00:02.656Z" minimumUpdatePeriod="PT1S" maxSegmentDuration="PT1.034S" minBufferTime="PT1S">
   <ServiceDescription id="0">
     <Latency referenceId="0" target="500" min="250" max="1500"/>
     <PlaybackRate min="0.96" max="1.04"/>

@@ -135,16 +135,26 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 	if longest == 0 {
 		longest = p.seg
 	}
-	delay := 3 * p.seg
-	if p.target > 0 {
-		delay = p.target
-	}
 	attrs = append(attrs,
 		"maxSegmentDuration", xsDuration(longest),
-		"minBufferTime", xsDuration(p.seg),
-		// Read by Shaka (dash.js prefers the ServiceDescription): where to start
-		// behind the live edge.
-		"suggestedPresentationDelay", xsDuration(delay))
+		"minBufferTime", xsDuration(p.seg))
+	if !lowLatency {
+		// Read by Shaka (dash.js prefers the ServiceDescription): how far behind its
+		// live edge, now - availabilityStartTime - maxSegmentDuration, to play.
+		//
+		// Not with low latency, where the ServiceDescription says it. Shaka in its
+		// low-latency mode (the default of 5.x) starts at its live edge plus the
+		// availabilityTimeOffset, the newest part's start, minus this delay, and then
+		// holds its latency to that point within the ServiceDescription's target plus
+		// half a second: a delay here would count the target twice (it played 1.1 s
+		// behind with 0.5 s here, where dash.js played 0.8 s). Without it Shaka takes
+		// its own low-latency default, 0, and outside that mode 1.5 x minBufferTime.
+		delay := 3 * p.seg
+		if p.target > 0 {
+			delay = p.target
+		}
+		attrs = append(attrs, "suggestedPresentationDelay", xsDuration(delay))
+	}
 	x.declaration()
 	x.open("MPD", attrs...)
 

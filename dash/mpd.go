@@ -270,7 +270,11 @@ func liveEnd(p *presentation, tracks []*track) (time.Duration, error) {
 	if end == math.MaxInt64 {
 		return 0, errors.New("the presentation ended without a complete segment")
 	}
-	return end.Truncate(time.Millisecond), nil
+	// A millisecond short of the last segment's nominal end: players count a period's
+	// segments as ceil((duration - period start) / @duration) in floating point, and a
+	// duration that lands exactly on a boundary can round up to a segment that does not
+	// exist (Shaka asked for it and stopped on its 404, never firing ended).
+	return end.Truncate(time.Millisecond) - time.Millisecond, nil
 }
 
 // timedTrack is a track of a static MPD: its segments from the common start, and the

@@ -314,10 +314,11 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 		return o, usagef("--max-streams must be at least 1, not %d", o.MaxStreams)
 	case o.Reconnect < 0:
 		return o, usagef("--reconnect must not be negative, not %s", o.Reconnect)
-	case o.Reconnect == 0:
-		o.Reconnect = -1 // end with the session
 	case o.StopGrace <= 0:
 		return o, usagef("--stop-grace must be above 0, not %s", o.StopGrace)
+	}
+	if o.Reconnect == 0 {
+		o.Reconnect = -1 // end with the session
 	}
 	if _, _, err := net.SplitHostPort(c.String("listen")); err != nil {
 		return o, usagef("--listen: want host:port, got %q", c.String("listen"))

@@ -37,11 +37,13 @@ OUT/live/{stream}/frames.jsonl (as sv frames). A slow analysis never holds up th
 when it falls behind, it stops for that stream and its summary says so.
 
 A publisher that reconnects under the same name starts a new session in the same folder
-and a new recording; a second publisher of a live stream is refused, or takes it over
-with --takeover. When FFmpeg dies mid-stream it is started again at the next keyframe;
-an analysis that falls behind skips ahead to the next keyframe. /metrics counts it all
-(Prometheus). Ctrl-C closes the publishers, finishes every stream (recordings fsynced,
-manifests static) and exits 130.
+and a new recording; within --reconnect of the last session's end, players go on playing
+the same presentation, and after it the manifests say the stream has ended. A second
+publisher of a live stream is refused, or takes it over with --takeover. When FFmpeg
+dies mid-stream it is started again at the next keyframe; an analysis that falls behind
+skips ahead to the next keyframe. /metrics counts it all (Prometheus). Ctrl-C closes
+the publishers, finishes every stream at once (recordings fsynced, manifests saying the
+stream has ended) and exits 130.
 
 --demo publishes a recording built into sv, in a loop, as the stream "demo": live video
 and analysis with no camera. --keys FILE gives each stream its own publishing key: one

@@ -186,6 +186,7 @@ type Server struct {
 	// presentations are the presentations of the streams, live or waiting for their publisher
 	// to reconnect (Options.Reconnect).
 	presentations map[string]*presentation
+	ending        sync.WaitGroup // presentations whose end is scheduled or under way
 	timeURL       string
 	sessions      sync.WaitGroup
 	// publishers counts the ingest requests being handled: a session has ended before
@@ -428,7 +429,9 @@ func (s *Server) presentation(name string) *dash.Presentation {
 		s.presentations[name] = pr
 	}
 	if pr.timer != nil {
-		pr.timer.Stop()
+		if pr.timer.Stop() {
+			s.ending.Done() // its end will not run
+		}
 		pr.timer = nil
 	}
 	return &pr.p
@@ -441,7 +444,12 @@ func (s *Server) endPresentation(name string) {
 	if pr == nil {
 		return
 	}
+	if s.stopCtx.Err() != nil {
+		return // endAll ends it, once every session has
+	}
+	s.ending.Add(1)
 	end := func() {
+		defer s.ending.Done()
 		s.mu.Lock()
 		if s.presentations[name] == pr && s.streams[name] == nil {
 			delete(s.presentations, name)
@@ -451,7 +459,7 @@ func (s *Server) endPresentation(name string) {
 			s.log.Error("cannot end the presentation", "stream", name, "err", err)
 		}
 	}
-	if s.o.Reconnect < 0 || s.stopCtx.Err() != nil {
+	if s.o.Reconnect < 0 {
 		go end()
 		return
 	}
@@ -465,13 +473,14 @@ func (s *Server) endAll() {
 	s.presentations = nil
 	s.mu.Unlock()
 	for name, pr := range open {
-		if pr.timer != nil {
-			pr.timer.Stop()
+		if pr.timer != nil && pr.timer.Stop() {
+			s.ending.Done() // its end will not run: it is ended here
 		}
 		if err := pr.p.End(); err != nil {
 			s.log.Error("cannot end the presentation", "stream", name, "err", err)
 		}
 	}
+	s.ending.Wait() // ends already under way
 }
 
 // end forgets a finished session.

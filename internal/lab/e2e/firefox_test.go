@@ -81,10 +81,15 @@ func TestFirefoxPublisher(t *testing.T) {
 
 	var fst lab.PlayerStats
 	var reported bool
-	lab.WaitFor(t, hang, "Firefox to play the stream with dash.js", func() (bool, string) {
+	watch := packagerGoal(t, goalFirefoxWatch)
+	deadline = time.Now().Add(watch.Wait())
+	for !(reported && (fst.Played >= 5 || fst.ErrorCount > 0)) && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
 		fst, reported = pages.Report("firefox")
-		return reported && (fst.Played >= 5 || fst.ErrorCount > 0), fmt.Sprintf("reported %v: %s", reported, fst)
-	})
+	}
+	if !reported || fst.Played < 5 && fst.ErrorCount == 0 {
+		watch.Errorf("Firefox did not play the stream with dash.js within %s: reported %v: %s", watch.Wait(), reported, fst)
+	}
 	lat := slices.Sorted(slices.Values(fst.Latencies))
 	rtt := math.NaN()
 	if fst.RTT != nil {

@@ -26,13 +26,14 @@ type packager struct {
 	parts      int   // its complete parts
 	perSegment int   // parts in a segment
 	window     int   // segments listed
+	target     int   // EXT-X-TARGETDURATION, s
 	ended      bool
 }
 
 // newPackager starts where the playlist in the package's tests is: segments 41 to 50
 // complete, 51 in progress with parts 0 and 1.
 func newPackager(t testing.TB, dir string) *packager {
-	p := &packager{t: t, dir: dir, seq: 41, msn: 51, parts: 2, perSegment: 5, window: 10}
+	p := &packager{t: t, dir: dir, seq: 41, msn: 51, parts: 2, perSegment: 5, window: 10, target: 1}
 	p.file("init-stream0-abc.m4s", pattern(100, 0))
 	for m := p.seq; m < p.msn; m++ {
 		p.file(segmentName(m), pattern(1000, byte(m)))
@@ -65,7 +66,7 @@ func (p *packager) file(name string, b []byte) {
 
 func (p *packager) playlist() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n")
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:%d\n", p.target)
 	fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.6,HOLD-BACK=3\n")
 	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=0.2\n#EXT-X-MEDIA-SEQUENCE:%d\n", p.seq)
 	fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"init-stream0-abc.m4s\"\n#EXT-X-PROGRAM-DATE-TIME:2026-12-03T21:00:00.123Z\n")
@@ -261,6 +262,10 @@ func TestBlockingReloadRefused(t *testing.T) {
 func TestBlockingReloadMany(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	p := newPackager(t, ts.dir)
+	// Requests may be held for three target durations: long enough here that all 200 are
+	// still waiting once a busy machine has sent the last.
+	p.target = 60
+	p.writePlaylist()
 	const n = 200
 	const rel = "live/cam/media_0.m3u8"
 	wait := func(query, want string) {

@@ -88,6 +88,7 @@ type trackWriter struct {
 	keys     int
 
 	closed int         // segments completed
+	last   int64       // the number of the last one
 	stale  []stalePart // part files no longer listed, oldest first
 }
 
@@ -232,7 +233,14 @@ func (w *trackWriter) fragment(f *media.Fragment) error {
 		w.keys++
 	}
 	if w.seg == nil {
-		return w.open(f, w.number(f.Time))
+		n := w.number(f.Time)
+		if w.closed > 0 {
+			n = w.last + 1 // numbers never skip
+		}
+		if err := w.open(f, n); err != nil {
+			return err
+		}
+		return w.closeEarly(f)
 	}
 	next := w.pstart + uint64(w.seg.number+1-w.startNumber)*w.segTicks // the next segment's nominal start
 	cut := false
@@ -252,14 +260,43 @@ func (w *trackWriter) fragment(f *media.Fragment) error {
 		if err := w.closeSegment(f.Time); err != nil {
 			return err
 		}
-		return w.open(f, n)
+		if err := w.open(f, n); err != nil {
+			return err
+		}
+		return w.closeEarly(f)
 	}
 	if w.partTicks > 0 && w.partFile != nil && w.partDur > 0 && w.partDur+f.Duration > w.partTicks {
 		if err := w.closePart(); err != nil {
 			return err
 		}
 	}
-	return w.write(f)
+	if err := w.write(f); err != nil {
+		return err
+	}
+	return w.closeEarly(f)
+}
+
+// closeEarly completes the segment as soon as the fragment just written ends it, rather
+// than when the next fragment arrives: when that one will surely be cut. Audio is cut by
+// time alone; in normal latency every video fragment starts with a keyframe (FFmpeg
+// fragments at keyframes), and is a whole keyframe interval long, which would otherwise
+// hold every segment back by one.
+func (w *trackWriter) closeEarly(f *media.Fragment) error {
+	end := f.Time + f.Duration
+	next := w.pstart + uint64(w.seg.number+1-w.startNumber)*w.segTicks
+	switch {
+	case w.t.kind == audioTrack:
+		if end+f.Duration/2 < next {
+			return nil
+		}
+	case w.partTicks == 0:
+		if end+w.tol < next {
+			return nil
+		}
+	default:
+		return nil
+	}
+	return w.closeSegment(end)
 }
 
 // number is the segment whose nominal time span holds time t (ticks).
@@ -391,6 +428,7 @@ func (w *trackWriter) closeSegment(end uint64) error {
 	for _, n := range old {
 		os.Remove(filepath.Join(pk.dir, n))
 	}
+	w.last = w.seg.number
 	w.seg = nil
 	pk.changed(w.t, true)
 	return nil

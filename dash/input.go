@@ -35,15 +35,15 @@ type watcher struct {
 	videoNum uint64
 	audioNum uint64
 
-	// The timeline: the input time of each kept track's first frame, and the earliest
-	// "received at minus media time" over the frames (see the packager).
-	firstVideo, firstAudio time.Duration
-	seenVideo, seenAudio   bool
-	origin                 time.Time // wall-clock time of media time 0
-	now                    func() time.Time
-	done                   bool          // header result delivered
-	header                 chan struct{} // closed when the header is known or cannot be
-	err                    error         // why there is no header
+	// The timeline: the input time of each kept track's first frame, and per track the
+	// earliest "received at minus media time" over its frames (see the packager).
+	firstVideo, firstAudio   time.Duration
+	seenVideo, seenAudio     bool
+	videoOrigin, audioOrigin time.Time // wall-clock time of media time 0, by each track
+	now                      func() time.Time
+	done                     bool          // header result delivered
+	header                   chan struct{} // closed when the header is known or cannot be
+	err                      error         // why there is no header
 
 	// Keyframe watch, in the reading goroutine only.
 	onKeyframeGap func(gap time.Duration) // called with each interval between video keyframes
@@ -94,28 +94,37 @@ func (w *watcher) event(e media.Event) error {
 func (w *watcher) frame(e media.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	origin := w.now().Add(-e.Time)
 	switch {
 	case w.in.video != nil && e.Track == w.videoNum:
 		if !w.seenVideo {
 			w.firstVideo, w.seenVideo = e.Time, true
 		}
+		if w.videoOrigin.IsZero() || origin.Before(w.videoOrigin) {
+			w.videoOrigin = origin
+		}
 	case w.in.audio != nil && e.Track == w.audioNum:
 		if !w.seenAudio {
 			w.firstAudio, w.seenAudio = e.Time, true
 		}
-	default:
-		return
-	}
-	if o := w.now().Add(-e.Time); w.origin.IsZero() || o.Before(w.origin) {
-		w.origin = o
+		if w.audioOrigin.IsZero() || origin.Before(w.audioOrigin) {
+			w.audioOrigin = origin
+		}
 	}
 }
 
-// timeline returns the wall-clock time of media time 0, once a frame has arrived.
+// timeline returns the wall-clock time of media time 0, once a frame has arrived: the
+// later of the tracks' own, so that the timeline holds for every track. A publisher can
+// send one track seconds after the other (Firefox's video, when its encoder lags), and a
+// timeline set by the prompt one would promise media of the other that is not there.
 func (w *watcher) timeline() (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.origin, !w.origin.IsZero()
+	o := w.videoOrigin
+	if w.audioOrigin.After(o) {
+		o = w.audioOrigin
+	}
+	return o, !o.IsZero()
 }
 
 // firsts returns the input times of the first video and audio frames.

@@ -193,9 +193,14 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 	if lowLatency {
 		// PART-HOLD-BACK must be at least twice the part target and should be three
 		// times (RFC 8216bis, 4.4.3.8); hls.js starts that far from the live edge, so
-		// a longer target latency is honoured by starting further back. HOLD-BACK
-		// must be at least three target durations: players that do not do low
-		// latency start there.
+		// a longer target latency is honoured by starting further back. It is all the
+		// room hls.js gets: it keeps what it loses while it starts (its transmuxer
+		// worker, the parts from the keyframe on, the AAC rendition waiting for the
+		// video's first timestamp), as it changes its playback rate only when a page
+		// sets maxLiveSyncPlaybackRate above 1. So it plays this plus its own
+		// start-up behind the edge, and three parts is the least the spec
+		// recommends. HOLD-BACK must be at least three target durations: players
+		// that do not do low latency start there.
 		partHoldBack := max(3*p.part, p.target)
 		fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%s,HOLD-BACK=%d\n",
 			decimalSeconds(partHoldBack), 3*target)

@@ -144,11 +144,12 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 		//
 		// Not with low latency, where the ServiceDescription says it. Shaka in its
 		// low-latency mode (the default of 5.x) starts at its live edge plus the
-		// availabilityTimeOffset, the newest part's start, minus this delay, and then
-		// holds its latency to that point within the ServiceDescription's target plus
-		// half a second: a delay here would count the target twice (it played 1.1 s
-		// behind with 0.5 s here, where dash.js played 0.8 s). Without it Shaka takes
-		// its own low-latency default, 0, and outside that mode 1.5 x minBufferTime.
+		// availabilityTimeOffset (a part, and the longest segment's excess over the
+		// target, behind now) minus this delay, and then holds its latency to that
+		// point within the ServiceDescription's target plus half a second: a delay
+		// here would count the target twice (it played 1.1 s behind with 0.5 s here,
+		// where dash.js played 0.8 s). Without it Shaka takes its own low-latency
+		// default, 0, and outside that mode 1.5 x minBufferTime.
 		delay := 3 * p.seg
 		if p.target > 0 {
 			delay = p.target

@@ -265,7 +265,7 @@ func (w *trackWriter) fragment(f *media.Fragment) error {
 		}
 		return w.closeEarly(f)
 	}
-	if w.partTicks > 0 && w.partFile != nil && w.partDur > 0 && (w.partDur+f.Duration > w.partTicks || w.partBreak(f.Time, f.Duration)) {
+	if w.partTicks > 0 && w.partFile != nil && w.partDur > 0 && w.partDur+f.Duration > w.partTicks {
 		if err := w.closePart(); err != nil {
 			return err
 		}
@@ -274,37 +274,6 @@ func (w *trackWriter) fragment(f *media.Fragment) error {
 		return err
 	}
 	return w.closeEarly(f)
-}
-
-// partBreak reports whether an audio part ends before a fragment of duration d at media
-// time t. An audio segment ends at the fragment nearest its nominal end, so how many
-// fragments it has left is known; its parts are laid out back from that end, each as
-// many fragments as the part target holds, and what is left over goes into its first
-// part (audio parts are all independent, so a short one is allowed anywhere).
-//
-// Laid out from the start, an AAC segment ended with a part of one fragment, 43-64 ms,
-// published just after the one before it. hls.js 1.7 takes a segment for buffered whole
-// when no more than 0.2 s of it is missing (its fragment tracker's padding): if the
-// playlist already listed the segment as complete when the part before the last was
-// appended, hls.js never loaded the last one, the audio had a hole, and playback stopped
-// at it for 2.5-3 s until hls.js jumped it, every time latency it never made up. A last
-// part as long as the others comes a part after the one before it, time enough for hls.js
-// to have appended that one while the segment is still in progress.
-func (w *trackWriter) partBreak(t, d uint64) bool {
-	next := w.nextStart()
-	if w.t.kind != audioTrack || d == 0 || t+d/2 >= next {
-		return false
-	}
-	perPart := w.partTicks / d
-	// The fragments from t on that are still in the segment: those that start more
-	// than half a fragment before next (fragment and closeEarly cut there).
-	left := (next - t - d/2 + d - 1) / d
-	return perPart > 1 && left%perPart == 0
-}
-
-// nextStart is the nominal start of the segment after the one in progress, in ticks.
-func (w *trackWriter) nextStart() uint64 {
-	return w.pstart + uint64(w.seg.number+1-w.startNumber)*w.segTicks
 }
 
 // closeEarly completes the segment as soon as the fragment just written ends it, rather
@@ -403,9 +372,9 @@ func (w *trackWriter) write(f *media.Fragment) error {
 	if first {
 		pk.changed(w.t, false)
 	}
-	// A part that the next fragment of the same length would overflow, or that ends
-	// before it (partBreak), is complete now, rather than one fragment later.
-	if w.partTicks > 0 && (w.partDur+f.Duration > w.partTicks || w.partBreak(f.Time+f.Duration, f.Duration)) {
+	// A part that the next fragment of the same length would overflow is complete now,
+	// rather than one fragment later.
+	if w.partTicks > 0 && w.partDur+f.Duration > w.partTicks {
 		return w.closePart()
 	}
 	return nil

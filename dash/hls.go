@@ -31,7 +31,8 @@ package dash
 //	<segment file name>
 //
 // then, low latency and live only, the segment in progress, without EXTINF or URI, and
-// only once it has a complete part:
+// only once it has a complete part; until then, the last complete segment is shown this
+// way instead (see playlistWindow), and the preload hint names the first part after it:
 //
 //	[#EXT-X-DISCONTINUITY] [#EXT-X-MAP:URI="..."]
 //	#EXT-X-PROGRAM-DATE-TIME:<...>
@@ -47,9 +48,9 @@ package dash
 //
 //	#EXT-X-ENDLIST
 //
-// So with S = EXT-X-MEDIA-SEQUENCE and E = the number of #EXTINF lines, the last complete
-// segment is S+E-1, and the #EXT-X-PART lines after the last URI line (none when the
-// last segment is complete) are parts 0, 1, ... of segment S+E, the one in progress.
+// So with S = EXT-X-MEDIA-SEQUENCE and E = the number of #EXTINF lines, the last segment
+// shown complete is S+E-1, and the #EXT-X-PART lines after the last URI line (none when
+// no segment is shown in progress) are parts 0, 1, ... of segment S+E.
 // Durations are decimal seconds; no line has trailing blanks.
 
 import (
@@ -169,7 +170,7 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 	if lowLatency && p.part >= p.seg {
 		return fmt.Errorf("part target %v is not below the segment duration %v", p.part, p.seg)
 	}
-	listed, open := manifestWindow(p, t)
+	listed, open := playlistWindow(p, t)
 	if !lowLatency || open != nil && completeParts(open) == 0 {
 		open = nil
 	}
@@ -177,12 +178,17 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 	// EXTINF is written with 5 decimals, and TARGETDURATION must be at least each of
 	// them rounded to the nearest integer (RFC 8216bis, 4.4.3.1): round what is written.
 	// It starts from the segment target, so that it stays the same as segments come and
-	// go (a server must not change it).
+	// go (a server must not change it), and counts a complete segment shown in progress
+	// (playlistWindow), which will have its EXTINF a part later.
 	extinf := make([]string, len(listed))
 	target := max(1, int(math.Round(p.seg.Seconds())))
 	for i, s := range listed {
 		extinf[i] = strconv.FormatFloat(t.seconds(s.duration), 'f', 5, 64)
 		v, _ := strconv.ParseFloat(extinf[i], 64)
+		target = max(target, int(math.Round(v)))
+	}
+	if open != nil && open.complete {
+		v, _ := strconv.ParseFloat(strconv.FormatFloat(t.seconds(open.duration), 'f', 5, 64), 64)
 		target = max(target, int(math.Round(v)))
 	}
 
@@ -307,6 +313,29 @@ func manifestWindow(p *presentation, t *track) (listed []*segment, open *segment
 	return segs, open
 }
 
+// playlistWindow is manifestWindow as a live low-latency media playlist shows it: while
+// the segment after the last complete one has no complete part, that last one is shown
+// still in progress, its parts without its EXTINF and URI, which come with the next
+// segment's first part.
+//
+// hls.js 1.7 takes a complete segment for buffered whole once no more than 0.2 s of it
+// is missing (its fragment tracker's padding). A segment's last part is often a frame or
+// two (the video's ends where the next keyframe comes), published a moment after the part
+// before it: when hls.js read the segment as complete before it had appended that part
+// before, it never loaded the last one, and playback stopped at the hole for 2.5-3 s
+// until hls.js jumped it, latency it never made up. Shown in progress, the segment is a
+// fragment hint to hls.js, which loads every part of it, for a part longer.
+func playlistWindow(p *presentation, t *track) (listed []*segment, open *segment) {
+	listed, open = manifestWindow(p, t)
+	if p.part <= 0 || noMoreSegments(p) || open != nil && completeParts(open) > 0 {
+		return listed, open
+	}
+	if n := len(listed); n > 0 && len(listed[n-1].parts) > 0 {
+		return listed[: n-1 : n-1], listed[n-1]
+	}
+	return listed, open
+}
+
 // completeSegments returns t's segments but the one in progress.
 func completeSegments(t *track) []*segment {
 	if n := len(t.segs); n > 0 && !t.segs[n-1].complete {
@@ -352,7 +381,7 @@ func nextPartName(p *presentation, t *track) string {
 // segment in progress counts once it has a complete part; part is -1 when that segment
 // has no parts. ok is false when t has no segment yet.
 func lastPartReport(p *presentation, t *track) (msn int64, part int, ok bool) {
-	listed, open := manifestWindow(p, t)
+	listed, open := playlistWindow(p, t)
 	if open != nil {
 		if k := completeParts(open); k > 0 {
 			return open.number, k - 1, true

@@ -932,13 +932,16 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 			n, k = n+1, 0
 		}
 	}
-	checkParts(t, partTarget, parts, false)
+	// The parts after the last URI are those of a segment in progress, or of the last
+	// complete one while it is shown in progress (playlistWindow): then its last is final.
+	shownComplete := byNumber[n] != nil && byNumber[n].complete
+	checkParts(t, partTarget, parts, shownComplete)
 
 	if version < 6 {
 		t.Errorf("version %d: EXT-X-MAP needs 6", version)
 	}
 	// What `sv serve` reads: the last complete segment and the parts of the one in progress.
-	listed, open := manifestWindow(p, tr)
+	listed, open := playlistWindow(p, tr)
 	if last := seq + int64(segments) - 1; len(listed) > 0 && last != listed[len(listed)-1].number {
 		t.Errorf("last complete segment %d, the packager's is %d", last, listed[len(listed)-1].number)
 	}
@@ -986,9 +989,13 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 		return
 	}
 	// The hint names the next part: the next of the segment in progress, else the first
-	// of the next segment.
-	if want := partName(tr.id, p.id, n, k); hint != want {
-		t.Errorf("preload hint %q, the next part is %q", hint, want)
+	// of the next segment (also after a complete segment shown in progress).
+	next := partName(tr.id, p.id, n, k)
+	if shownComplete {
+		next = partName(tr.id, p.id, n+1, 0)
+	}
+	if hint != next {
+		t.Errorf("preload hint %q, the next part is %q", hint, next)
 	}
 	var want []string
 	for _, u := range p.tracks {

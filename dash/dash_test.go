@@ -520,8 +520,8 @@ func TestRealtimeCopy(t *testing.T) {
 	if m.Type != "dynamic" || m.AvailabilityStartTime == "" {
 		t.Errorf("MPD during the stream: type %q, availabilityStartTime %q", m.Type, m.AvailabilityStartTime)
 	}
-	if sd := m.ServiceDescription; sd == nil || sd.Latency == nil || sd.Latency.Target != 500 || sd.PlaybackRate == nil {
-		t.Errorf("MPD has no ServiceDescription with a 500 ms target latency and playback rates: %+v", sd)
+	if sd := m.ServiceDescription; sd == nil || sd.Latency == nil || int64(sd.Latency.Target) != DefaultTargetLatency.Milliseconds() || sd.PlaybackRate == nil {
+		t.Errorf("MPD has no ServiceDescription with a %v target latency and playback rates: %+v", DefaultTargetLatency, sd)
 	}
 	r := m.Periods[0].AdaptationSets[0].Representations[0]
 	if r.Template.ATC != "false" || r.Template.ATO == "" || len(r.PRFT) == 0 {

@@ -85,7 +85,13 @@ const (
 	DefaultTimeURL       = "http://127.0.0.1:8000/time" // sv serve's default address
 	DefaultWindow        = 10
 	DefaultPreset        = "veryfast"
-	DefaultTargetLatency = 500 * time.Millisecond
+	// DefaultTargetLatency is how far behind the MPD's timeline dash.js and Shaka play. The
+	// timeline is already the publisher's recorder, encoder and transfer behind the camera
+	// (about 0.2 s: the audio's, which comes later than the video), so this is the rest of
+	// the glass-to-glass budget: at 0.3 s, sv's viewer played 0.56 s behind the camera
+	// (0.74 s at 0.5 s) with no stall, a frame's bytes reaching the player a few ms after
+	// sv receives them.
+	DefaultTargetLatency = 300 * time.Millisecond
 	DefaultPart          = 200 * time.Millisecond
 	DefaultQueueLimit    = 8 << 20
 )

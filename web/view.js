@@ -14,6 +14,8 @@
   'use strict';
   const { $, setText } = sv;
 
+  const DASH_SCRIPT = '/assets/vendor/dash.all.min.js';
+  const HLS_SCRIPT = '/assets/vendor/hls.min.js';
   const POLL = 1000; // ms between looks at /streams.json while a stream plays
   const POLL_SOON = 250; // ms between looks while waiting for one to start, for SOON ms
   const SOON = 60000;
@@ -192,7 +194,7 @@
   }
 
   async function loadDash() {
-    await sv.loadScript('/assets/vendor/dash.all.min.js');
+    await sv.loadScript(DASH_SCRIPT);
     const p = dashjs.MediaPlayer().create();
     // ?defaults=1: dash.js as it comes, for comparing with the settings below, but for
     // its clock: its default is a time server on the internet.
@@ -229,7 +231,7 @@
   }
 
   async function loadHls() {
-    await sv.loadScript('/assets/vendor/hls.min.js');
+    await sv.loadScript(HLS_SCRIPT);
     if (!Hls.isSupported()) throw new Error('hls.js is not supported here');
     // As with dash.js, a normal-latency stream is played normalDelay() behind its edge:
     // nearer, hls.js runs dry while a whole 2 s segment is being written.
@@ -603,6 +605,10 @@
       destroy();
     };
     $('overlay').addEventListener('click', () => video.play().catch(() => {}));
+    // The player most streams get is fetched and compiled now, while the page waits for
+    // the stream, not after it starts: a third of a second of the time to first frame.
+    const likely = { dash: DASH_SCRIPT, 'hls.js': HLS_SCRIPT }[chooseTech({ dash: true })];
+    if (likely) sv.loadScript(likely).catch(() => {});
     reader = new TimecodeReader();
     watchVideo(video);
     try {

@@ -81,10 +81,10 @@ func (o *Options) HLSAAC() bool { return o.HLSAudio == HLSAudioAAC }
 
 // Defaults of Options.
 const (
-	DefaultOut           = "output/" + stream.LiveDir + "/cam"
-	DefaultTimeURL       = "http://127.0.0.1:8000/time" // sv serve's default address
-	DefaultWindow        = 10
-	DefaultPreset        = "veryfast"
+	DefaultOut     = "output/" + stream.LiveDir + "/cam"
+	DefaultTimeURL = "http://127.0.0.1:8000/time" // sv serve's default address
+	DefaultWindow  = 10
+	DefaultPreset  = "veryfast"
 	// DefaultTargetLatency is how far behind the MPD's timeline dash.js and Shaka play. The
 	// timeline is already the publisher's recorder, encoder and transfer behind the camera
 	// (about 0.2 s: the audio's, which comes later than the video), so this is the rest of

@@ -225,7 +225,7 @@ func ffmpegArgs(p *plan, o *Options) []string {
 	}
 	a := []string{
 		"-loglevel", "warning",
-		"-probesize", "32", "-analyzeduration", "0",
+		"-fpsprobesize", "0",
 		"-f", format, "-i", "pipe:0",
 	}
 	if nv := len(p.renditions); !p.videoCopy && p.in.video != nil && (nv > 1 || p.renditions[0].height > 0) {

@@ -135,7 +135,7 @@ func BenchmarkCPU(b *testing.B) {
 			}
 			var child time.Duration
 			for range b.N {
-				args := append([]string{"-hide_banner", "-loglevel", "error", "-probesize", "32", "-analyzeduration", "0", "-f", "matroska", "-i", path,
+				args := append([]string{"-hide_banner", "-loglevel", "error", "-fpsprobesize", "0", "-f", "matroska", "-i", path,
 					"-map", "0:v:0"}, video...)
 				args = append(args, "-b:v", "1000k", "-map", "0:a:0", "-c:a", "copy", "-b:a", "64k",
 					"-f", "dash", "-dash_segment_type", "mp4", "-format_options", "movflags=+cmaf", "-seg_duration", "1",

@@ -125,7 +125,7 @@
 // prepends -hide_banner -nostats and, for Options.Progress, -progress pipe:3
 // -stats_period 0.5; output i goes to pipe i+4):
 //
-//	ffmpeg -loglevel warning -probesize 32 -analyzeduration 0 -f matroska -i pipe:0
+//	ffmpeg -loglevel warning -fpsprobesize 0 -f matroska -i pipe:0
 //	  -map 0:v:0 -c:v copy
 //	  -f mp4 -movflags +frag_every_frame+empty_moov+default_base_moof+cmaf pipe:4
 //	  -map 0:a:0 -c:a copy
@@ -145,13 +145,16 @@
 //
 //   - -loglevel warning: at info level FFmpeg describes every stream of every output, which
 //     pushes the lines explaining a failure out of the error's tail of 20 lines.
-//   - -probesize 32 -analyzeduration 0: no probing. FFmpeg's default holds the first output
-//     back ~2.4 s, and even half a second of it (-analyzeduration 500000) held it back
-//     ~0.63 s after the first byte, a third of the time to first frame. The header has
-//     what the outputs need (codecs, size, rate, channels; the H.264 parameter sets come
-//     in band with the first keyframe); the frame rate stays unknown, which only a CFR
-//     encoder minds (it duplicates frames up to 1000 fps): the encoder here keeps the
-//     input's timestamps (-fps_mode vfr).
+//   - -fpsprobesize 0: FFmpeg probes the input until every stream has decoded a frame
+//     (the video its first keyframe, whose H.264 parameter sets the MP4's avcC needs),
+//     and no longer: by default it goes on for ~20 frames to guess the frame rate,
+//     which held the first output back ~2.4 s, and half a second of media
+//     (-analyzeduration 500000) still held it ~0.63 s after the first byte, a third of
+//     the time to first frame. Less (-probesize 32) stops at the first packet, and an
+//     FFmpeg restarted mid-stream, whose input begins with audio, wrote an empty avcC.
+//     The frame rate stays unknown, which only a CFR encoder minds (it duplicates
+//     frames up to 1000 fps): the encoder here keeps the input's timestamps
+//     (-fps_mode vfr).
 //   - -f matroska or -f mp4, from the sniffed header: no format probing. Never
 //     -use_wallclock_as_timestamps (bursty delivery gives non-monotonic DTS floods).
 //   - One output per track, each -f mp4 to its own pipe: a DASH Representation and an HLS

@@ -100,7 +100,7 @@ func TestArgs(t *testing.T) {
 	afrag := "-f mp4 -movflags +empty_moov+default_base_moof+cmaf -frag_duration 50000 "
 	low := args(input{kind: media.WebM, video: h264, audio: opus}, Options{})
 	for _, want := range []string{
-		"-probesize 32 -analyzeduration 0 -f matroska -i pipe:0",
+		"-fpsprobesize 0 -f matroska -i pipe:0",
 		"-map 0:v:0 -c:v copy " + frag + "pipe:4",
 		"-map 0:a:0 -c:a copy " + afrag + "pipe:5",
 		"-map 0:a:0 -c:a aac -b:a 128k " + afrag + "pipe:6",

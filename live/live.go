@@ -51,8 +51,9 @@
 // closed or vanished, once the recording is fsynced, the packager has packaged all it
 // got, the summary is written and (Options.Seekable) the seekable copy made: only then
 // does the publisher get its close frame, and only then may the stream be published
-// again. The stream's presentation outlives its session by Options.Reconnect: a new
-// session within it continues the presentation (a publisher that reconnects), after it
+// again. The stream's presentation outlives a session that did not end with the
+// publisher's normal close by Options.Reconnect: a new session within it continues the
+// presentation (a publisher that reconnects), after it
 // the manifests say the stream has ended (the MPD's duration, #EXT-X-ENDLIST) and a later
 // session starts a new presentation in the same folder (dash.Run deletes the old one's
 // files; frames.jsonl is rewritten). Every session has a recording file of its own.
@@ -137,11 +138,14 @@ type Options struct {
 	// stages, which then stop FFmpeg; 0 means DefaultStopGrace. A busy machine needs
 	// longer.
 	StopGrace time.Duration
-	// Reconnect is how long a stream's presentation stays live after its session ends,
-	// for the publisher to come back: a session that starts within it continues the same
+	// Reconnect is how long a stream's presentation stays live after its session ends
+	// other than by the publisher's normal close (a dropped connection, an error), for
+	// the publisher to come back: a session that starts within it continues the same
 	// presentation (a new period, the same playlists), so that players keep playing;
-	// after it, the manifests say the stream has ended. 0 means DefaultReconnect; a
-	// negative value ends the presentation with its session.
+	// after it, the manifests say the stream has ended. A publisher that closes normally
+	// (WebSocket close 1000 or 1001: it stopped) ends the presentation at once, and the
+	// players with it. 0 means DefaultReconnect; a negative value ends every presentation
+	// with its session.
 	Reconnect time.Duration
 	// OnSession, if set, is called when a session has ended, with what it did.
 	OnSession func(SessionStats)
@@ -437,9 +441,10 @@ func (s *Server) presentation(name string) *dash.Presentation {
 	return &pr.p
 }
 
-// endPresentation ends a stream's presentation after Options.Reconnect, or at once when
-// the server is stopping. Called with s.mu held.
-func (s *Server) endPresentation(name string) {
+// endPresentation ends a stream's presentation after Options.Reconnect, or at once (now)
+// when its publisher has stopped; when the server is stopping, endAll ends it. Called with
+// s.mu held.
+func (s *Server) endPresentation(name string, now bool) {
 	pr := s.presentations[name]
 	if pr == nil {
 		return
@@ -459,7 +464,7 @@ func (s *Server) endPresentation(name string) {
 			s.log.Error("cannot end the presentation", "stream", name, "err", err)
 		}
 	}
-	if s.o.Reconnect < 0 {
+	if now || s.o.Reconnect < 0 {
 		go end()
 		return
 	}
@@ -483,10 +488,12 @@ func (s *Server) endAll() {
 	s.ending.Wait() // ends already under way
 }
 
-// end forgets a finished session.
-func (s *Server) end(sess *session) {
+// end forgets a finished session. A publisher that closed normally has stopped: its
+// presentation ends now. One that vanished or failed may come back within
+// Options.Reconnect.
+func (s *Server) end(sess *session, stopped bool) {
 	s.mu.Lock()
-	s.endPresentation(sess.stream)
+	s.endPresentation(sess.stream, stopped)
 	delete(s.streams, sess.stream)
 	s.metrics.live.Set(float64(len(s.streams)))
 	s.mu.Unlock()

@@ -494,3 +494,45 @@ func BenchmarkShutdown(b *testing.B) {
 	b.ReportMetric(float64(took.Milliseconds())/float64(b.N), "shutdown-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// A publisher whose connection drops may come back within Options.Reconnect and continue
+// the presentation; one that stops (a normal close) ends it at once, whatever
+// Options.Reconnect, so that players fire ended.
+func TestStopEndsPresentation(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	out := t.TempDir()
+	ended := make(chan SessionStats, 2)
+	addr, _ := serveTest(t, Options{Out: out, Reconnect: time.Hour, OnSession: func(st SessionStats) { ended <- st }})
+	rec := filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm")
+	mpd := filepath.Join(out, "live", "cam", "manifest.mpd")
+
+	// Dropped: the socket closes without a close frame once two segments are out.
+	ctx, cancel := context.WithCancel(context.Background())
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- publish(ctx, addr, "cam", rec, true) }()
+	waitFile(t, filepath.Join(out, "live", "cam", "chunk-stream0-*-00002.m4s"))
+	first := availabilityStart(mpd)
+	cancel()
+	if err := <-pubErr; err == nil {
+		t.Fatal("the dropped publisher's Publish returned nil")
+	}
+	if st := <-ended; st.Bytes == 0 {
+		t.Fatalf("the dropped session got nothing: %+v", st)
+	}
+	if mpdEnded(mpd) || availabilityStart(mpd) != first {
+		t.Fatalf("the presentation ended with a dropped connection, %s before it may: %q", time.Hour, first)
+	}
+
+	// Back, within Options.Reconnect: the same presentation, a second period; then stopped.
+	if err := publish(context.Background(), addr, "cam", rec, false); err != nil {
+		t.Fatal(err)
+	}
+	<-ended
+	testenv.WaitFor(t, "the manifest saying the stream has ended, at the publisher's stop", func() bool {
+		return mpdEnded(mpd)
+	})
+	m, _ := os.ReadFile(mpd)
+	if !bytes.Contains(m, []byte(`<Period id="1"`)) || !strings.Contains(string(m), `availabilityStartTime="`+first+`"`) {
+		t.Errorf("after the reconnect, want the presentation of %s going on in a second period:\n%s", first, m)
+	}
+}

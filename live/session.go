@@ -171,7 +171,7 @@ func (sess *session) createRecording(first []byte) error {
 // recording flushed and fsynced, the packager's manifest static, the analysis' summary
 // written. Only a recording that could not be stored is an error for the publisher.
 func (sess *session) Close(cause error) error {
-	defer sess.srv.end(sess)
+	defer sess.srv.end(sess, cause == nil)
 	recErr := sess.closeRecording()
 	sess.dash.closeInput()
 	sess.analysis.closeInput()

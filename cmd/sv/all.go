@@ -37,8 +37,9 @@ OUT/live/{stream}/frames.jsonl (as sv frames). A slow analysis never holds up th
 when it falls behind, it stops for that stream and its summary says so.
 
 A publisher that reconnects under the same name starts a new session in the same folder
-and a new recording; within --reconnect of the last session's end, players go on playing
-the same presentation, and after it the manifests say the stream has ended. A second
+and a new recording; within --reconnect of a dropped connection, players go on playing
+the same presentation, and after it the manifests say the stream has ended. A publisher
+that stops (a normal close) ends the presentation at once. A second
 publisher of a live stream is refused, or takes it over with --takeover. When FFmpeg
 dies mid-stream it is started again at the next keyframe; an analysis that falls behind
 skips ahead to the next keyframe. /metrics counts it all (Prometheus). Ctrl-C closes
@@ -67,7 +68,7 @@ Examples:
 			videoFlag,
 			&cli.StringFlag{Name: "keys", Usage: "per-stream publishing keys: `FILE` of \"STREAM KEY\" lines", EnvVars: []string{"SV_KEYS"}},
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
-			&cli.DurationFlag{Name: "reconnect", Value: live.DefaultReconnect, Usage: "how long a stream's presentation waits for its publisher to come back before its manifests say it has ended (players keep playing across a reconnect within it)", EnvVars: []string{"SV_RECONNECT"}},
+			&cli.DurationFlag{Name: "reconnect", Value: live.DefaultReconnect, Usage: "how long a stream's presentation waits for a publisher whose connection dropped to come back before its manifests say it has ended (players keep playing across a reconnect within it); a publisher that stops ends it at once", EnvVars: []string{"SV_RECONNECT"}},
 			&cli.DurationFlag{Name: "stop-grace", Value: live.DefaultStopGrace, Usage: "on Ctrl-C, how long live streams may take to finish on their own (manifests, analyses, seekable copies) before their FFmpeg are stopped", EnvVars: []string{"SV_STOP_GRACE"}},
 			&cli.BoolFlag{Name: "seekable", Value: true, Usage: "when a stream ends, also write a seekable copy of its recording (FFmpeg, streams copied)", EnvVars: []string{"SV_SEEKABLE"}},
 			&cli.StringFlag{Name: "time-url", Usage: "the clock `URL` put in the manifests (default: this server's /time; set it when players reach the server by another address)", EnvVars: []string{"SV_TIME_URL"}},

@@ -76,8 +76,8 @@ func TestBrowserAll(t *testing.T) {
 	if left := s.FFmpegChildren(t); len(left) > 0 {
 		t.Errorf("no stream is live, yet sv all has FFmpeg children %v", left)
 	}
-	// The presentation ends once the publisher has not come back for sv all's
-	// --reconnect: the MPD then has its duration and no update period.
+	// The publisher stopped (a normal close): the presentation ends at once, not after
+	// sv all's --reconnect. The MPD then has its duration and no update period.
 	lab.WaitFor(t, hang, "the manifest to say the stream has ended", func() (bool, string) {
 		mpd, err := os.ReadFile(filepath.Join(s.Out, "live", stream, "manifest.mpd"))
 		return err == nil && strings.Contains(string(mpd), `mediaPresentationDuration=`) && !strings.Contains(string(mpd), "minimumUpdatePeriod"),

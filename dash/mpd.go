@@ -23,7 +23,8 @@ package dash
 //
 // Low latency (parts): @availabilityTimeOffset = segment - part on the SegmentTemplate
 // makes a segment available when its first part is written (the server streams the rest
-// as it grows), and @availabilityTimeComplete="false" says so; dash.js turns on its
+// as it grows), and @availabilityTimeComplete="false" says so (until the end: then every
+// segment is complete); dash.js turns on its
 // low-latency mode from the latter, Shaka from a non-zero offset. The offset is on the
 // Representation's SegmentTemplate only: Shaka adds up the offsets of every level.
 //
@@ -199,7 +200,8 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 				tmpl = append(tmpl,
 					"initialization", initName(t.id, p.id, per.index),
 					"media", mediaTemplate(t.id, p.id))
-				if lowLatency {
+				// Not once ended: every segment is then complete.
+				if lowLatency && !p.ended {
 					tmpl = append(tmpl,
 						"availabilityTimeOffset", decimalSeconds(p.seg-p.part),
 						"availabilityTimeComplete", "false")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -135,6 +136,7 @@ func TestPlayers(t *testing.T) {
 	for i, tab := range tabs {
 		if !met[i] {
 			ended.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, ended.Wait(), last[i])
+			logManifests(t, filepath.Join(s.Out, "live", name))
 		} else {
 			t.Logf("%s: ended: %s", tab.p.Name, last[i])
 		}
@@ -252,4 +254,26 @@ func packagerFFmpeg(t testing.TB, s *lab.All) int {
 		}
 	}
 	return other
+}
+
+// logManifests logs the manifests in a stream's folder and the media files beside them:
+// what a player that did not end was told.
+func logManifests(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	var media []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasSuffix(n, ".mpd") || strings.HasSuffix(n, ".m3u8") {
+			b, _ := os.ReadFile(filepath.Join(dir, n))
+			t.Logf("%s:\n%s", n, b)
+		} else {
+			media = append(media, n)
+		}
+	}
+	t.Logf("files: %s", strings.Join(media, " "))
 }

@@ -11,7 +11,8 @@
 //	/view?stream=NAME          viewer page: low-latency DASH (dash.js) or HLS
 //	/assets/...                the pages' scripts and styles, dash.js and hls.js
 //	/config.json               what the pages need to know (see Config)
-//	/streams.json              the streams under Root/live (see StreamInfo); ?stream=NAME: just that one
+//	/streams.json              the streams under Root/live (see StreamInfo); ?stream=NAME: just that one,
+//	                           &wait=S: answered once it is live, or after S seconds (1-60)
 //	/time                      the server clock, ISO 8601 UTC with milliseconds
 //	/live/{stream}/{file}      Root/live/{stream}/{file}: manifests, playlists, segments
 //	/live/{stream}/events      Root/live/{stream}/frames.jsonl as Server-Sent Events

@@ -450,3 +450,45 @@ func BenchmarkStreams(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/streams, "µs/stream")
 }
+
+// ?wait=S holds the answer for a stream that is not live until it is, up to S seconds.
+func TestStreamsWait(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	live := `<MPD type="dynamic" availabilityStartTime="2026-05-01T12:00:00Z"></MPD>`
+	os.MkdirAll(filepath.Join(ts.root, "live", "old"), 0o755)
+	os.WriteFile(filepath.Join(ts.root, "live", "old", "manifest.mpd"), []byte(`<MPD type="static" availabilityStartTime="2020-01-01T00:00:00Z"></MPD>`), 0o644)
+
+	for _, bad := range []string{"0", "61", "x", "1.5", ""} {
+		if resp, body := ts.get(t, "GET", "/streams.json?stream=old&wait="+bad, nil); resp.StatusCode != 400 {
+			t.Errorf("wait=%q: status %d, want 400: %s", bad, resp.StatusCode, body)
+		}
+	}
+
+	// Not live within the wait: the answer after it, as it is.
+	start := time.Now()
+	_, body := ts.get(t, "GET", "/streams.json?stream=old&wait=1", nil)
+	if got, names := decodeStreams(t, body); names != "old" || got.Streams[0].Live {
+		t.Errorf("old: %s", body)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("old answered after %v, not the second asked for", d)
+	}
+
+	// A stream that starts while the request waits: answered live.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		dir := filepath.Join(ts.root, "live", "soon")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "manifest.mpd.tmp"), []byte(live), 0o644)
+		os.Rename(filepath.Join(dir, "manifest.mpd.tmp"), filepath.Join(dir, "manifest.mpd"))
+	}()
+	_, body = ts.get(t, "GET", "/streams.json?stream=soon&wait=60", nil)
+	if got, names := decodeStreams(t, body); names != "soon" || !got.Streams[0].Live {
+		t.Errorf("soon: %s", body)
+	}
+	// Live already: at once.
+	_, body = ts.get(t, "GET", "/streams.json?stream=soon&wait=60", nil)
+	if got, _ := decodeStreams(t, body); len(got.Streams) != 1 || !got.Streams[0].Live {
+		t.Errorf("soon again: %s", body)
+	}
+}

@@ -3,6 +3,7 @@ package serve
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -104,7 +105,16 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "bad stream name")
 			return
 		}
-		if info, ok := s.stream(name); ok {
+		info, ok := s.stream(name)
+		if wait, set := r.URL.Query()["wait"]; set && !(ok && info.Live) {
+			d, valid := decimal(wait[0])
+			if !valid || d < 1 || d > maxStreamWait {
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("wait=%.20q: want whole seconds from 1 to %d", wait[0], maxStreamWait))
+				return
+			}
+			info, ok = s.waitLive(r, name, time.Duration(d)*time.Second)
+		}
+		if ok {
 			streams = append(streams, info)
 		}
 	} else {
@@ -114,6 +124,36 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 		streams = []StreamInfo{}
 	}
 	writeJSON(w, map[string]any{"streams": streams})
+}
+
+// maxStreamWait bounds /streams.json?wait=S, in seconds.
+const maxStreamWait = 60
+
+// waitLive waits, up to d, for stream name to be live, and returns what it is then. A
+// viewer waiting for a stream to start asks with ?wait=S instead of polling: the answer
+// comes the moment the manifest says live, where a poll every 250 ms added 125 ms to the
+// time to first frame on average, and a waiting viewer costs one request per S seconds.
+// The manifest is followed by the pollers segments have (watch), one per file whatever
+// the number of viewers waiting.
+func (s *Server) waitLive(r *http.Request, name string, d time.Duration) (StreamInfo, bool) {
+	fw := s.watch(stream.LiveDir + "/" + name + "/" + stream.Manifest)
+	defer s.release(fw)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		changed := fw.next()
+		info, ok := s.stream(name)
+		if ok && info.Live {
+			return info, ok
+		}
+		select {
+		case <-r.Context().Done():
+			return info, ok
+		case <-timer.C:
+			return info, ok
+		case <-changed:
+		}
+	}
 }
 
 // writeJSON sends v as an uncached JSON response.

@@ -18,6 +18,7 @@
   const HLS_SCRIPT = '/assets/vendor/hls.min.js';
   const POLL = 1000; // ms between looks at /streams.json while a stream plays
   const POLL_SOON = 250; // ms between looks while waiting for one to start, for SOON ms
+  const WAIT = 20; // s a look at a stream that is not live waits for it (/streams.json?wait)
   const SOON = 60000;
   const NORMAL_DELAY = 4; // s behind the live edge for normal-latency streams (see loadDash)
   const FROZEN = 8000; // a live stream whose picture has not moved for this long is reloaded
@@ -279,8 +280,11 @@
 
   async function look() {
     let info = null;
+    // With no stream playing, the server answers once the stream is live (or after
+    // WAIT s): the player loads the moment the manifest is there, not at the next poll.
+    const wait = !st.tech || st.ended ? '&wait=' + WAIT : '';
     try {
-      const r = await fetch('/streams.json?stream=' + encodeURIComponent(st.stream), { cache: 'no-store' });
+      const r = await fetch('/streams.json?stream=' + encodeURIComponent(st.stream) + wait, { cache: 'no-store' });
       const list = (await r.json()).streams || [];
       info = list.find((s) => s.name === st.stream) || null;
     } catch (e) {

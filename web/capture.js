@@ -25,7 +25,6 @@
   const BACKLOG_WARN = 512 * 1024; // bytes, or 2 s of media, whichever is more
   const TAKEN_OVER = 4001; // close code: another publisher took the stream over (sv all --takeover)
   const DIGESTS_KEPT = 100; // sessions whose digests svCapture.sentDigests() returns
-  const FIRST_CHUNK = 40; // ms after the recorder's start that its first chunk is asked for
 
   const st = {
     phase: 'idle',
@@ -300,9 +299,6 @@
     };
     st.rec = rec;
     rec.start(s.timeslice);
-    // The first chunk as soon as the first frames are in it, not a timeslice later: it
-    // brings the header, and the server starts its packager on it.
-    setTimeout(() => { if (rec.state === 'recording') rec.requestData(); }, FIRST_CHUNK);
     setPhase('live', s.stream);
   }
 

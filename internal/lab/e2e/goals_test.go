@@ -17,7 +17,12 @@ import (
 // changing the code: SV_PACKAGER_GOALS=ended,restart (or all).
 const (
 	// goalEnded: every stock player fires ended once the publisher has stopped (the
-	// presentation ends: a static MPD, #EXT-X-ENDLIST).
+	// presentation ends: the MPD's duration, #EXT-X-ENDLIST). dash.js does, and hls.js
+	// does on a presentation of one period (TestPlayersEnd). Not yet: Shaka, which goes
+	// on asking for segments past the duration of the ended MPD (its low-latency mode
+	// counts a segment ahead; an empty file there only moved its requests one further)
+	// and stops on their 404; and hls.js after a reconnect and a restart (discontinuities),
+	// where it stalls a little before the end.
 	goalEnded = "ended"
 	// goalReconnect: stock players play on across a publisher's reconnect, without a
 	// reload of their page (one presentation across sessions).

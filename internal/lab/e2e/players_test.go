@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -276,4 +277,63 @@ func logManifests(t *testing.T, dir string) {
 		}
 	}
 	t.Logf("files: %s", strings.Join(media, " "))
+}
+
+// TestPlayersEnd: a recording published by sv send, one presentation with no reconnect
+// and no restart, ends with the publisher's normal close, and the stock players watching
+// it fire ended: dash.js and hls.js must, Shaka is the packager goal "ended" (it asks for
+// segments past the end of an ended live MPD, and stops on their 404).
+func TestPlayersEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for 15 s; not with -short")
+	}
+	testenv.Require(t, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(t)
+	const name = "end"
+	sv := lab.Bin(t, lab.SV)
+	s := lab.StartAll(t, sv)
+	pages := lab.ServePlayers(t).URL
+	send := exec.Command(sv, "send", filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"), "ws://"+s.Addr+"/ingest/"+name)
+	sent := make(chan error, 1)
+	var out strings.Builder
+	send.Stdout, send.Stderr = &out, &out
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { sent <- send.Wait() }()
+	lab.WaitPlayable(t, s.URL(""), name, hang)
+	b := lab.StartBrowser(t, chromium)
+	var tabs []*playerTab
+	for _, p := range lab.Players {
+		tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, s.URL(""), name)))
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("sv send: %v: %s", err, out.String())
+	}
+	stopped := time.Now()
+	goal := packagerGoal(t, goalEnded)
+	check := func(p lab.Player) goalCheck {
+		if p.Name == "shaka" {
+			return goal
+		}
+		return goalCheck{t: t, goal: goalEnded, on: true}
+	}
+	met, last := waitPlayers(t, tabs, hang, func(i int, st lab.PlayerStats) bool {
+		return st.Ended || time.Since(stopped) > check(tabs[i].p).Wait()
+	})
+	for i, tab := range tabs {
+		switch st := last[i]; {
+		case st.Played < 2:
+			t.Errorf("%s: played only %.1f s of the 15 s sent: %s", tab.p.Name, st.Played, st)
+		case !met[i] || !st.Ended:
+			check(tab.p).Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, check(tab.p).Wait(), st)
+		default:
+			t.Logf("%s: ended: %s", tab.p.Name, st)
+		}
+	}
+	if t.Failed() {
+		logManifests(t, filepath.Join(s.Out, "live", name))
+		b.LogConsole(t)
+	}
+	s.Interrupt(t)
 }

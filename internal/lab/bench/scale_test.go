@@ -523,7 +523,7 @@ func (r *scaleRun) childRole(pid int) string {
 		argv := strings.Split(string(args), "\x00")
 		switch {
 		case filepath.Base(argv[0]) != "ffmpeg":
-		case slices.Contains(argv, "dash"):
+		case slices.Contains(argv, "pipe:4"): // its first output, to sv's packager
 			role = "ffmpeg_dash"
 		case slices.Contains(argv, "rawvideo"):
 			role = "ffmpeg_frames"

@@ -519,6 +519,11 @@ func TestStopEndsPresentation(t *testing.T) {
 	if st := <-ended; st.Bytes == 0 {
 		t.Fatalf("the dropped session got nothing: %+v", st)
 	}
+	// OnSession comes just before the stream is free again; a publisher that comes back
+	// sooner is refused (409), as the capture page's backoff never is.
+	testenv.WaitFor(t, "the dropped session to let the stream go", func() bool {
+		return metricValue(t, addr, "sv_live_streams") == 0
+	})
 	if mpdEnded(mpd) || availabilityStart(mpd) != first {
 		t.Fatalf("the presentation ended with a dropped connection, %s before it may: %q", time.Hour, first)
 	}

@@ -180,16 +180,19 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 	// It starts from the segment target, so that it stays the same as segments come and
 	// go (a server must not change it), and counts a complete segment shown in progress
 	// (playlistWindow), which will have its EXTINF a part later.
-	extinf := make([]string, len(listed))
 	target := max(1, int(math.Round(p.seg.Seconds())))
-	for i, s := range listed {
-		extinf[i] = strconv.FormatFloat(t.seconds(s.duration), 'f', 5, 64)
-		v, _ := strconv.ParseFloat(extinf[i], 64)
+	written := func(s *segment) string {
+		d := strconv.FormatFloat(t.seconds(s.duration), 'f', 5, 64)
+		v, _ := strconv.ParseFloat(d, 64)
 		target = max(target, int(math.Round(v)))
+		return d
+	}
+	extinf := make([]string, len(listed))
+	for i, s := range listed {
+		extinf[i] = written(s)
 	}
 	if open != nil && open.complete {
-		v, _ := strconv.ParseFloat(strconv.FormatFloat(t.seconds(open.duration), 'f', 5, 64), 64)
-		target = max(target, int(math.Round(v)))
+		written(open)
 	}
 
 	var b bytes.Buffer

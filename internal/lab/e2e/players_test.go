@@ -315,16 +315,15 @@ func TestPlayersEnd(t *testing.T) {
 	// dash.js and hls.js end here on a quiet machine; beside two CPU burners (make
 	// test-loaded) dash.js too asked for the segment after the last and did not: the goal
 	// holds them all until it is met under load as well.
-	check := func(lab.Player) goalCheck { return goal }
 	met, last := waitPlayers(t, tabs, hang, func(i int, st lab.PlayerStats) bool {
-		return st.Ended || time.Since(stopped) > check(tabs[i].p).Wait()
+		return st.Ended || time.Since(stopped) > goal.Wait()
 	})
 	for i, tab := range tabs {
 		switch st := last[i]; {
 		case st.Played < 2:
 			t.Errorf("%s: played only %.1f s of the 15 s sent: %s", tab.p.Name, st.Played, st)
 		case !met[i] || !st.Ended:
-			check(tab.p).Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, check(tab.p).Wait(), st)
+			goal.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, goal.Wait(), st)
 		default:
 			t.Logf("%s: ended: %s", tab.p.Name, st)
 		}

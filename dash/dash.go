@@ -357,6 +357,7 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 		rerr = <-readDone // the queue was closed: the reader has returned
 	}
 	tracks.Wait()
+	pk.closeRun()
 	terr := errors.Join(terrs...)
 	if v, a := w.seen(); !v && !a {
 		// An input that ends in its header gives FFmpeg no frame to describe its tracks

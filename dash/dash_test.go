@@ -688,8 +688,26 @@ func TestPresentationGoesOn(t *testing.T) {
 		t.Fatalf("after the first run: duration %q, %d periods; want live, one period", first.MediaPresentationDuration, len(first.Periods))
 	}
 	_, segs := representation(t, o.Out, 0)
+	// Between runs, the period is closed: it lists exactly its segments, so that players
+	// ask for none after its last.
+	listed := func(m *mpd, period int) (n int) {
+		tmpl := m.Periods[period].AdaptationSets[0].Representations[0].Template
+		if tmpl.Duration != 0 || tmpl.ATO != "" {
+			return -1
+		}
+		for _, s := range tmpl.Timeline {
+			n += s.R + 1
+		}
+		return n
+	}
+	if n := listed(first, 0); n != len(segs) {
+		t.Errorf("between runs, the video's period lists %d segments by a SegmentTimeline, want its %d", n, len(segs))
+	}
 	run()
 	m := readMPD(t, o.Out)
+	if n := listed(m, 0); n != len(segs) {
+		t.Errorf("after the second run, the first period lists %d segments by a SegmentTimeline, want its %d", n, len(segs))
+	}
 	if m.AvailabilityStartTime != first.AvailabilityStartTime || len(m.Periods) != 2 || m.MediaPresentationDuration != "" {
 		t.Fatalf("after the second run: availabilityStartTime %q (was %q), %d periods, duration %q",
 			m.AvailabilityStartTime, first.AvailabilityStartTime, len(m.Periods), m.MediaPresentationDuration)
@@ -714,8 +732,9 @@ func TestPresentationGoesOn(t *testing.T) {
 	if err := o.Presentation.End(); err != nil {
 		t.Fatal(err)
 	}
-	if m := readMPD(t, o.Out); m.MediaPresentationDuration == "" || len(m.Periods) != 2 {
-		t.Errorf("after End: duration %q, %d periods", m.MediaPresentationDuration, len(m.Periods))
+	all, _ := filepath.Glob(filepath.Join(o.Out, "chunk-stream0-*.m4s"))
+	if m := readMPD(t, o.Out); m.MediaPresentationDuration == "" || len(m.Periods) != 2 || listed(m, 0)+listed(m, 1) != len(all) {
+		t.Errorf("after End: duration %q, %d periods, not every one of %d segments listed", m.MediaPresentationDuration, len(m.Periods), len(all))
 	}
 	for uri, pl := range readHLS(t, o.Out) {
 		if !pl.ended {

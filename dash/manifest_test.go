@@ -42,8 +42,9 @@ type presentationFixture struct {
 	first, last  int64 // segments on disk
 	open         int   // the last segment is in progress with this many complete parts; -1: it is complete
 	ended        bool
+	waiting      bool // the last run has ended, the presentation has not: its period is closed
 	static       bool
-	gaps         []int64 // segments that follow a gap in media time, with a new init segment
+	gaps         []int64 // segments that follow a gap in media time, with a new init segment (a new period)
 	tracks       []trackFixture
 }
 
@@ -78,6 +79,10 @@ func testPresentations() map[string]presentationFixture {
 			first: 1, last: 7, open: 2, tracks: ladder},
 		"discontinuities": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 4,
 			first: 3, last: 12, open: 1, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specAAC}},
+		"between runs": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 4,
+			first: 3, last: 12, open: -1, waiting: true, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specAAC}},
+		"ended after runs": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
+			first: 3, last: 12, open: -1, ended: true, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
 		"audio only": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 5,
 			first: 1, last: 6, open: 4, tracks: []trackFixture{specAAC}},
 	}
@@ -104,8 +109,10 @@ func fakePresentation(s presentationFixture) *presentation {
 	}
 	p.periods = []*period{{index: 0, startNumber: 1}}
 	for i, g := range s.gaps {
+		p.periods[i].closed = true
 		p.periods = append(p.periods, &period{index: i + 1, start: time.Duration(start(g) * float64(time.Second)).Truncate(time.Millisecond), startNumber: g})
 	}
+	p.periods[len(p.periods)-1].closed = s.waiting || p.ended
 	var newest time.Duration
 	for id, ts := range s.tracks {
 		t := &track{id: id, kind: ts.kind, codec: ts.codec, dash: ts.dash, hls: ts.hls,
@@ -309,140 +316,152 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 			dashTracks = append(dashTracks, tr)
 		}
 	}
-	per := &period{startNumber: 1}
+	periods := []*period{{startNumber: 1}}
 	if doc.Type == "static" {
 		if len(doc.Periods) != 1 {
 			t.Fatalf("%d periods in a static MPD", len(doc.Periods))
 		}
 	} else {
 		// A live MPD has a Period for each run of the packager that still has segments
-		// listed, and the newest; the checks below look at the newest.
-		want := livePeriods(p, dashTracks)
-		if len(doc.Periods) != len(want) {
-			t.Fatalf("%d periods, want %d", len(doc.Periods), len(want))
+		// listed, and the newest.
+		periods = livePeriods(p, dashTracks)
+		if len(doc.Periods) != len(periods) {
+			t.Fatalf("%d periods, want %d", len(doc.Periods), len(periods))
 		}
 		for i, dp := range doc.Periods {
-			if dp.ID != strconv.Itoa(want[i].index) || dp.Start != xsDuration(want[i].start) {
-				t.Errorf("period %d: id %q start %q, want %d at %v", i, dp.ID, dp.Start, want[i].index, want[i].start)
-			}
-			for _, set := range dp.Sets {
-				for _, rep := range set.Reps {
-					id, _ := strconv.Atoi(rep.ID)
-					if rep.ST.StartNumber != want[i].first(id) || rep.ST.Init != initName(id, p.id, want[i].index) {
-						t.Errorf("period %d, track %d: startNumber %d, initialization %q", i, id, rep.ST.StartNumber, rep.ST.Init)
-					}
-				}
+			if dp.ID != strconv.Itoa(periods[i].index) || dp.Start != xsDuration(periods[i].start) {
+				t.Errorf("period %d: id %q start %q, want %d at %v", i, dp.ID, dp.Start, periods[i].index, periods[i].start)
 			}
 		}
-		per = want[len(want)-1]
 	}
 	seg := p.seg.Seconds()
-	pto := func(tr *track) uint64 { return uint64(math.Round(per.start.Seconds() * float64(tr.timescale))) }
-	first := func(n float64) int64 { return per.startNumber - 1 + int64(n) } // numbers in the newest period (one for every track in the tests)
-	since := per.start.Seconds()
-	seen := map[int]bool{}
-	for _, set := range doc.Periods[len(doc.Periods)-1].Sets {
-		for _, rep := range set.Reps {
-			id, _ := strconv.Atoi(rep.ID)
-			if id < 0 || id >= len(p.tracks) || !p.tracks[id].dash || seen[id] {
-				t.Fatalf("representation %q is no dash track, or twice", rep.ID)
-			}
-			seen[id] = true
-			tr, st := p.tracks[id], rep.ST
-			if st.Timescale != uint64(tr.timescale) {
-				t.Errorf("track %d: timescale %d", id, st.Timescale)
-			}
-			number := func(n int64) string {
-				return strings.Replace(st.Media, "$Number%05d$", fmt.Sprintf("%05d", n), 1)
-			}
-			byNumber := map[int64]*segment{}
-			for _, s := range tr.segs {
-				byNumber[s.number] = s
-				if number(s.number) != s.name {
-					t.Errorf("track %d: the template gives %q for %q", id, number(s.number), s.name)
+	var timelineEnd float64 // the latest end of a segment listed by a SegmentTimeline, s
+	for pi, dp := range doc.Periods {
+		per := periods[pi]
+		newest := pi == len(doc.Periods)-1
+		pto := func(tr *track) uint64 { return uint64(math.Round(per.start.Seconds() * float64(tr.timescale))) }
+		first := func(n float64) int64 { return per.startNumber - 1 + int64(n) } // numbers in the period (one for every track in the tests)
+		since := per.start.Seconds()
+		seen := map[int]bool{}
+		for _, set := range dp.Sets {
+			for _, rep := range set.Reps {
+				id, _ := strconv.Atoi(rep.ID)
+				if id < 0 || id >= len(p.tracks) || !p.tracks[id].dash || seen[id] {
+					t.Fatalf("period %s: representation %q is no dash track, or twice", dp.ID, rep.ID)
 				}
-			}
-			last := tr.segs[len(tr.segs)-1]
+				seen[id] = true
+				tr, st := p.tracks[id], rep.ST
+				if st.Timescale != uint64(tr.timescale) {
+					t.Errorf("track %d: timescale %d", id, st.Timescale)
+				}
+				if (len(rep.PRT) > 0) != (doc.Type == "dynamic" && p.timeURL != "" && newest) {
+					t.Errorf("period %s, track %d: %d ProducerReferenceTime", dp.ID, id, len(rep.PRT))
+				}
+				number := func(n int64) string {
+					return strings.Replace(st.Media, "$Number%05d$", fmt.Sprintf("%05d", n), 1)
+				}
+				byNumber := map[int64]*segment{}
+				for _, s := range tr.segs {
+					byNumber[s.number] = s
+					if number(s.number) != s.name {
+						t.Errorf("track %d: the template gives %q for %q", id, number(s.number), s.name)
+					}
+				}
+				last := tr.segs[len(tr.segs)-1]
+				// timeline checks that every S is a complete segment of that number, at
+				// that time, and returns the numbers listed and the end of the last.
+				timeline := func() (listed []int64, end float64) {
+					n, at := st.StartNumber, uint64(0)
+					for i, s := range st.S {
+						if s.T != nil {
+							at = *s.T
+						} else if i == 0 {
+							t.Fatalf("track %d: the first S has no @t", id)
+						}
+						for range s.R + 1 {
+							x := byNumber[n]
+							if x == nil || !x.complete || x.start != at || x.duration != s.D {
+								t.Errorf("track %d: S number %d t=%d d=%d is not a segment on disk", id, n, at, s.D)
+							}
+							listed = append(listed, n)
+							n, at = n+1, at+s.D
+						}
+					}
+					return listed, float64(at-st.PTO)/float64(st.Timescale) + since
+				}
 
-			switch doc.Type {
-			case "static":
-				if doc.AST != "" || doc.MUP != "" || len(doc.UTCTiming) > 0 || len(rep.PRT) > 0 || st.ATO != "" {
-					t.Errorf("track %d: a static MPD with live attributes", id)
-				}
-				// Every S is a complete segment of that number, at that time, and the
-				// timeline is in step with the presentation's start and end.
-				n, at := st.StartNumber, uint64(0)
-				for i, s := range st.S {
-					if s.T != nil {
-						at = *s.T
-					} else if i == 0 {
-						t.Fatalf("track %d: the first S has no @t", id)
+				switch {
+				case doc.Type == "static":
+					if doc.AST != "" || doc.MUP != "" || len(doc.UTCTiming) > 0 || len(rep.PRT) > 0 || st.ATO != "" {
+						t.Errorf("track %d: a static MPD with live attributes", id)
 					}
-					for range s.R + 1 {
-						x := byNumber[n]
-						if x == nil || !x.complete || x.start != at || x.duration != s.D {
-							t.Errorf("track %d: S number %d t=%d d=%d is not a segment on disk", id, n, at, s.D)
+					// The timeline is in step with the presentation's start and end.
+					_, end := timeline()
+					if first := byNumber[st.StartNumber]; first == nil || first.start > st.PTO || first.start+first.duration <= st.PTO {
+						t.Errorf("track %d: presentationTimeOffset %d is not within the first segment", id, st.PTO)
+					}
+					if end > xsSeconds(t, doc.Duration)+0.001 {
+						t.Errorf("track %d: timeline ends at %vs, after the presentation (%s)", id, end, doc.Duration)
+					}
+				case doc.Type != "dynamic":
+					t.Fatalf("MPD type %q", doc.Type)
+				case per.closed || p.ended:
+					// A closed period lists exactly its segments still listed, from its
+					// start: players ask for no other.
+					listed, end := timeline()
+					var want []int64
+					for _, s := range periodSegments(p, tr, per) {
+						want = append(want, s.number)
+					}
+					if !slices.Equal(listed, want) {
+						t.Errorf("period %s, track %d: the timeline lists %v, want %v", dp.ID, id, listed, want)
+					}
+					if st.PTO != pto(tr) || st.Duration != 0 || st.ATO != "" || st.ATC != "" || st.Init != initName(id, p.id, per.index) {
+						t.Errorf("period %s, track %d: a closed period's template: %+v", dp.ID, id, st)
+					}
+					if pi+1 < len(periods) && end > periods[pi+1].start.Seconds()+1e-9 {
+						t.Errorf("period %s, track %d: the timeline ends at %vs, in the next period", dp.ID, id, end)
+					}
+					timelineEnd = max(timelineEnd, end)
+				case !newest:
+					t.Errorf("period %s is open, and not the newest", dp.ID)
+				default:
+					if st.StartNumber != per.startNumber || st.PTO != pto(tr) || len(st.S) > 0 {
+						t.Errorf("track %d: startNumber %d, presentationTimeOffset %d, %d S", id, st.StartNumber, st.PTO, len(st.S))
+					}
+					if got := float64(st.Duration) / float64(st.Timescale); got != seg {
+						t.Errorf("track %d: @duration is %vs", id, got)
+					}
+					if want := initSegmentOf(tr, last); st.Init != want {
+						t.Errorf("track %d: initialization %q, want the newest, %q", id, st.Init, want)
+					}
+					if p.part > 0 {
+						if st.ATO != decimalSeconds(p.seg-p.part) || st.ATC != "false" {
+							t.Errorf("track %d: availabilityTimeOffset %q, availabilityTimeComplete %q", id, st.ATO, st.ATC)
 						}
-						n, at = n+1, at+s.D
+					} else if st.ATO != "" || st.ATC != "" {
+						t.Errorf("track %d: availability offset without parts", id)
 					}
-				}
-				if first := byNumber[st.StartNumber]; first == nil || first.start > st.PTO || first.start+first.duration <= st.PTO {
-					t.Errorf("track %d: presentationTimeOffset %d is not within the first segment", id, st.PTO)
-				}
-				if end := float64(at-st.PTO) / float64(st.Timescale); end > xsSeconds(t, doc.Duration)+0.001 {
-					t.Errorf("track %d: timeline ends at %vs, after the presentation (%s)", id, end, doc.Duration)
-				}
-			case "dynamic":
-				if st.StartNumber != per.startNumber || st.PTO != pto(tr) || len(st.S) > 0 {
-					t.Errorf("track %d: startNumber %d, presentationTimeOffset %d, %d S", id, st.StartNumber, st.PTO, len(st.S))
-				}
-				if got := float64(st.Duration) / float64(st.Timescale); got != seg {
-					t.Errorf("track %d: @duration is %vs", id, got)
-				}
-				if want := initSegmentOf(tr, last); st.Init != want {
-					t.Errorf("track %d: initialization %q, want the newest, %q", id, st.Init, want)
-				}
-				if p.part > 0 && !p.ended {
-					if st.ATO != decimalSeconds(p.seg-p.part) || st.ATC != "false" {
-						t.Errorf("track %d: availabilityTimeOffset %q, availabilityTimeComplete %q", id, st.ATO, st.ATC)
+					// At publish time, the newest segment players may ask for (available
+					// availabilityTimeOffset before its nominal end) has been started, and the
+					// oldest still in the time-shift buffer is still on disk.
+					now := p.published.Sub(p.ast).Seconds()
+					ato := 0.0
+					if st.ATO != "" {
+						ato, _ = strconv.ParseFloat(st.ATO, 64)
 					}
-				} else if st.ATO != "" || st.ATC != "" {
-					// Once ended every segment is complete.
-					t.Errorf("track %d: availability offset without parts or after the end (ended %v)", id, p.ended)
-				}
-				if p.ended {
-					// Players ask for ceil(duration / @duration) segments: each must exist.
-					count := first(math.Ceil((xsSeconds(t, doc.Duration)-since)/seg - 1e-9))
-					if x := byNumber[count]; x == nil || !x.complete {
-						t.Errorf("track %d: players would ask for %d segments, up to a missing one", id, count)
+					if newest := first(math.Floor((now - since + ato) / seg)); newest > last.number {
+						t.Errorf("track %d: segment %d is available at %vs, the packager is at %d", id, newest, now, last.number)
 					}
-					if doc.MUP != "" {
-						t.Error("an ended MPD has a minimumUpdatePeriod")
-					}
-					break
-				}
-				// At publish time, the newest segment players may ask for (available
-				// availabilityTimeOffset before its nominal end) has been started, and the
-				// oldest still in the time-shift buffer is still on disk.
-				now := p.published.Sub(p.ast).Seconds()
-				ato := 0.0
-				if st.ATO != "" {
-					ato, _ = strconv.ParseFloat(st.ATO, 64)
-				}
-				if newest := first(math.Floor((now - since + ato) / seg)); newest > last.number {
-					t.Errorf("track %d: segment %d is available at %vs, the packager is at %d", id, newest, now, last.number)
-				}
-				if doc.TSBD != "" {
-					if from := now - xsSeconds(t, doc.TSBD); from >= since {
-						if oldest := first(math.Floor((from-since)/seg)) + 1; byNumber[oldest] == nil {
-							t.Errorf("track %d: segment %d is in the time-shift buffer but not on disk", id, oldest)
+					if doc.TSBD != "" {
+						if from := now - xsSeconds(t, doc.TSBD); from >= since {
+							if oldest := first(math.Floor((from-since)/seg)) + 1; byNumber[oldest] == nil {
+								t.Errorf("track %d: segment %d is in the time-shift buffer but not on disk", id, oldest)
+							}
 						}
 					}
 				}
-				if doc.MUP == "" || doc.Duration != "" {
-					t.Error("a live MPD without minimumUpdatePeriod, or with a duration")
-				}
-				if p.timeURL != "" {
+				if doc.Type == "dynamic" && p.timeURL != "" && newest {
 					if len(rep.PRT) != 1 || rep.PRT[0].UTC.Value != p.timeURL {
 						t.Fatalf("track %d: %d ProducerReferenceTime", id, len(rep.PRT))
 					}
@@ -452,14 +471,23 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 						t.Errorf("track %d: ProducerReferenceTime %s at %d, want %v", id, rep.PRT[0].Wall, rep.PRT[0].PT, want)
 					}
 				}
-			default:
-				t.Fatalf("MPD type %q", doc.Type)
+			}
+		}
+		for _, tr := range dashTracks {
+			if !seen[tr.id] {
+				t.Errorf("period %s: track %d is not in the MPD", dp.ID, tr.id)
 			}
 		}
 	}
-	for _, tr := range p.tracks {
-		if tr.dash && !seen[tr.id] {
-			t.Errorf("track %d is not in the MPD", tr.id)
+	if doc.Type == "dynamic" {
+		switch {
+		case p.ended:
+			// The presentation ends where its last segment does: players fire ended there.
+			if doc.MUP != "" || doc.Duration == "" || math.Abs(xsSeconds(t, doc.Duration)-timelineEnd) > 0.001 {
+				t.Errorf("an ended MPD: minimumUpdatePeriod %q, mediaPresentationDuration %q, the last segment ends at %vs", doc.MUP, doc.Duration, timelineEnd)
+			}
+		case doc.MUP == "" || doc.Duration != "":
+			t.Error("a live MPD without minimumUpdatePeriod, or with a duration")
 		}
 	}
 	if (p.target > 0 && !p.static) != (doc.Latency != nil) || doc.Latency != nil && doc.Latency.Target != int(p.target.Milliseconds()) {
@@ -500,7 +528,7 @@ func xsSeconds(t *testing.T, d string) float64 {
 const goldenMPD = `<?xml version="1.0" encoding="UTF-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:mpeg:dash:schema:mpd:2011 DASH-MPD.xsd" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" availabilityStartTime="2026-12-03T21:00:00.123Z" publishTime="2026-12-03T21:00:02.656Z" minimumUpdatePeriod="PT1S" maxSegmentDuration="PT1.034S" minBufferTime="PT1S">
   <ServiceDescription id="0">
-    <Latency referenceId="0" target="500" min="250" max="1500"/>
+    <Latency referenceId="0" target="500" min="250"/>
     <PlaybackRate min="0.96" max="1.04"/>
   </ServiceDescription>
   <Period id="0" start="PT0S">

@@ -44,6 +44,9 @@ type period struct {
 	// numbers, if set, is each track's own first number in the period (by track id): a
 	// track goes on from its own last segment, which may be a number behind another's.
 	numbers []int64
+	// closed: its run has ended, and no segment will be added to it. The MPD lists a
+	// closed period's segments exactly (a SegmentTimeline), not by @duration.
+	closed bool
 }
 
 // first returns the number of track id's first segment in the period.

@@ -16,16 +16,25 @@ package dash
 // timeShiftBufferDepth instead. No segment is listed, so no update is needed to learn new
 // ones: minimumUpdatePeriod is one segment only so that players learn the end soon.
 //
-// The end of a live presentation is said the DASH-IF IOP way: minimumUpdatePeriod goes
-// and mediaPresentationDuration comes, and players fire ended. Both players then expect
-// ceil(duration / @duration) segments, and Shaka ignores @endNumber, so the duration
-// is cut where no track would be asked for a segment after its last.
+// A restarted FFmpeg or a reconnected publisher continues the presentation in a new
+// Period. A period whose run has ended (closed) lists its segments exactly, with a
+// SegmentTimeline like the static MPD's: players count a period's @duration segments as
+// ceil(period duration / @duration), and the next period starts where the new run's
+// media is on the wall clock, often seconds after the last segment's nominal end, so
+// @duration would promise segments that never come (dash.js asked for them, stalled
+// there for good, and never moved on to the next period). Closed at once when its run
+// ends, the last period also tells players, while the presentation waits for the next
+// run, that no segment follows its last until the MPD says otherwise.
 //
-// Low latency (parts): @availabilityTimeOffset = segment - part on the SegmentTemplate
-// makes a segment available when its first part is written (the server streams the rest
-// as it grows), and @availabilityTimeComplete="false" says so (until the end: then every
-// segment is complete); dash.js turns on its
-// low-latency mode from the latter, Shaka from a non-zero offset. The offset is on the
+// The end of a live presentation is said the DASH-IF IOP way: minimumUpdatePeriod goes
+// and mediaPresentationDuration comes, every period is closed, and players fire ended at
+// the end of the last segment.
+//
+// Low latency (parts): @availabilityTimeOffset = segment - part on the open period's
+// SegmentTemplate makes a segment available when its first part is written (the server
+// streams the rest as it grows), and @availabilityTimeComplete="false" says so (a closed
+// period's segments are all complete); dash.js turns on its low-latency mode from the
+// latter, Shaka from a non-zero offset. The offset is on the
 // Representation's SegmentTemplate only: Shaka adds up the offsets of every level.
 //
 // ServiceDescription (target latency, playback rates) is read by both; a
@@ -166,8 +175,13 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 		latency := []string{
 			"target", strconv.FormatInt(target, 10),
 			"min", strconv.FormatInt(target/2, 10),
-			// dash.js jumps to the live edge past max + 0.5 s - target.
-			"max", strconv.FormatInt(target+p.seg.Milliseconds(), 10),
+			// No max: dash.js would seek to its live point once its latency passed max
+			// + 0.5 s, and while a publisher reconnects (or FFmpeg restarts) that point
+			// is past the last segment. dash.js clamps the seek to the end of its
+			// buffer, where it waits for good, seeking, with its gap jumping off, even
+			// once the next period is buffered. Without max it seeks only 12 s out of
+			// step (its default), and across a gap it waits until the next period is
+			// buffered and jumps to it. (Shaka ignores max beside a target.)
 		}
 		if prt {
 			latency = append([]string{"referenceId", "0"}, latency...)
@@ -180,11 +194,28 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 
 	periods := livePeriods(p, tracks)
 	for pi, per := range periods {
+		exact := per.closed || p.ended
+		timed := make(map[*track]*timedTrack, len(tracks))
+		for _, t := range tracks {
+			segs := periodSegments(p, t, per)
+			if len(segs) == 0 {
+				exact = false // a period without segments of some track: see livePeriods
+				break
+			}
+			timed[t] = &timedTrack{track: t, segs: segs, pto: ticksRounded(per.start, t.timescale)}
+		}
 		x.open("Period", "id", strconv.Itoa(per.index), "start", xsDuration(per.start))
+		var err error
 		for i, set := range adaptationSets(tracks) {
 			x.adaptationSet(i, set, func(t *track) {
 				if prt && pi == len(periods)-1 {
 					x.producerReferenceTime(p, t)
+				}
+				if exact {
+					if err == nil {
+						err = x.timeline(p, timed[t])
+					}
+					return
 				}
 				// Each period has its own init segment and numbers its segments from
 				// its own start (dash.js TemplateSegmentsGetter: number = floor((t -
@@ -195,12 +226,11 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 					"startNumber", strconv.FormatInt(per.first(t.id), 10),
 				}
 				if per.start > 0 {
-					tmpl = append(tmpl, "presentationTimeOffset", strconv.FormatUint(uint64(math.Round(per.start.Seconds()*float64(t.timescale))), 10))
+					tmpl = append(tmpl, "presentationTimeOffset", strconv.FormatUint(ticksRounded(per.start, t.timescale), 10))
 				}
 				tmpl = append(tmpl,
 					"initialization", initName(t.id, p.id, per.index),
 					"media", mediaTemplate(t.id, p.id))
-				// Not once ended: every segment is then complete.
 				if lowLatency && !p.ended {
 					tmpl = append(tmpl,
 						"availabilityTimeOffset", decimalSeconds(p.seg-p.part),
@@ -208,6 +238,9 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 				}
 				x.empty("SegmentTemplate", tmpl...)
 			})
+		}
+		if err != nil {
+			return err
 		}
 		x.close("Period")
 	}
@@ -227,61 +260,72 @@ func periodOf(p *presentation, s *segment) *period {
 	return &period{index: s.period, startNumber: 1}
 }
 
-// livePeriods returns the periods a live MPD lists: those with a segment listed, and the
-// newest, in which the next segments come.
+// livePeriods returns the periods a live MPD lists: the closed ones with a segment of
+// every track listed, and the newest unless it is closed without. A closed period missing
+// a track's segments (a run that died before that track's first) is left out, for its
+// timeline would be empty: it is a gap in the presentation, as the time between runs is.
+// Should no period be left, the newest is listed by @duration all the same.
 func livePeriods(p *presentation, tracks []*track) []*period {
 	if len(p.periods) == 0 {
 		return []*period{{startNumber: 1}}
 	}
-	listed := make([]bool, len(p.periods))
-	listed[len(listed)-1] = true
-	for _, t := range tracks {
-		segs, open := manifestWindow(p, t)
-		if open != nil {
-			segs = append(segs[:len(segs):len(segs)], open)
-		}
-		for _, s := range segs {
-			if s.period < len(listed) {
-				listed[s.period] = true
-			}
-		}
-	}
 	var ps []*period
 	for i, per := range p.periods {
-		if listed[i] {
+		every, some := true, false
+		for _, t := range tracks {
+			if len(periodSegments(p, t, per)) > 0 {
+				some = true
+			} else {
+				every = false
+			}
+		}
+		closed := per.closed || p.ended
+		if closed && every || !closed && (some || i == len(p.periods)-1) {
 			ps = append(ps, per)
 		}
+	}
+	if len(ps) == 0 {
+		ps = append(ps, p.periods[len(p.periods)-1])
 	}
 	return ps
 }
 
-// liveEnd returns where an ended live presentation ends: the end of the last segment,
-// but no later than any track's last segment number times the segment target, for the
-// players compute the number of segments from it.
-func liveEnd(p *presentation, tracks []*track) (time.Duration, error) {
-	end := time.Duration(math.MaxInt64)
-	for _, t := range tracks {
-		listed, _ := manifestWindow(p, t)
-		if len(listed) == 0 {
-			continue
+// periodSegments returns the complete segments of t in period per that a live manifest
+// lists.
+func periodSegments(p *presentation, t *track, per *period) []*segment {
+	listed, _ := manifestWindow(p, t)
+	var segs []*segment
+	for _, s := range listed {
+		if s.period == per.index {
+			segs = append(segs, s)
 		}
-		s := listed[len(listed)-1]
-		per := periodOf(p, s)
-		e := min(mediaDuration(t, s.start+s.duration), per.start+time.Duration(s.number-per.first(t.id)+1)*p.seg)
-		end = min(end, e)
 	}
-	if end == math.MaxInt64 {
-		return 0, errors.New("the presentation ended without a complete segment")
-	}
-	// A millisecond short of the last segment's nominal end: players count a period's
-	// segments as ceil((duration - period start) / @duration) in floating point, and a
-	// duration that lands exactly on a boundary can round up to a segment that does not
-	// exist (Shaka asked for it and stopped on its 404, never firing ended).
-	return end.Truncate(time.Millisecond) - time.Millisecond, nil
+	return segs
 }
 
-// timedTrack is a track of a static MPD: its segments from the common start, and the
-// media time of that start.
+// liveEnd returns where an ended live presentation ends: at the end of the last
+// segment of any track.
+func liveEnd(p *presentation, tracks []*track) (time.Duration, error) {
+	end := time.Duration(-1)
+	for _, t := range tracks {
+		if listed, _ := manifestWindow(p, t); len(listed) > 0 {
+			s := listed[len(listed)-1]
+			end = max(end, mediaDuration(t, s.start+s.duration))
+		}
+	}
+	if end < 0 {
+		return 0, errors.New("the presentation ended without a complete segment")
+	}
+	return end.Truncate(time.Millisecond), nil
+}
+
+// ticksRounded converts d to the nearest whole unit of timescale ts.
+func ticksRounded(d time.Duration, ts uint32) uint64 {
+	return uint64(math.Round(d.Seconds() * float64(ts)))
+}
+
+// timedTrack is a track listed by a SegmentTimeline (a static MPD's, a closed period's):
+// its segments, and the media time of the start (presentationTimeOffset).
 type timedTrack struct {
 	*track
 	segs []*segment

@@ -559,12 +559,30 @@ func (pk *packager) changed(t *track, seg bool) {
 	}
 }
 
+// closeRun closes this run's period once every track of the run has ended: the MPD then
+// lists its segments exactly, so that players ask for none after its last while the
+// presentation waits for the next run (or its end).
+func (pk *packager) closeRun() {
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	if pk.run == nil || pk.run.closed {
+		return
+	}
+	pk.run.closed = true
+	if pk.live {
+		pk.writeMPD()
+	}
+}
+
 // end writes the final manifests: every track has ended.
 func (pk *packager) end() error {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
 	if !pk.live {
 		return nil
+	}
+	for _, per := range pk.p.periods {
+		per.closed = true
 	}
 	pk.p.ended = true
 	pk.p.static = pk.record

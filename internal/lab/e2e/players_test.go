@@ -334,3 +334,76 @@ func TestPlayersEnd(t *testing.T) {
 	}
 	s.Interrupt(t)
 }
+
+// TestPlayersReconnectGap: a publisher whose connection drops (sv send killed) and who
+// comes back 4 s later, within sv all's --reconnect, continues the presentation in a new
+// period after a gap with no media. Every stock player plays on across the gap without a
+// reload (packager goal "reconnect"). dash.js with a Latency@max in the MPD sought to its
+// live point in the gap, clamped the seek to the end of its buffer and waited there for
+// good; with the old period's segments counted by @duration it asked for segments that
+// never came.
+func TestPlayersReconnectGap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for 25 s; not with -short")
+	}
+	testenv.Require(t, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(t)
+	const name = "gap"
+	const gap = 4 * time.Second
+	sv := lab.Bin(t, lab.SV)
+	s := lab.StartAll(t, sv)
+	pages := lab.ServePlayers(t).URL
+	send := func() *exec.Cmd {
+		c := exec.Command(sv, "send", "-q", filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"), "ws://"+s.Addr+"/ingest/"+name)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	first := send()
+	lab.WaitPlayable(t, s.URL(""), name, hang)
+	b := lab.StartBrowser(t, chromium)
+	var tabs []*playerTab
+	for _, p := range lab.Players {
+		tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, s.URL(""), name)))
+	}
+	defer func() {
+		if t.Failed() {
+			b.LogConsole(t)
+		}
+	}()
+	met, last := waitPlayers(t, tabs, hang, func(_ int, st lab.PlayerStats) bool { return st.Played >= 2 || st.ErrorCount > 0 })
+	for i, tab := range tabs {
+		if !met[i] || last[i].ErrorCount > 0 {
+			t.Fatalf("%s does not play: %s", tab.p.Name, last[i])
+		}
+	}
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	from := make([]lab.PlayerStats, len(tabs))
+	for i, tab := range tabs {
+		from[i] = tab.stats(t)
+	}
+	time.Sleep(gap)
+	send()
+	// 4 s played past the drop: at most a second of the old period was buffered.
+	g := packagerGoal(t, goalReconnect)
+	met, last = waitPlayers(t, tabs, g.Wait(), func(i int, st lab.PlayerStats) bool {
+		return st.ErrorCount > from[i].ErrorCount || st.Played-from[i].Played >= 4
+	})
+	for i, tab := range tabs {
+		st := last[i]
+		if met[i] && st.ErrorCount == from[i].ErrorCount {
+			t.Logf("%s: plays on after a %s gap: %s", tab.p.Name, gap, st)
+			continue
+		}
+		g.Errorf("%s: does not play on after a %s gap: %.1f s played since the drop, new errors %s; %s",
+			tab.p.Name, gap, st.Played-from[i].Played, lab.Distinct(st.ErrorsSince(from[i])), st)
+	}
+	if t.Failed() {
+		logManifests(t, filepath.Join(s.Out, "live", name))
+	}
+}

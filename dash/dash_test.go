@@ -732,9 +732,8 @@ func TestPresentationGoesOn(t *testing.T) {
 	if err := o.Presentation.End(); err != nil {
 		t.Fatal(err)
 	}
-	all, _ := filepath.Glob(filepath.Join(o.Out, "chunk-stream0-*.m4s"))
-	if m := readMPD(t, o.Out); m.MediaPresentationDuration == "" || len(m.Periods) != 2 || listed(m, 0)+listed(m, 1) != len(all) {
-		t.Errorf("after End: duration %q, %d periods, not every one of %d segments listed", m.MediaPresentationDuration, len(m.Periods), len(all))
+	if m := readMPD(t, o.Out); m.MediaPresentationDuration == "" || len(m.Periods) != 2 || listed(m, 0) != len(segs) {
+		t.Errorf("after End: duration %q, %d periods, the first listing %d segments", m.MediaPresentationDuration, len(m.Periods), listed(m, 0))
 	}
 	for uri, pl := range readHLS(t, o.Out) {
 		if !pl.ended {

@@ -27,8 +27,10 @@ package dash
 // run, that no segment follows its last until the MPD says otherwise.
 //
 // The end of a live presentation is said the DASH-IF IOP way: minimumUpdatePeriod goes
-// and mediaPresentationDuration comes, every period is closed, and players fire ended at
-// the end of the last segment.
+// and mediaPresentationDuration comes, and players fire ended. The last period keeps its
+// @duration template (dash.js did not end on a SegmentTimeline there); players then
+// expect ceil(duration / @duration) segments of it, and Shaka ignores @endNumber, so the
+// duration is cut where no track would be asked for a segment after its last.
 //
 // Low latency (parts): @availabilityTimeOffset = segment - part on the open period's
 // SegmentTemplate makes a segment available when its first part is written (the server
@@ -194,7 +196,10 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 
 	periods := livePeriods(p, tracks)
 	for pi, per := range periods {
-		exact := per.closed || p.ended
+		// The last period of an ended presentation stays @duration: dash.js, given its
+		// segments by SegmentTimeline in the MPD that ended it, waited at its end and
+		// never fired ended.
+		exact := per.closed && !(p.ended && pi == len(periods)-1)
 		timed := make(map[*track]*timedTrack, len(tracks))
 		for _, t := range tracks {
 			segs := periodSegments(p, t, per)
@@ -279,7 +284,7 @@ func livePeriods(p *presentation, tracks []*track) []*period {
 				every = false
 			}
 		}
-		closed := per.closed || p.ended
+		closed := per.closed && !(p.ended && i == len(p.periods)-1)
 		if closed && every || !closed && (some || i == len(p.periods)-1) {
 			ps = append(ps, per)
 		}
@@ -303,20 +308,30 @@ func periodSegments(p *presentation, t *track, per *period) []*segment {
 	return segs
 }
 
-// liveEnd returns where an ended live presentation ends: at the end of the last
-// segment of any track.
+// liveEnd returns where an ended live presentation ends: the end of the last segment,
+// but no later than any track's last segment number times the segment target, for the
+// players compute the number of segments of the last period, listed by @duration, from
+// it.
 func liveEnd(p *presentation, tracks []*track) (time.Duration, error) {
-	end := time.Duration(-1)
+	end := time.Duration(math.MaxInt64)
 	for _, t := range tracks {
-		if listed, _ := manifestWindow(p, t); len(listed) > 0 {
-			s := listed[len(listed)-1]
-			end = max(end, mediaDuration(t, s.start+s.duration))
+		listed, _ := manifestWindow(p, t)
+		if len(listed) == 0 {
+			continue
 		}
+		s := listed[len(listed)-1]
+		per := periodOf(p, s)
+		e := min(mediaDuration(t, s.start+s.duration), per.start+time.Duration(s.number-per.first(t.id)+1)*p.seg)
+		end = min(end, e)
 	}
-	if end < 0 {
+	if end == math.MaxInt64 {
 		return 0, errors.New("the presentation ended without a complete segment")
 	}
-	return end.Truncate(time.Millisecond), nil
+	// A millisecond short of the last segment's nominal end: players count a period's
+	// segments as ceil((duration - period start) / @duration) in floating point, and a
+	// duration that lands exactly on a boundary can round up to a segment that does not
+	// exist (Shaka asked for it and stopped on its 404, never firing ended).
+	return end.Truncate(time.Millisecond) - time.Millisecond, nil
 }
 
 // ticksRounded converts d to the nearest whole unit of timescale ts.

@@ -22,7 +22,9 @@ const (
 	// on asking for segments past the duration of the ended MPD (its low-latency mode
 	// counts a segment ahead; an empty file there only moved its requests one further)
 	// and stops on their 404; and hls.js after a reconnect and a restart (discontinuities),
-	// where it stalls a little before the end.
+	// where it stalls a little before the end. (Ending the duration at the last segment's
+	// start, where Shaka would ask for no more, came too late: players 0.3-0.6 s behind
+	// had already played into that segment, and dash.js and Shaka both stalled there.)
 	goalEnded = "ended"
 	// goalReconnect: stock players play on across a publisher's reconnect, without a
 	// reload of their page (one presentation across sessions).

@@ -24,7 +24,11 @@ const (
 	// and stops on their 404; and hls.js after a reconnect and a restart (discontinuities),
 	// where it stalls a little before the end. (Ending the duration at the last segment's
 	// start, where Shaka would ask for no more, came too late: players 0.3-0.6 s behind
-	// had already played into that segment, and dash.js and Shaka both stalled there.)
+	// had already played into that segment, and dash.js and Shaka both stalled there. A
+	// segment after the last, the last one's first fragment moved past the end, only moved
+	// Shaka's requests one further again, and dash.js, which had asked for it before the
+	// ended MPD reached it, then waited at the end instead of failing on the 404: its end
+	// races the MPD's refresh.)
 	goalEnded = "ended"
 	// goalReconnect: stock players play on across a publisher's reconnect, without a
 	// reload of their page (one presentation across sessions).

@@ -121,7 +121,8 @@ func (pk *packager) resume(log *slog.Logger, anchor func() (time.Time, bool), fi
 // A new presentation's availabilityStartTime is the wall-clock time of the input's media
 // time 0, and presentation time is input time. A continued presentation keeps its
 // availabilityStartTime: this run's input is placed on its timeline by the wall clock,
-// after everything already packaged, and its period starts at its first frame.
+// after everything already packaged, and its period starts where all its tracks have
+// begun.
 func (pk *packager) begin(k trackKind) (*period, time.Duration) {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
@@ -131,17 +132,17 @@ func (pk *packager) begin(k trackKind) (*period, time.Duration) {
 		if !ok {
 			origin = pk.now()
 		}
-		first := time.Duration(-1)
+		// The period starts where every track has media: a player that jumps to a
+		// period's start across a gap (dash.js) waits there for good when one track's
+		// first frame is a few milliseconds later (the video's keyframe after the audio).
+		first := time.Duration(0)
 		for _, t := range pk.p.tracks {
 			f := v
 			if t.kind == audioTrack {
 				f = a
 			}
-			if first < 0 || f < first {
-				first = f
-			}
+			first = max(first, f)
 		}
-		first = max(first, 0)
 		per := &period{index: len(pk.p.periods), startNumber: 1}
 		if per.index == 0 {
 			pk.p.ast = origin

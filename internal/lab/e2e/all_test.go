@@ -288,7 +288,7 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 	samples, st, took := playFor(t, viewer, 3200*time.Millisecond, "the presentation after the restart")
 	t.Logf("FFmpeg killed: 3.2 s played in %.1f s after the kill (%.1f s ago), %d frames with a timecode", took.Seconds(), time.Since(killed).Seconds(), len(samples))
 	if st.Session != first || st.Loads != loads {
-		t.Errorf("presentation %q after the restart (was %q), %d player loads (was %d): want one presentation, one player", st.Session, first, st.Loads, loads)
+		t.Errorf("presentation %q after the restart (was %q), %d player loads (was %d): want one presentation, one player; the viewer's errors: %q", st.Session, first, st.Loads, loads, st.Errors)
 	}
 
 	lab.EvalJSON(t, capture, "(svCapture.stop(), true)", new(bool))

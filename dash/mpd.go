@@ -196,10 +196,7 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 
 	periods := livePeriods(p, tracks)
 	for pi, per := range periods {
-		// The last period of an ended presentation stays @duration: dash.js, given its
-		// segments by SegmentTimeline in the MPD that ended it, waited at its end and
-		// never fired ended.
-		exact := per.closed && !(p.ended && pi == len(periods)-1)
+		exact := listedExactly(p, per)
 		timed := make(map[*track]*timedTrack, len(tracks))
 		for _, t := range tracks {
 			segs := periodSegments(p, t, per)
@@ -284,8 +281,8 @@ func livePeriods(p *presentation, tracks []*track) []*period {
 				every = false
 			}
 		}
-		closed := per.closed && !(p.ended && i == len(p.periods)-1)
-		if closed && every || !closed && (some || i == len(p.periods)-1) {
+		exact := listedExactly(p, per)
+		if exact && every || !exact && (some || i == len(p.periods)-1) {
 			ps = append(ps, per)
 		}
 	}
@@ -293,6 +290,14 @@ func livePeriods(p *presentation, tracks []*track) []*period {
 		ps = append(ps, p.periods[len(p.periods)-1])
 	}
 	return ps
+}
+
+// listedExactly says whether a live MPD lists period per's segments by SegmentTimeline:
+// when it is closed, but for the last period of an ended presentation, which stays
+// @duration (dash.js, given its segments by SegmentTimeline in the MPD that ended it,
+// waited at its end and never fired ended).
+func listedExactly(p *presentation, per *period) bool {
+	return per.closed && !(p.ended && per.index == len(p.periods)-1)
 }
 
 // periodSegments returns the complete segments of t in period per that a live manifest
@@ -365,7 +370,7 @@ func (x *xmlWriter) staticMPD(p *presentation, tracks []*track) error {
 	var end, longest time.Duration
 	kept := timed[:0]
 	for _, tt := range timed {
-		tt.pto = uint64(math.Round(start.Seconds() * float64(tt.timescale)))
+		tt.pto = ticksRounded(start, tt.timescale)
 		for len(tt.segs) > 0 && tt.segs[0].start+tt.segs[0].duration <= tt.pto {
 			tt.segs = tt.segs[1:]
 		}

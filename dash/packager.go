@@ -582,9 +582,6 @@ func (pk *packager) end() error {
 	if !pk.live {
 		return nil
 	}
-	for _, per := range pk.p.periods {
-		per.closed = true
-	}
 	pk.p.ended = true
 	pk.p.static = pk.record
 	for _, t := range pk.p.tracks {

@@ -49,10 +49,7 @@ func TestPlayers(t *testing.T) {
 		return st.Phase == "live", fmt.Sprintf("%+v", st)
 	})
 	lab.WaitPlayable(t, s.URL(""), name, hang)
-	var tabs []*playerTab
-	for _, p := range lab.Players {
-		tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, s.URL(""), name)))
-	}
+	tabs := openPlayers(t, b, pages, s.URL(""), name)
 	defer func() {
 		if t.Failed() {
 			b.LogConsole(t)
@@ -156,6 +153,17 @@ type playerTab struct {
 func openPlayer(t testing.TB, b *lab.Browser, p lab.Player, url string) *playerTab {
 	t.Helper()
 	return &playerTab{p: p, url: url, page: b.Open(t, url)}
+}
+
+// openPlayers opens every stock player's page, served at pages, on stream name of the
+// server at server, each in a new tab of b.
+func openPlayers(t testing.TB, b *lab.Browser, pages, server, name string) []*playerTab {
+	t.Helper()
+	var tabs []*playerTab
+	for _, p := range lab.Players {
+		tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, server, name)))
+	}
+	return tabs
 }
 
 func (tab *playerTab) stats(t testing.TB) lab.PlayerStats {
@@ -303,10 +311,7 @@ func TestPlayersEnd(t *testing.T) {
 	go func() { sent <- send.Wait() }()
 	lab.WaitPlayable(t, s.URL(""), name, hang)
 	b := lab.StartBrowser(t, chromium)
-	var tabs []*playerTab
-	for _, p := range lab.Players {
-		tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, s.URL(""), name)))
-	}
+	tabs := openPlayers(t, b, pages, s.URL(""), name)
 	if err := <-sent; err != nil {
 		t.Fatalf("sv send: %v: %s", err, out.String())
 	}
@@ -364,10 +369,7 @@ func TestPlayersReconnectGap(t *testing.T) {
 	first := send()
 	lab.WaitPlayable(t, s.URL(""), name, hang)
 	b := lab.StartBrowser(t, chromium)
-	var tabs []*playerTab
-	for _, p := range lab.Players {
-		tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, s.URL(""), name)))
-	}
+	tabs := openPlayers(t, b, pages, s.URL(""), name)
 	defer func() {
 		if t.Failed() {
 			b.LogConsole(t)

@@ -268,7 +268,8 @@ func TestBlockingReloadMany(t *testing.T) {
 	p.writePlaylist()
 	const n = 200
 	const rel = "live/cam/media_0.m3u8"
-	wait := func(query, want string) {
+	// wait sends the n requests, waits until all of them are held, then releases them.
+	wait := func(query, want string, release func()) {
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for range n {
@@ -288,22 +289,15 @@ func TestBlockingReloadMany(t *testing.T) {
 		if w := ts.playlistWatches(); w != 1 {
 			t.Errorf("%d playlist watches for one playlist", w)
 		}
+		release()
 		wg.Wait()
 		close(errs)
 		for err := range errs {
 			t.Fatal(err)
 		}
 	}
-	go func() {
-		eventually(func() bool { return ts.playlistWaiters(rel) == n })
-		p.step()
-	}()
-	wait("_HLS_msn=51&_HLS_part=2", partLine(51, 2))
-	go func() {
-		eventually(func() bool { return ts.playlistWaiters(rel) == n })
-		p.end()
-	}()
-	wait("_HLS_msn=51&_HLS_part=3", "#EXT-X-ENDLIST")
+	wait("_HLS_msn=51&_HLS_part=2", partLine(51, 2), p.step)
+	wait("_HLS_msn=51&_HLS_part=3", "#EXT-X-ENDLIST", p.end)
 	if st := ts.Stats(); st.Blocked != 2*n || st.Timeouts != 0 {
 		t.Errorf("stats %+v", st)
 	}

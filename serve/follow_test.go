@@ -301,6 +301,56 @@ func TestMissingSegment(t *testing.T) {
 	}
 }
 
+// TestMissingManifest: a manifest or playlist not written yet is held for, up to Hold,
+// even where the stream has no folder yet: a player opened as its stream starts gets it
+// the moment the packager writes it, not a 404 it would take for the end.
+func TestMissingManifest(t *testing.T) {
+	ts := newTestServer(t, Options{Hold: testenv.Hang}) // held until the write, however busy the machine
+	mpd := []byte(`<MPD type="dynamic"/>`)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if !eventually(func() bool { return ts.Stats().Waited == 1 }) {
+			t.Error("the request was never held")
+		}
+		dir := filepath.Join(ts.root, "live", "newcam")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Error(err)
+			return
+		}
+		// As the packager does: written aside, renamed into place.
+		if err := os.WriteFile(filepath.Join(dir, "m.tmp"), mpd, 0o644); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "m.tmp"), filepath.Join(dir, "manifest.mpd")); err != nil {
+			t.Error(err)
+		}
+	}()
+	resp, body := ts.get(t, "GET", "/live/newcam/manifest.mpd", nil)
+	<-done
+	if resp.StatusCode != 200 || !bytes.Equal(body, mpd) || resp.Header.Get("Access-Control-Allow-Origin") == "" {
+		t.Errorf("held manifest: status %d, %q, headers %v", resp.StatusCode, body, resp.Header)
+	}
+
+	// One that never comes: a 404 once Hold is over.
+	ts = newTestServer(t, Options{Hold: 300 * time.Millisecond})
+	start := time.Now()
+	resp, _ = ts.get(t, "GET", "/live/cam/master.m3u8", nil)
+	if d := time.Since(start); resp.StatusCode != 404 || d < 300*time.Millisecond {
+		t.Errorf("a playlist that never comes: status %d after %s", resp.StatusCode, d)
+	}
+	if st := ts.Stats(); st.Waited != 1 {
+		t.Errorf("stats %+v", st)
+	}
+
+	// A negative Hold holds nothing.
+	ts = newTestServer(t, Options{Hold: -1})
+	resp, _ = ts.get(t, "GET", "/live/cam/manifest.mpd", nil)
+	if st := ts.Stats(); resp.StatusCode != 404 || st.Waited != 0 {
+		t.Errorf("Hold -1: status %d (stats %+v)", resp.StatusCode, st)
+	}
+}
+
 // BenchmarkInProgress measures how soon appended bytes reach a client.
 func BenchmarkInProgress(b *testing.B) {
 	ts := newTestServer(b, Options{})

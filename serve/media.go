@@ -128,6 +128,13 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		s.serveFile(w, r, f, fi, mt)
 		return
 	}
+	if mt.kind == manifest && errors.Is(err, fs.ErrNotExist) && s.awaitStart(r, rel) {
+		if f, fi, err = s.open(rel); err == nil {
+			defer f.Close()
+			s.serveFile(w, r, f, fi, mt)
+			return
+		}
+	}
 	if mt.kind != segment || !errors.Is(err, fs.ErrNotExist) {
 		s.o.Log.Debug("not served", "path", r.URL.Path, "err", err)
 		notFound(w)
@@ -229,6 +236,36 @@ func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) 
 		case <-changed[0]:
 		case <-changed[1]:
 		case <-changed[2]:
+		}
+	}
+}
+
+// awaitStart waits, up to Options.Hold, for manifest or playlist rel to be written, and
+// reports whether it was. A player opened as its stream starts, or a moment before the
+// publisher does, asks for the manifest before the packager has written it; a stock
+// player takes a 404 there for the end of the stream, or retries it a few times and
+// gives up. Held, it gets the manifest the moment the stream can be played. Unlike a
+// segment's, the wait does not need a live folder: a new stream has none yet.
+func (s *Server) awaitStart(r *http.Request, rel string) bool {
+	if s.o.Hold <= 0 {
+		return false
+	}
+	s.stats.waited.Add(1)
+	fw := s.watch(rel)
+	defer s.release(fw)
+	timer := time.NewTimer(s.o.Hold)
+	defer timer.Stop()
+	for {
+		changed := fw.next()
+		if s.exists(rel) {
+			return true
+		}
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-timer.C:
+			return false
+		case <-changed:
 		}
 	}
 }

@@ -60,6 +60,14 @@
 // every part or segment: the stream is over), or when the segment numbered after it
 // already exists (it is in the past: deleted, or never written).
 //
+// A manifest or playlist not written yet is held for, up to Options.Hold too, in any
+// stream folder or none: a player opened as its stream starts, or a moment before its
+// publisher does, asks before the packager's first write, and most stock players take a
+// 404 there for the end of the stream or give up after a few retries. Held, the request
+// is answered the moment the stream can be played. Options.Hold stays under the
+// players' own manifest timeouts (Shaka Player retries a request that has received
+// nothing for 5 s).
+//
 // # Low-latency HLS
 //
 // A media playlist asked for with the delivery directives _HLS_msn=M (and _HLS_part=P)
@@ -110,8 +118,8 @@ const (
 	// DefaultStall is how long a segment in progress may stop growing before its
 	// response is given up (the writer is gone).
 	DefaultStall = 10 * time.Second
-	// DefaultHold is how long a request for a segment or part that is not written yet
-	// waits for it.
+	// DefaultHold is how long a request for a segment, part, manifest or playlist that
+	// is not written yet waits for it.
 	DefaultHold = 3 * time.Second
 	// DefaultWriteTimeout bounds each write to a client: one that stops reading is
 	// dropped after it, however long the response itself may last.
@@ -141,8 +149,9 @@ type Options struct {
 	// Stall is how long a segment in progress may stop growing; 0 means DefaultStall.
 	Stall time.Duration
 	// Hold is how long a request for a segment or part that is neither written nor
-	// being written waits for it in a live stream's folder, before a 404; 0 means
-	// DefaultHold, a negative value answers 404 at once.
+	// being written waits for it in a live stream's folder, and one for a manifest or
+	// playlist not written yet waits for it in any, before a 404; 0 means DefaultHold, a
+	// negative value answers 404 at once.
 	Hold time.Duration
 	// WriteTimeout bounds each write to a client; 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration

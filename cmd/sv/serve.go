@@ -31,8 +31,8 @@ func serveCommand() *cli.Command {
 sv, and the media under --root: /live/{stream}/manifest.mpd, master.m3u8 and the segments
 that sv dash writes to ROOT/live/{stream}, with the right types and caching, Range
 requests, and segments still being written streamed as they grow (low-latency DASH).
-A segment or LL-HLS part asked for before it exists is held for up to --hold; a playlist
-asked for with _HLS_msn (LL-HLS blocking reload) waits until it has that segment or part.
+A segment or LL-HLS part asked for before it exists is held for up to --hold, and so is a
+manifest or playlist (a player opened as its stream starts); a playlist asked for with _HLS_msn (LL-HLS blocking reload) waits until it has that segment or part.
 /time is the clock players sync to (sv dash --time-url); /live/{stream}/events streams the
 lines sv frames writes to ROOT/live/{stream}/frames.jsonl.
 
@@ -53,7 +53,7 @@ Examples:
 			&cli.StringFlag{Name: "proxy-ingest", Usage: "forward publishers at /ingest/{stream} to sv recv at `ADDR` (host:port)", EnvVars: []string{"SV_PROXY_INGEST"}},
 			&cli.BoolFlag{Name: "token-required", Usage: "tell the capture page that the ingest wants a token", EnvVars: []string{"SV_TOKEN_REQUIRED"}},
 			&cli.StringFlag{Name: "cors", Value: "*", Usage: "Access-Control-Allow-Origin of the media and /time", EnvVars: []string{"SV_CORS"}},
-			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment or part not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
+			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			&cli.StringFlag{Name: "tls", Usage: "self-signed: make a certificate at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}},
 			&cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}},

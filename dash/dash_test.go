@@ -402,14 +402,16 @@ func TestOutputDirectory(t *testing.T) {
 	})
 }
 
-// watchDir polls dir and records when each name first appeared.
+// watchDir polls dir and records when each name first appeared, and what each playlist
+// held then.
 type watchDir struct {
-	mu    sync.Mutex
-	first map[string]time.Time
+	mu       sync.Mutex
+	first    map[string]time.Time
+	playlist map[string][]byte
 }
 
 func watch(ctx context.Context, dir string) *watchDir {
-	w := &watchDir{first: map[string]time.Time{}}
+	w := &watchDir{first: map[string]time.Time{}, playlist: map[string][]byte{}}
 	go func() {
 		for ctx.Err() == nil {
 			entries, _ := os.ReadDir(dir)
@@ -418,6 +420,9 @@ func watch(ctx context.Context, dir string) *watchDir {
 			for _, e := range entries {
 				if _, ok := w.first[e.Name()]; !ok {
 					w.first[e.Name()] = now
+					if strings.HasSuffix(e.Name(), ".m3u8") {
+						w.playlist[e.Name()], _ = os.ReadFile(filepath.Join(dir, e.Name()))
+					}
 				}
 			}
 			w.mu.Unlock()
@@ -443,6 +448,8 @@ func (w *watchDir) seen(pattern string) (time.Time, bool) {
 type startup struct {
 	fragment time.Duration // first byte -> first media segment file (in progress)
 	segment  time.Duration // first byte -> first complete media segment
+	playlist time.Duration // first byte -> the first video media playlist
+	first    []byte        // that playlist as it was first seen
 }
 
 // realtime publishes path in real time into Run and returns when the first segment is
@@ -476,9 +483,13 @@ func realtime(t testing.TB, path string, o Options) (startup, func(cancel bool) 
 	deadline := time.Now().Add(testenv.Hang)
 	for {
 		seg, ok := w.seen("chunk-stream0-*-00001.m4s")
-		if ok {
+		pl, plOK := w.seen("media_0.m3u8")
+		if ok && plOK {
 			frag, _ := w.seen("chunk-stream0-*-00001.m4s.tmp")
-			return startup{fragment: frag.Sub(start), segment: seg.Sub(start)}, stop
+			w.mu.Lock()
+			first := w.playlist["media_0.m3u8"]
+			w.mu.Unlock()
+			return startup{fragment: frag.Sub(start), segment: seg.Sub(start), playlist: pl.Sub(start), first: first}, stop
 		}
 		select {
 		case err := <-done:
@@ -509,6 +520,11 @@ func TestRealtimeCopy(t *testing.T) {
 	}
 	st, stop := realtime(t, path, o)
 	t.Logf("copy: first fragment %v, first segment %v after the first byte", st.fragment, st.segment)
+	// A media playlist of parts alone is an error to hls.js: none is written before the
+	// first segment is complete (sv serve holds the requests for it until then).
+	if st.playlist < st.segment || !bytes.Contains(st.first, []byte("#EXTINF:")) {
+		t.Errorf("media_0.m3u8 written %v after the first byte (the first complete segment: %v), listing no segment:\n%s", st.playlist, st.segment, st.first)
+	}
 	// FFmpeg renames a finished segment a moment before it rewrites the manifest, and a
 	// representation's ProducerReferenceTime appears in the first manifest written after its
 	// first segment: read until that rewrite.

@@ -622,8 +622,15 @@ func (pk *packager) writeMaster() error {
 	return pk.failed(stream.Playlist, writeFile(filepath.Join(pk.dir, stream.Playlist), b.Bytes()))
 }
 
+// writePlaylist writes track t's media playlist, once it lists a complete segment: a
+// playlist of parts alone is one that hls.js takes for an error (levelEmptyError) and asks
+// for again only a second or two later, where a request for a playlist not written yet is
+// held by sv serve until it is.
 func (pk *packager) writePlaylist(t *track) error {
 	if !t.hls {
+		return nil
+	}
+	if listed, _ := playlistWindow(&pk.p, t); len(listed) == 0 {
 		return nil
 	}
 	pk.stamp()

@@ -31,10 +31,13 @@ import (
 // sv all's low-latency configurations are also played by each stock player (lab.Players:
 // dash.js with its defaults, Shaka Player with lowLatencyMode, hls.js in LL-HLS mode) on a
 // plain page of another origin, as low-copy-dashjs, low-transcode-shaka and so on: what
-// anyone gets from sv with the player they already use. A stock page is opened once the
-// stream can be played (lab.WaitPlayable), as a stock player gives up on a manifest that
-// is not there yet; its time to first frame counts from the capture page's start all the
-// same.
+// anyone gets from sv with the player they already use. A stock page joins the stream
+// once it can be played (lab.WaitPlayable), as most viewers join a stream that is on; its
+// time to first frame counts from the capture page's start all the same, and includes
+// loading the page. The -waiting configurations (low copy only) open the stock page
+// first, as sv's viewer is: its player asks for the manifest at once, sv holds the
+// request until the stream can be played (serve's Options.Hold), and the time to first
+// frame is what a viewer waiting for the stream to start sees.
 //
 // Each is watched for SV_BENCH_LATENCY_RUN (default 60s) from the viewer's first frame;
 // stalls are counted over that window. Use -benchtime 1x; -count N repeats the lab:
@@ -78,6 +81,7 @@ type latencyConfig struct {
 	args    []string // sv all's flags
 	classic bool
 	player  *lab.Player // a stock player's page in place of sv's viewer
+	waiting bool        // the stock page is opened before the publisher starts
 }
 
 var (
@@ -93,7 +97,8 @@ var latencyConfigs = append([]latencyConfig{
 	{name: "classic", classic: true},
 }, stockConfigs()...)
 
-// stockConfigs are sv all's low-latency configurations played by each stock player.
+// stockConfigs are sv all's low-latency configurations played by each stock player joining
+// the stream, and low copy by each stock player waiting for it.
 func stockConfigs() []latencyConfig {
 	var cs []latencyConfig
 	for _, sv := range []latencyConfig{{name: "low-copy", args: lowCopy}, {name: "low-transcode", args: lowTranscode}} {
@@ -101,6 +106,10 @@ func stockConfigs() []latencyConfig {
 			p := &lab.Players[i]
 			cs = append(cs, latencyConfig{name: sv.name + "-" + p.Name, args: sv.args, player: p})
 		}
+	}
+	for i := range lab.Players {
+		p := &lab.Players[i]
+		cs = append(cs, latencyConfig{name: "low-copy-" + p.Name + "-waiting", args: lowCopy, player: p, waiting: true})
 	}
 	return cs
 }
@@ -172,6 +181,18 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 	viewer := viewerPage{stats: "svViewer.stats()", take: "svViewer.takeTimed()"}
 	var pub context.Context
 	switch {
+	case c.player != nil && c.waiting:
+		// Like sv's viewer, the stock page is open before the publisher starts: its
+		// player asks for the manifest at once, and sv holds the request until the
+		// stream can be played.
+		pages := lab.ServePlayers(b).URL
+		viewer = viewerPage{page: br.Open(b, c.player.URL(pages, base, stream)), stats: "stats()", take: "takeTimed()"}
+		lab.WaitFor(b, 20*time.Second, "the player's page to load", func() (bool, string) {
+			var loaded bool
+			lab.EvalJSON(b, viewer.page, "typeof stats === 'function'", &loaded)
+			return loaded, "no stats() yet"
+		})
+		pub = br.Open(b, base+capture)
 	case c.player != nil:
 		pages := lab.ServePlayers(b).URL
 		pub = br.Open(b, base+capture)

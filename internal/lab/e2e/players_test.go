@@ -287,13 +287,16 @@ func logManifests(t *testing.T, dir string) {
 	t.Logf("files: %s", strings.Join(media, " "))
 }
 
-// TestPlayersEnd: a recording published by sv send, one presentation with no reconnect
+// TestPlayersEnd: stock players opened before the publisher starts play its stream from
+// the start, and a recording published by sv send, one presentation with no reconnect
 // and no restart, ends with the publisher's normal close, and the stock players watching
 // it fire ended (packager goal "ended": Shaka asks for segments past the end of an ended
-// live MPD and stops on their 404; so did dash.js on a loaded machine).
+// live MPD and stops on their 404; so did dash.js on a loaded machine). The players ask
+// for the manifest 2 s before it exists: sv holds their requests (serve's Hold), where a
+// 404 is the end of the stream to them, or a few retries and the end.
 func TestPlayersEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("streams for 15 s; not with -short")
+		t.Skip("streams for 17 s; not with -short")
 	}
 	testenv.Require(t, "ffmpeg", "ffprobe")
 	chromium := testenv.RequireChromium(t)
@@ -301,6 +304,19 @@ func TestPlayersEnd(t *testing.T) {
 	sv := lab.Bin(t, lab.SV)
 	s := lab.StartAll(t, sv)
 	pages := lab.ServePlayers(t).URL
+	b := lab.StartBrowser(t, chromium)
+	tabs := openPlayers(t, b, pages, s.URL(""), name)
+	lab.WaitFor(t, hang, "the players' pages to load", func() (bool, string) {
+		for _, tab := range tabs {
+			var loaded bool
+			lab.EvalJSON(t, tab.page, "typeof stats === 'function'", &loaded)
+			if !loaded {
+				return false, tab.p.Name + " has no stats() yet"
+			}
+		}
+		return true, ""
+	})
+	time.Sleep(2 * time.Second) // the audience waits for the publisher
 	send := exec.Command(sv, "send", filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"), "ws://"+s.Addr+"/ingest/"+name)
 	sent := make(chan error, 1)
 	var out strings.Builder
@@ -309,9 +325,6 @@ func TestPlayersEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { sent <- send.Wait() }()
-	lab.WaitPlayable(t, s.URL(""), name, hang)
-	b := lab.StartBrowser(t, chromium)
-	tabs := openPlayers(t, b, pages, s.URL(""), name)
 	if err := <-sent; err != nil {
 		t.Fatalf("sv send: %v: %s", err, out.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -97,6 +98,50 @@ func (w *deadlineWriter) FlushError() error {
 }
 
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// sendChunk is how much of a file ReadFrom sends under one write deadline.
+const sendChunk = 256 << 10
+
+// ReadFrom keeps the response's own ReadFrom reachable, which sends a file with sendfile
+// (http.ServeContent copies a file through it, as an *io.LimitedReader of the *os.File),
+// a chunk at a time, each chunk bounded like a write: the kernel copies finished segments
+// to the socket, never through the server's memory.
+func (w *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{w}, src)
+	}
+	// sendfile applies to an *os.File or one *io.LimitedReader of one: keep that shape.
+	r, limit := src, int64(-1)
+	lr, limited := src.(*io.LimitedReader)
+	if limited {
+		r, limit = lr.R, lr.N
+	}
+	var total int64
+	for limit != 0 {
+		n := int64(sendChunk)
+		if limit > 0 {
+			n = min(n, limit)
+		}
+		w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+		m, err := rf.ReadFrom(&io.LimitedReader{R: r, N: n})
+		total += m
+		if limit > 0 {
+			limit -= m
+		}
+		if limited {
+			lr.N = limit
+		}
+		if err != nil || m < n {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// writerOnly hides every method of a writer but Write, so that io.Copy does not call
+// ReadFrom again.
+type writerOnly struct{ io.Writer }
 
 // withWriteDeadlines wraps each response in a deadlineWriter.
 func (s *Server) withWriteDeadlines(next http.Handler) http.Handler {

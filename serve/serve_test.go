@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -490,5 +491,44 @@ func TestStreamsWait(t *testing.T) {
 	_, body = ts.get(t, "GET", "/streams.json?stream=soon&wait=60", nil)
 	if got, _ := decodeStreams(t, body); len(got.Streams) != 1 || !got.Streams[0].Live {
 		t.Errorf("soon again: %s", body)
+	}
+}
+
+// readFromRecorder is a response recorder that, like net/http's responses, takes a
+// reader with ReadFrom (where a TCP connection sends an *os.File with sendfile), and
+// records what it was given.
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	srcs []io.Reader
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.srcs = append(r.srcs, src)
+	return io.Copy(r.ResponseRecorder, src)
+}
+
+// TestSendfile: a finished segment is handed to the response's ReadFrom in chunks of an
+// *io.LimitedReader of its *os.File, the shape net's sendfile takes, each chunk under a
+// write deadline of its own; its bytes arrive whole.
+func TestSendfile(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	body := pattern(sendChunk*2+1000, 3)
+	ts.write(t, "chunk-stream0-00001.m4s", body)
+	rec := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+	ts.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/live/cam/chunk-stream0-00001.m4s", nil))
+	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), body) {
+		t.Fatalf("status %d, %d bytes of %d", rec.Code, rec.Body.Len(), len(body))
+	}
+	if len(rec.srcs) != 3 {
+		t.Fatalf("%d calls of ReadFrom for %d bytes, want 3 of at most %d", len(rec.srcs), len(body), sendChunk)
+	}
+	for i, src := range rec.srcs {
+		lr, ok := src.(*io.LimitedReader)
+		if !ok {
+			t.Fatalf("call %d: ReadFrom got a %T, want an *io.LimitedReader", i, src)
+		}
+		if _, ok := lr.R.(*os.File); !ok {
+			t.Errorf("call %d: ReadFrom got a limited %T, want an *os.File", i, lr.R)
+		}
 	}
 }

@@ -151,17 +151,9 @@ func decimal[T string | []byte](s T) (int64, bool) {
 // playlistFile is one version of a playlist as read from disk: what it says and its
 // bytes, which are what its waiters are sent.
 type playlistFile struct {
-	body   []byte
-	fi     fs.FileInfo
-	pl     playlist
-	gzOnce sync.Once
-	gz     []byte
-}
-
-// gzipped returns the body gzipped, compressed once however many waiters take it.
-func (pf *playlistFile) gzipped() []byte {
-	pf.gzOnce.Do(func() { pf.gz, _ = gzipBytes(bytes.NewReader(pf.body)) }) // no error from memory
-	return pf.gz
+	body []byte
+	fi   fs.FileInfo
+	pl   playlist
 }
 
 // readPlaylist reads playlist rel whole. Playlists are replaced by rename, so the bytes
@@ -261,7 +253,8 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, pf *playl
 	etag := fileETag(pf.fi)
 	h.Set("ETag", etag)
 	if r.Header.Get("Range") == "" && acceptsGzip(r) {
-		serveGzipped(w, r, pf.gzipped(), etag)
+		gz, _ := s.gzips.get(r.URL.Path, etag, bytes.NewReader(pf.body)) // no error from memory
+		serveGzipped(w, r, gz, etag)
 		return
 	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(pf.body))

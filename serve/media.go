@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/svtool/sv/stream"
@@ -347,7 +348,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 	case manifest:
 		w.Header().Add("Vary", "Accept-Encoding")
 		if r.Header.Get("Range") == "" && acceptsGzip(r) && fi.Size() <= maxGzip {
-			gz, err := gzipBytes(f)
+			gz, err := s.gzips.get(r.URL.Path, etag, f)
 			if err != nil {
 				s.o.Log.Warn("cannot read", "path", r.URL.Path, "err", err)
 				httpError(w, http.StatusInternalServerError, "cannot read the file")
@@ -390,9 +391,63 @@ func serveGzipped(w http.ResponseWriter, r *http.Request, gz []byte, etag string
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(gz))
 }
 
+// gzipCache keeps the gzipped body of the newest version of each manifest and playlist,
+// so that a version is compressed once however many players ask for it: a thousand
+// players of a live stream read the same MPD every second.
+type gzipCache struct {
+	mu    sync.Mutex
+	m     map[string]gzipped // by URL path
+	bytes int
+}
+
+type gzipped struct {
+	etag string // the version's ETag (fileETag)
+	gz   []byte
+}
+
+// The cache is forgotten whole, and started again, past either bound.
+const (
+	maxGzipped      = 4096
+	maxGzippedBytes = 64 << 20
+)
+
+// get returns the gzipped body of the version of key that etag names, compressing rd
+// when the cache does not have it.
+func (c *gzipCache) get(key, etag string, rd io.Reader) ([]byte, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && e.etag == etag {
+		return e.gz, nil
+	}
+	gz, err := gzipBytes(rd)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[key]; ok {
+		c.bytes -= len(old.gz)
+	}
+	if c.m == nil || len(c.m) >= maxGzipped || c.bytes+len(gz) > maxGzippedBytes {
+		c.m, c.bytes = map[string]gzipped{}, 0
+	}
+	c.m[key] = gzipped{etag: etag, gz: gz}
+	c.bytes += len(gz)
+	return gz, nil
+}
+
+// gzipWriters are reused: a writer's state is most of a compression's cost.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level: no error
+	return zw
+}}
+
 func gzipBytes(rd io.Reader) ([]byte, error) {
 	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a valid level: no error
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&b)
 	if _, err := io.Copy(zw, rd); err != nil {
 		return nil, err
 	}

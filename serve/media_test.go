@@ -364,3 +364,43 @@ func TestNumbered(t *testing.T) {
 		}
 	}
 }
+
+// failReader fails the test that reads it.
+type failReader struct{ t *testing.T }
+
+func (f failReader) Read([]byte) (int, error) {
+	f.t.Error("the cache read a version it has")
+	return 0, io.EOF
+}
+
+// TestGzipCache: a version of a manifest is compressed once, a new version again, and
+// the cache stays within its bounds.
+func TestGzipCache(t *testing.T) {
+	var c gzipCache
+	mpd := bytes.Repeat([]byte("<S t=\"1\" d=\"2\"/>"), 100)
+	gz, err := c.get("/live/cam/manifest.mpd", `"1"`, bytes.NewReader(mpd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.get("/live/cam/manifest.mpd", `"1"`, failReader{t})
+	if err != nil || !bytes.Equal(gz, again) {
+		t.Errorf("the same version: %v, %d bytes against %d", err, len(again), len(gz))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := io.ReadAll(zr); err != nil || !bytes.Equal(plain, mpd) {
+		t.Errorf("gunzipped: %v, %d bytes of %d", err, len(plain), len(mpd))
+	}
+	next, err := c.get("/live/cam/manifest.mpd", `"2"`, bytes.NewReader([]byte("<MPD/>")))
+	if err != nil || bytes.Equal(next, gz) {
+		t.Errorf("a new version: %v, the old one's body", err)
+	}
+	for i := range maxGzipped + 10 {
+		c.get(fmt.Sprintf("/live/s%d/manifest.mpd", i), `"1"`, bytes.NewReader(mpd))
+	}
+	if len(c.m) > maxGzipped || c.bytes > maxGzippedBytes {
+		t.Errorf("%d versions kept, %d bytes: over the bounds", len(c.m), c.bytes)
+	}
+}

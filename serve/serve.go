@@ -195,6 +195,7 @@ type Server struct {
 	descriptions descriptions     // for /streams.json
 	watchers     watchers         // of the segments in progress or awaited
 	playlists    playlistWatchers // of the playlists that blocking reloads wait on
+	gzips        gzipCache        // the gzipped versions of manifests and playlists
 }
 
 // ErrRoot is returned by New when Options.Root is not a directory that can be opened.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/svtool/sv/stream"
@@ -129,6 +130,10 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		s.serveFile(w, r, f, fi, mt)
 		return
 	}
+	if outOfFiles(err) {
+		busy(w)
+		return
+	}
 	if mt.kind == manifest && errors.Is(err, fs.ErrNotExist) && s.awaitStart(r, rel) {
 		if f, fi, err = s.open(rel); err == nil {
 			defer f.Close()
@@ -165,12 +170,29 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, rel string
 		return true
 	}
 	// Renamed between our looks?
-	if f, fi, err := s.open(rel); err == nil {
+	f, fi, err2 := s.open(rel)
+	if err2 == nil {
 		defer f.Close()
 		s.serveFile(w, r, f, fi, mt)
 		return true
 	}
+	if outOfFiles(err) || outOfFiles(err2) {
+		busy(w)
+		return true
+	}
 	return false
+}
+
+// outOfFiles reports whether err is the process or the system out of file descriptors.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// busy answers a request the server cannot serve now (out of file descriptors): a 503
+// that a player retries, where a 404 is the end of the stream to it.
+func busy(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	httpError(w, http.StatusServiceUnavailable, "busy: try again")
 }
 
 func (s *Server) exists(rel string) bool {

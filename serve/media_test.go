@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path"
@@ -402,5 +404,61 @@ func TestGzipCache(t *testing.T) {
 	}
 	if len(c.m) > maxGzipped || c.bytes > maxGzippedBytes {
 		t.Errorf("%d versions kept, %d bytes: over the bounds", len(c.m), c.bytes)
+	}
+}
+
+// TestOutOfFiles: out of file descriptors, a manifest or segment that exists is a 503
+// with Retry-After, which players retry, not a 404, which is the end to them.
+func TestOutOfFiles(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.write(t, "manifest.mpd", []byte(`<MPD type="dynamic"/>`))
+	ts.write(t, "chunk-stream0-00001.m4s", pattern(1000, 1))
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// Lower the limit to what is open now and a few more, and take those few.
+	low := lim
+	low.Cur = 64
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd := f.Fd()
+		f.Close()
+		if uint64(fd)+16 < low.Cur {
+			break
+		}
+		low.Cur *= 2
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("cannot lower the open-file limit: %v", err)
+	}
+	var held []*os.File
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatal(err)
+			}
+			break
+		}
+		held = append(held, f)
+	}
+	for _, p := range []string{"/live/cam/manifest.mpd", "/live/cam/chunk-stream0-00001.m4s"} {
+		rec := httptest.NewRecorder()
+		ts.Handler().ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s out of file descriptors: status %d, Retry-After %q", p, rec.Code, rec.Header().Get("Retry-After"))
+		}
 	}
 }

@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/svtool/sv/stream"
 )
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 const (
 	// eventsBacklog is how much of the file's end a new client gets first: the last

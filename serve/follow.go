@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,44 +29,146 @@ var (
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
-
-// tail follows a segment that is being written as NAME.tmp until it is renamed to NAME.
+// tail is one client's view of a segment that is being written as NAME.tmp until it is
+// renamed to NAME: how much of the shared bytes it has sent.
 type tail struct {
-	s         *Server
-	fw        *fileWatch // wakes the tail when the file changes
-	root      *os.Root
-	name, tmp string      // paths under root
-	f         *os.File    // NAME.tmp, opened while it was being written
-	id        fs.FileInfo // its identity: the rename keeps it, a new file does not
-	sent      int64
-	sum       hash.Hash64
+	s    *Server
+	fw   *fileWatch // wakes the tail when the file changes
+	seg  *sharedSegment
+	sent int
 }
 
-// openTail opens rel+".tmp" if it exists.
+// sharedSegment is a segment in progress as all its clients see it. Its file is read
+// once, by whichever client finds new bytes first, into one buffer that every client
+// writes to its socket, and it is verified once when complete: a thousand viewers of a
+// stream cost one reader of each segment, not a thousand.
+type sharedSegment struct {
+	root      *os.Root
+	name, tmp string        // paths under root
+	counted   *atomic.Int64 // Stats.InProgressRead
+
+	mu         sync.Mutex
+	f          *os.File    // NAME.tmp, opened while it was being written
+	id         fs.FileInfo // its identity: the rename keeps it, a new file does not
+	data       []byte      // every byte read so far; only ever appended to
+	sum        hash.Hash64 // of data
+	lastGrowth time.Time
+	done       bool  // complete, and data is exactly the final file
+	err        error // failed for good
+}
+
+// openTail follows rel+".tmp" if it exists: it joins the segment's shared reader, or
+// starts one.
 func (s *Server) openTail(rel string) (*tail, error) {
-	tmp := rel + ".tmp"
-	f, fi, err := s.open(tmp)
+	fw := s.watch(rel)
+	seg, err := fw.sharedSegment(func() (*sharedSegment, error) {
+		tmp := rel + ".tmp"
+		f, fi, err := s.open(tmp)
+		if err != nil {
+			return nil, err
+		}
+		return &sharedSegment{root: s.root, name: rel, tmp: tmp, counted: &s.stats.inProgressRead, f: f, id: fi, sum: crc64.New(crcTable), lastGrowth: time.Now()}, nil
+	})
 	if err != nil {
+		s.release(fw)
 		return nil, err
 	}
-	return &tail{s: s, fw: s.watch(rel), root: s.root, name: rel, tmp: tmp, f: f, id: fi, sum: crc64.New(crcTable)}, nil
+	return &tail{s: s, fw: fw, seg: seg}, nil
 }
 
-func (t *tail) close() {
-	t.f.Close()
-	t.s.release(t.fw)
+func (t *tail) close() { t.s.release(t.fw) }
+
+// close closes the segment's file: its last client is gone.
+func (g *sharedSegment) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.f != nil {
+		g.f.Close()
+		g.f = nil
+	}
+	if !g.done && g.err == nil {
+		g.err = errAbandoned // nobody reads it any more; a new client starts again
+	}
 }
 
 // safetyWake bounds a tail's wait for a change its watch would have missed.
 const safetyWake = 250 * time.Millisecond
 
+// readChunk is the most read from the file at once.
+const readChunk = 64 << 10
+
+// advance reads what the writer has appended since the last look, or, when there is
+// nothing new, checks whether the file has become the segment, and returns the bytes
+// read so far (a prefix of the segment that will not change), whether they are the whole
+// segment, and the error that ended it.
+func (g *sharedSegment) advance(stall time.Duration) ([]byte, bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done || g.err != nil {
+		return g.data, g.done, g.err
+	}
+	if g.f == nil {
+		g.err = errAbandoned
+		return g.data, false, g.err
+	}
+	grew, err := g.read()
+	if err != nil {
+		g.err = err
+		return g.data, false, err
+	}
+	if grew {
+		g.lastGrowth = time.Now()
+		return g.data, false, nil
+	}
+	done, err := g.complete()
+	switch {
+	case err != nil:
+		g.err = err
+	case done:
+		// The rename follows the writer's last write: what is left is the end.
+		if _, err := g.read(); err != nil {
+			g.err = err
+		} else if err := g.verify(); err != nil {
+			g.err = err
+		} else {
+			g.done = true
+		}
+	case time.Since(g.lastGrowth) > stall:
+		g.err = fmt.Errorf("%w for %s", errStalled, stall)
+	}
+	return g.data, g.done, g.err
+}
+
+// read appends what the file has past the bytes read so far, and reports whether there
+// was any.
+func (g *sharedSegment) read() (bool, error) {
+	grew := false
+	for {
+		if cap(g.data)-len(g.data) < readChunk {
+			g.data = append(g.data[:len(g.data):len(g.data)], make([]byte, readChunk)...)[:len(g.data)]
+		}
+		n, err := g.f.Read(g.data[len(g.data):cap(g.data)])
+		if n > 0 {
+			g.sum.Write(g.data[len(g.data) : len(g.data)+n])
+			g.data = g.data[:len(g.data)+n]
+			g.counted.Add(int64(n))
+			grew = true
+		}
+		if errors.Is(err, io.EOF) || n == 0 && err == nil {
+			return grew, nil
+		}
+		if err != nil {
+			return grew, err
+		}
+	}
+}
+
 // complete reports whether the file has become the segment: NAME is our file. While
 // NAME.tmp is still our file, it is not complete yet; anything else is an error.
-func (t *tail) complete() (bool, error) {
-	fi, err := t.root.Stat(t.name)
+func (g *sharedSegment) complete() (bool, error) {
+	fi, err := g.root.Stat(g.name)
 	if err == nil {
-		if os.SameFile(fi, t.id) {
+		if os.SameFile(fi, g.id) {
 			return true, nil
 		}
 		return false, fmt.Errorf("%w: another file took its name", errAbandoned)
@@ -73,72 +176,67 @@ func (t *tail) complete() (bool, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	fi, err = t.root.Stat(t.tmp)
+	fi, err = g.root.Stat(g.tmp)
 	if err != nil {
 		// The rename may have come between the two looks: then NAME is our file now.
-		if nfi, nerr := t.root.Stat(t.name); nerr == nil && os.SameFile(nfi, t.id) {
+		if nfi, nerr := g.root.Stat(g.name); nerr == nil && os.SameFile(nfi, g.id) {
 			return true, nil
 		}
 		return false, fmt.Errorf("%w: %w", errAbandoned, err)
 	}
-	if !os.SameFile(fi, t.id) {
+	if !os.SameFile(fi, g.id) {
 		return false, fmt.Errorf("%w: replaced by another file", errAbandoned)
 	}
 	return false, nil
+}
+
+// verify checks that the complete file holds exactly the bytes read: a writer that seeks
+// back to patch a header, or truncates, would otherwise leave the clients with a segment
+// that never existed.
+func (g *sharedSegment) verify() error {
+	fi, err := g.f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != int64(len(g.data)) {
+		return fmt.Errorf("%w: %d bytes sent, the file has %d", errRewritten, len(g.data), fi.Size())
+	}
+	sum := crc64.New(crcTable)
+	if _, err := io.Copy(sum, io.NewSectionReader(g.f, 0, fi.Size())); err != nil {
+		return err
+	}
+	if sum.Sum64() != g.sum.Sum64() {
+		return fmt.Errorf("%w: bytes changed after they were sent", errRewritten)
+	}
+	return nil
 }
 
 // copyTo writes the segment to w as it grows, calling flush after each burst, until the
 // file is complete and everything is written. It returns nil only when the bytes written
 // are exactly those of the final file.
 func (t *tail) copyTo(ctx context.Context, w io.Writer, flush func() error, stall time.Duration) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
 	timer := time.NewTimer(safetyWake)
 	defer timer.Stop()
-	lastGrowth := time.Now()
-	pending := false // written, not flushed
 	for {
 		changed := t.fw.next() // before looking: a change after the look closes it
-		n, err := t.f.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+		data, done, err := t.seg.advance(stall)
+		if len(data) > t.sent {
+			if _, werr := w.Write(data[t.sent:]); werr != nil {
 				return fmt.Errorf("%w: %w", errWrite, werr)
 			}
-			t.sum.Write(buf[:n])
-			t.sent += int64(n)
-			pending = true
-			lastGrowth = time.Now()
-			continue // read on to the current end before flushing
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		if pending {
+			t.sent = len(data)
 			if err := flush(); err != nil {
 				return fmt.Errorf("%w: %w", errWrite, err)
 			}
-			pending = false
+			if !done && err == nil {
+				continue // look again at once: more may have come while writing
+			}
 		}
-		done, err := t.complete()
 		if err != nil {
 			return err
 		}
 		if done {
-			// The rename follows the writer's last write: what is left is the end.
-			if err := t.drain(w, buf); err != nil {
-				return err
-			}
-			if err := t.verify(buf); err != nil {
-				return err
-			}
-			if err := flush(); err != nil {
-				return fmt.Errorf("%w: %w", errWrite, err)
-			}
 			return nil
-		}
-		if time.Since(lastGrowth) > stall {
-			return fmt.Errorf("%w for %s", errStalled, stall)
 		}
 		timer.Reset(safetyWake)
 		select {
@@ -148,47 +246,6 @@ func (t *tail) copyTo(ctx context.Context, w io.Writer, flush func() error, stal
 		case <-timer.C:
 		}
 	}
-}
-
-// drain writes what remains of the complete file.
-func (t *tail) drain(w io.Writer, buf []byte) error {
-	for {
-		n, err := t.f.Read(buf)
-		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return fmt.Errorf("%w: %w", errWrite, err)
-			}
-			t.sum.Write(buf[:n])
-			t.sent += int64(n)
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// verify checks that the complete file holds exactly the bytes sent: a writer that seeks
-// back to patch a header, or truncates, would otherwise leave the client with a segment
-// that never existed.
-func (t *tail) verify(buf []byte) error {
-	fi, err := t.f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.Size() != t.sent {
-		return fmt.Errorf("%w: %d bytes sent, the file has %d", errRewritten, t.sent, fi.Size())
-	}
-	sum := crc64.New(crcTable)
-	if _, err := io.CopyBuffer(sum, io.NewSectionReader(t.f, 0, t.sent), buf); err != nil {
-		return err
-	}
-	if sum.Sum64() != t.sum.Sum64() {
-		return fmt.Errorf("%w: bytes changed after they were sent", errRewritten)
-	}
-	return nil
 }
 
 // serveTail answers a request for a segment in progress. A plain GET is answered at once
@@ -208,7 +265,7 @@ func (s *Server) serveTail(w http.ResponseWriter, r *http.Request, t *tail, mt m
 			notFound(w)
 			return
 		}
-		f, fi, err := s.open(t.name)
+		f, fi, err := s.open(t.seg.name)
 		if err != nil {
 			notFound(w)
 			return

@@ -40,14 +40,16 @@
 // # Segments in progress
 //
 // The packager (sv dash) writes each segment and part as NAME.tmp, growing fragment by
-// fragment, and renames it to NAME when it is complete. A request for NAME while only NAME.tmp exists is answered
-// at once and streamed with chunked transfer: the server polls the file every
-// Options.Poll (a few milliseconds) and sends what FFmpeg appended, until the file has
-// been renamed to NAME and everything is sent. The bytes sent are then checked against
-// the final file; a response that cannot end with exactly the final file's bytes (the
-// writer gave up, deleted or rewrote the file, or stopped writing for Options.Stall) is
-// aborted, so that no client ever takes a truncated segment for a whole one. This is
-// what lets low-latency DASH play without a 404 and a stall at every segment.
+// fragment, and renames it to NAME when it is complete. A request for NAME while only
+// NAME.tmp exists is answered at once and streamed with chunked transfer: the server
+// polls the file every Options.Poll (a few milliseconds) and sends what the writer
+// appended, until the file has been renamed to NAME and everything is sent. The file is
+// read once, into memory that all its clients share (each is sent slices of it), and
+// checked once against the final file, however many clients stream it; a response that
+// cannot end with exactly the final file's bytes (the writer gave up, deleted or rewrote
+// the file, or stopped writing for Options.Stall) is aborted, so that no client ever
+// takes a truncated segment for a whole one. This is what lets low-latency DASH play
+// without a 404 and a stall at every segment. Finished files are sent with sendfile.
 //
 // A segment or part that is neither written nor being written is held for, up to
 // Options.Hold (3 s), in a live stream's folder: players ask a moment early on purpose
@@ -173,12 +175,15 @@ type Stats struct {
 	Requests   int64 // requests handled
 	Segments   int64 // finished segments served
 	InProgress int64 // segments streamed while being written
-	Aborted    int64 // in-progress responses given up: the writer stopped or rewrote the file
-	Missing    int64 // segment requests answered 404
-	Waited     int64 // requests for a segment or part not written yet, held for it
-	Blocked    int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
-	Timeouts   int64 // blocking playlist reloads answered 503: the playlist did not get there in time
-	Events     int64 // /events streams opened
+	// InProgressRead is the bytes read from segments being written: once for all the
+	// clients that stream each one, however many they are.
+	InProgressRead int64
+	Aborted        int64 // in-progress responses given up: the writer stopped or rewrote the file
+	Missing        int64 // segment requests answered 404
+	Waited         int64 // requests for a segment or part not written yet, held for it
+	Blocked        int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
+	Timeouts       int64 // blocking playlist reloads answered 503: the playlist did not get there in time
+	Events         int64 // /events streams opened
 }
 
 // Server serves the pages, the media under Options.Root, /time and the analysis events.
@@ -189,6 +194,7 @@ type Server struct {
 	mux   *http.ServeMux
 	stats struct {
 		requests, segments, inProgress, aborted, missing, waited, events atomic.Int64
+		inProgressRead                                                   atomic.Int64
 		blocked, timeouts                                                atomic.Int64
 	}
 	events       atomic.Int64     // open /events streams
@@ -274,15 +280,16 @@ func (s *Server) Close() error {
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Requests:   s.stats.requests.Load(),
-		Segments:   s.stats.segments.Load(),
-		InProgress: s.stats.inProgress.Load(),
-		Aborted:    s.stats.aborted.Load(),
-		Missing:    s.stats.missing.Load(),
-		Waited:     s.stats.waited.Load(),
-		Blocked:    s.stats.blocked.Load(),
-		Timeouts:   s.stats.timeouts.Load(),
-		Events:     s.stats.events.Load(),
+		Requests:       s.stats.requests.Load(),
+		Segments:       s.stats.segments.Load(),
+		InProgress:     s.stats.inProgress.Load(),
+		InProgressRead: s.stats.inProgressRead.Load(),
+		Aborted:        s.stats.aborted.Load(),
+		Missing:        s.stats.missing.Load(),
+		Waited:         s.stats.waited.Load(),
+		Blocked:        s.stats.blocked.Load(),
+		Timeouts:       s.stats.timeouts.Load(),
+		Events:         s.stats.events.Load(),
 	}
 }
 

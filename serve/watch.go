@@ -51,6 +51,30 @@ type fileWatch struct {
 	rel    string // NAME, under the root
 	refs   int    // readers; guarded by watchers.mu
 	done   chan struct{}
+
+	mu  sync.Mutex
+	seg *sharedSegment // the segment's bytes as its clients stream them, once one has
+}
+
+// sharedSegment returns the segment's shared reader, made with open when there is none
+// yet or the last one failed (a writer that started the file again).
+func (fw *fileWatch) sharedSegment(open func() (*sharedSegment, error)) (*sharedSegment, error) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.seg != nil {
+		fw.seg.mu.Lock()
+		failed := fw.seg.err != nil
+		fw.seg.mu.Unlock()
+		if !failed {
+			return fw.seg, nil
+		}
+	}
+	seg, err := open()
+	if err != nil {
+		return nil, err
+	}
+	fw.seg = seg
+	return seg, nil
 }
 
 // watch returns the watch of segment rel, starting its poller if it has none yet. Call
@@ -82,6 +106,11 @@ func (s *Server) release(fw *fileWatch) {
 	if fw.refs == 0 {
 		close(fw.done)
 		delete(w.files, fw.rel)
+		fw.mu.Lock()
+		if fw.seg != nil {
+			fw.seg.close()
+		}
+		fw.mu.Unlock()
 	}
 }
 

@@ -32,8 +32,13 @@ const (
 // is the file offset after its line, so that a client reconnecting with Last-Event-ID
 // resumes where it left off. When the file is replaced (a new session) or truncated, an
 // event "reset" is sent and the new file is streamed from its start. While there is no
-// file, the stream stays open and waits for one, with a comment every 15 s.
+// file, the stream stays open and waits for one, with a comment every 15 s. A stream with
+// no folder is a 404: anyone could otherwise hold every slot with names that do not exist.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, name string) {
+	if fi, err := s.root.Stat(stream.LiveDir + "/" + name); err != nil || !fi.IsDir() {
+		notFound(w)
+		return
+	}
 	if s.events.Add(1) > MaxEventClients {
 		s.events.Add(-1)
 		w.Header().Set("Retry-After", "10")

@@ -154,8 +154,13 @@ func TestEvents(t *testing.T) {
 	if ev := c.next(t); ev.data != `{"type":"frame","n":100}` {
 		t.Fatalf("the new file: %+v", ev)
 	}
-	if st := ts.Stats(); st.Events != 3 {
-		t.Errorf("stats %+v", st)
+	// A stream with no folder: a 404 at once, and no slot taken.
+	resp, _ := ts.get(t, "GET", "/live/nocam/events", nil)
+	if resp.StatusCode != 404 {
+		t.Errorf("events of a stream with no folder: status %d", resp.StatusCode)
+	}
+	if st := ts.Stats(); st.Events != 3 || ts.events.Load() != 3 {
+		t.Errorf("stats %+v, %d event streams open, want 3", st, ts.events.Load())
 	}
 }
 
@@ -184,7 +189,11 @@ func TestEventsBacklog(t *testing.T) {
 // complete response, when Serve's context does, rather than being cut when the grace
 // for responses to finish (ShutdownGrace) runs out.
 func TestServeShutdown(t *testing.T) {
-	s, err := New(Options{Root: t.TempDir()})
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "live", "cam"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,6 +291,7 @@
       setPhase('offline', 'cannot reach the server');
       return;
     }
+    if (info) analysis.start();
     const playable = info && (info.dash || info.hls);
     if (!playable) {
       // Gone (a new session is setting up its folder, or it was deleted): stop asking
@@ -517,8 +518,18 @@
     frames: [], // [pts_ms, motion, luma]
     cuts: [], // pts_ms
     latency: NaN,
+    es: null,
+    drawing: false,
+    // start opens the events of a stream that exists (the server refuses those of a
+    // stream with no folder), unless they are open; a stream that went away closes them,
+    // and the next look that finds it opens them again.
     start() {
+      if (this.es) return;
       const es = new EventSource(st.urls.events);
+      this.es = es;
+      es.onerror = () => {
+        if (es.readyState === EventSource.CLOSED && this.es === es) this.es = null;
+      };
       es.onmessage = (ev) => {
         let r;
         try { r = JSON.parse(ev.data); } catch (e) { return; }
@@ -539,7 +550,8 @@
         this.frames = [];
         this.cuts = [];
       });
-      setInterval(() => this.draw(), 500);
+      if (!this.drawing) setInterval(() => this.draw(), 500);
+      this.drawing = true;
     },
     draw() {
       if ($('analysis').hidden || !this.frames.length) return;
@@ -630,7 +642,6 @@
     };
     await sv.clock.sync(st.cfg.time);
     sv.clock.keep(st.cfg.time);
-    analysis.start();
     // Waiting for a stream, look more often for a while: the first frame comes sooner.
     let waitingSince = performance.now();
     const poll = async () => {

@@ -36,12 +36,18 @@ type metrics struct {
 	highs    *prometheus.GaugeVec // {stream, queue}
 	handoff  *prometheus.HistogramVec
 
-	mu   sync.Mutex
-	seen map[string]map[string]time.Time // stream -> viewer -> last segment request
+	mu        sync.Mutex
+	seen      map[string]map[string]time.Time // stream -> viewer -> last segment request
+	published map[string]bool                 // streams that have had a publisher
+	swept     time.Time                       // when seen last forgot its quiet viewers
 }
 
+// maxViewerIDs bounds the viewers remembered per stream: past it, a new viewer is not
+// counted until others go quiet.
+const maxViewerIDs = 1 << 16
+
 func newMetrics() *metrics {
-	m := &metrics{reg: prometheus.NewRegistry(), seen: make(map[string]map[string]time.Time)}
+	m := &metrics{reg: prometheus.NewRegistry(), seen: make(map[string]map[string]time.Time), published: make(map[string]bool)}
 	stream := []string{"stream"}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sv", Name: name, Help: help}, append(stream, labels...))
@@ -87,6 +93,9 @@ type streamMetrics struct {
 }
 
 func (m *metrics) stream(name string) *streamMetrics {
+	m.mu.Lock()
+	m.published[name] = true
+	m.mu.Unlock()
 	return &streamMetrics{
 		stream:           name,
 		bytes:            m.bytes.WithLabelValues(name),
@@ -119,9 +128,11 @@ func raise(g prometheus.Gauge, v int64) {
 
 // segmentRequest counts a segment request and its viewer: the page's viewer id (the
 // query parameter v that the viewer page adds), or else the client's address. It only
-// notes the time: viewers are counted when asked for (Viewers, a scrape).
+// notes the time: viewers are counted when asked for (Viewers, a scrape). Only streams
+// that have had a publisher are counted: anyone can ask for any name, and a series or a
+// viewer map for each would grow without bound. Viewers gone quiet are forgotten at
+// least once per viewerWindow, scraped or not.
 func (m *metrics) segmentRequest(stream string, r *http.Request) {
-	m.requests.WithLabelValues(stream).Inc()
 	id := r.URL.Query().Get("v")
 	if id == "" || len(id) > 32 {
 		id, _, _ = net.SplitHostPort(r.RemoteAddr)
@@ -129,12 +140,24 @@ func (m *metrics) segmentRequest(stream string, r *http.Request) {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.published[stream] {
+		return
+	}
+	m.requests.WithLabelValues(stream).Inc()
+	if now.Sub(m.swept) > viewerWindow {
+		for s := range m.seen {
+			m.countViewers(s, now)
+		}
+		m.swept = now
+	}
 	v := m.seen[stream]
 	if v == nil {
 		v = make(map[string]time.Time)
 		m.seen[stream] = v
 	}
-	v[id] = now
+	if _, ok := v[id]; ok || len(v) < maxViewerIDs {
+		v[id] = now
+	}
 }
 
 // Viewers returns how many players asked for a segment of stream in the last 10 s.

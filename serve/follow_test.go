@@ -171,7 +171,7 @@ func TestInProgressShared(t *testing.T) {
 			defer resp.Body.Close()
 			b, err := io.ReadAll(resp.Body)
 			if err != nil || resp.StatusCode != 200 {
-				errs <- fmt.Errorf("status %d: %v", resp.StatusCode, err)
+				errs <- fmt.Errorf("status %d: %w", resp.StatusCode, err)
 				return
 			}
 			bodies <- b

@@ -104,6 +104,9 @@ type Options struct {
 	Out string
 	// MaxStreams bounds the live streams; 0 means DefaultMaxStreams.
 	MaxStreams int
+	// MaxRequests bounds the requests for media served at once (serve.Options): past it
+	// viewers get 503, while publishers, which this bound does not count, are served.
+	MaxRequests int
 	// Token, when set, is required from publishers. Keys, when set, maps streams to the
 	// key their publisher must present instead (or as well: either is accepted).
 	Token string
@@ -235,6 +238,7 @@ func New(o Options) (*Server, error) {
 		Version:       o.Version,
 		Log:           log,
 		OnSegment:     m.segmentRequest,
+		MaxRequests:   o.MaxRequests,
 	})
 	if err != nil {
 		return nil, err

@@ -482,3 +482,35 @@ func BenchmarkFanOut(b *testing.B) {
 		wg.Wait()
 	}
 }
+
+// TestMaxRequests: past MaxRequests requests under /live/ at once, held ones included,
+// a request is a 503 with Retry-After; once they are answered, requests are served again.
+func TestMaxRequests(t *testing.T) {
+	ts := newTestServer(t, Options{MaxRequests: 2, Hold: testenv.Hang})
+	ts.write(t, "chunk-stream0-00001.m4s", pattern(100, 1)) // the stream is live
+	const name = "chunk-stream0-00002.m4s"
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			resp, body := ts.get(t, "GET", "/live/cam/"+name, nil)
+			if resp.StatusCode != 200 || len(body) != 500 {
+				t.Errorf("a held request: status %d, %d bytes", resp.StatusCode, len(body))
+			}
+		})
+	}
+	if !eventually(func() bool { return ts.Stats().Waited == 2 }) {
+		t.Fatalf("the requests were not held: %+v", ts.Stats())
+	}
+	resp, _ := ts.get(t, "GET", "/live/cam/manifest.mpd", nil)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Access-Control-Allow-Origin") == "" {
+		t.Errorf("a request past the bound: status %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	w := newSegmentWriter(t, filepath.Join(ts.dir, name))
+	w.write(pattern(500, 2))
+	w.finish()
+	wg.Wait()
+	resp, _ = ts.get(t, "GET", "/live/cam/"+name, nil)
+	if st := ts.Stats(); resp.StatusCode != 200 || st.Refused != 1 {
+		t.Errorf("once the held ones are answered: status %d, stats %+v", resp.StatusCode, st)
+	}
+}

@@ -101,6 +101,13 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
+	if n := s.stats.serving.Add(1); s.o.MaxRequests > 0 && n > int64(s.o.MaxRequests) {
+		s.stats.serving.Add(-1)
+		s.stats.refused.Add(1)
+		busy(w)
+		return
+	}
+	defer s.stats.serving.Add(-1)
 	if name, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, stream.MediaPrefix), "/"+stream.EventsName); ok && stream.Valid(name) {
 		s.serveEvents(w, r, name)
 		return

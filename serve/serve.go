@@ -101,6 +101,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/svtool/sv/stream"
@@ -157,6 +158,12 @@ type Options struct {
 	Hold time.Duration
 	// WriteTimeout bounds each write to a client; 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// MaxRequests bounds the requests under /live/ (media and events) served at once,
+	// held ones included: past it, a request is answered 503 with Retry-After, which
+	// players retry, rather than taking the descriptors and the CPU that publishers and
+	// packagers need. 0 means from the open-file limit (DefaultMaxRequests); negative,
+	// no bound.
+	MaxRequests int
 	// Version is shown by the pages; optional.
 	Version string
 	// Log receives a record for each response that failed on the server's side (debug
@@ -184,6 +191,18 @@ type Stats struct {
 	Blocked        int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
 	Timeouts       int64 // blocking playlist reloads answered 503: the playlist did not get there in time
 	Events         int64 // /events streams opened
+	Refused        int64 // requests under /live/ answered 503: MaxRequests were being served
+}
+
+// DefaultMaxRequests is the MaxRequests that the process's open-file limit allows: a
+// request may hold a socket and a file, and 256 descriptors are left for the rest
+// (publishers, FFmpeg's pipes, the files being written). At least 64.
+func DefaultMaxRequests() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return 1 << 16
+	}
+	return max(64, (int(lim.Cur)-256)/2)
 }
 
 // Server serves the pages, the media under Options.Root, /time and the analysis events.
@@ -194,7 +213,7 @@ type Server struct {
 	mux   *http.ServeMux
 	stats struct {
 		requests, segments, inProgress, aborted, missing, waited, events atomic.Int64
-		inProgressRead                                                   atomic.Int64
+		inProgressRead, refused, serving                                 atomic.Int64
 		blocked, timeouts                                                atomic.Int64
 	}
 	events       atomic.Int64     // open /events streams
@@ -229,6 +248,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxRequests == 0 {
+		o.MaxRequests = DefaultMaxRequests()
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -290,6 +312,7 @@ func (s *Server) Stats() Stats {
 		Blocked:        s.stats.blocked.Load(),
 		Timeouts:       s.stats.timeouts.Load(),
 		Events:         s.stats.events.Load(),
+		Refused:        s.stats.refused.Load(),
 	}
 }
 

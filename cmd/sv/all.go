@@ -60,6 +60,7 @@ Examples:
 			listenFlag("127.0.0.1:8080", "SV_LISTEN"),
 			&cli.StringFlag{Name: "out", Value: "output", Usage: "output `DIR`: DIR/live/{stream} and DIR/recordings/{stream}", EnvVars: []string{"SV_OUT"}},
 			&cli.IntFlag{Name: "max-streams", Value: live.DefaultMaxStreams, Usage: "most live streams at once; more are refused (HTTP 503)", EnvVars: []string{"SV_MAX_STREAMS"}},
+			maxRequestsFlag,
 			tokenFlag,
 			allowOriginFlag,
 			latencyFlag,
@@ -284,6 +285,7 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
 	o := live.Options{
 		Out:          c.String("out"),
 		MaxStreams:   c.Int("max-streams"),
+		MaxRequests:  c.Int("max-requests"),
 		Token:        c.String("token"),
 		Takeover:     c.Bool("takeover"),
 		AllowOrigins: c.StringSlice("allow-origin"),

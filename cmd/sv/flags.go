@@ -25,6 +25,9 @@ var (
 	tokenFlag       = &cli.StringFlag{Name: "token", Usage: "require this token from publishers (?token= or Authorization: Bearer)", EnvVars: []string{"SV_TOKEN"}}
 	allowOriginFlag = &cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}}
 
+	// Serving: sv serve, sv all.
+	maxRequestsFlag = &cli.IntFlag{Name: "max-requests", Usage: "most requests for media served at once, held ones included; more get 503 with Retry-After (0: from the open-file limit, -1: no bound)", EnvVars: []string{"SV_MAX_REQUESTS"}}
+
 	// Packaging: sv dash, sv all.
 	latencyFlag  = &cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}}
 	partFlag     = &cli.DurationFlag{Name: "part", Value: dash.DefaultPart, Usage: "LL-HLS part target (low latency)", EnvVars: []string{"SV_PART"}}

@@ -53,6 +53,7 @@ Examples:
 			&cli.StringFlag{Name: "proxy-ingest", Usage: "forward publishers at /ingest/{stream} to sv recv at `ADDR` (host:port)", EnvVars: []string{"SV_PROXY_INGEST"}},
 			&cli.BoolFlag{Name: "token-required", Usage: "tell the capture page that the ingest wants a token", EnvVars: []string{"SV_TOKEN_REQUIRED"}},
 			&cli.StringFlag{Name: "cors", Value: "*", Usage: "Access-Control-Allow-Origin of the media and /time", EnvVars: []string{"SV_CORS"}},
+			maxRequestsFlag,
 			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			&cli.StringFlag{Name: "tls", Usage: "self-signed: make a certificate at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}},
@@ -124,6 +125,7 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 		TokenRequired: c.Bool("token-required"),
 		CORSOrigin:    c.String("cors"),
 		Hold:          hold,
+		MaxRequests:   c.Int("max-requests"),
 		Version:       versionString(),
 		Log:           log,
 	})

@@ -163,18 +163,15 @@ func TestInProgressShared(t *testing.T) {
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
-			resp, err := noGzipClient.Get(ts.url + "/live/cam/" + name)
-			if err != nil {
+			resp, b, err := ts.fetch("GET", "/live/cam/"+name, nil)
+			switch {
+			case err != nil:
 				errs <- err
-				return
+			case resp.StatusCode != 200:
+				errs <- fmt.Errorf("status %d", resp.StatusCode)
+			default:
+				bodies <- b
 			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil || resp.StatusCode != 200 {
-				errs <- fmt.Errorf("status %d: %w", resp.StatusCode, err)
-				return
-			}
-			bodies <- b
 		})
 	}
 	if !eventually(func() bool { return ts.watchRefs("live/cam/"+name) == clients }) {

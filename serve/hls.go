@@ -250,14 +250,7 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, pf *playl
 	h := w.Header()
 	h.Set("Cache-Control", cache)
 	h.Add("Vary", "Accept-Encoding")
-	etag := fileETag(pf.fi)
-	h.Set("ETag", etag)
-	if r.Header.Get("Range") == "" && acceptsGzip(r) {
-		gz, _ := s.gzips.get(r.URL.Path, etag, bytes.NewReader(pf.body)) // no error from memory
-		serveGzipped(w, r, gz, etag)
-		return
-	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(pf.body))
+	s.serveManifest(w, r, pf.body)
 }
 
 // playlistWatchers keeps one playlistWatch per playlist that blocking reloads wait on.

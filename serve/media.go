@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"hash/crc64"
 	"io"
 	"io/fs"
 	"net/http"
@@ -376,18 +377,34 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 		modtime = fi.ModTime()
 	case manifest:
 		w.Header().Add("Vary", "Accept-Encoding")
-		if r.Header.Get("Range") == "" && acceptsGzip(r) && fi.Size() <= maxGzip {
-			gz, err := s.gzips.get(r.URL.Path, etag, f)
+		if fi.Size() <= maxGzip {
+			body, err := io.ReadAll(io.LimitReader(f, maxGzip+1))
 			if err != nil {
 				s.o.Log.Warn("cannot read", "path", r.URL.Path, "err", err)
 				httpError(w, http.StatusInternalServerError, "cannot read the file")
 				return
 			}
-			serveGzipped(w, r, gz, etag)
+			s.serveManifest(w, r, body)
 			return
 		}
 	}
 	http.ServeContent(w, r, "", modtime, f)
+}
+
+// serveManifest sends one version of a manifest or playlist from memory, gzipped when
+// the client takes it, its ETag made from its bytes: a file's size and modification time
+// do not tell two versions apart, as the clock that stamps files ticks every few
+// milliseconds and a packager may rewrite a playlist twice within a tick, with as many
+// bytes.
+func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, body []byte) {
+	etag := fmt.Sprintf(`"%x-%016x"`, len(body), crc64.Checksum(body, crcTable))
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("Range") == "" && acceptsGzip(r) {
+		gz, _ := s.gzips.get(r.URL.Path, etag, bytes.NewReader(body)) // no error from memory
+		serveGzipped(w, r, gz, etag)
+		return
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 // acceptsGzip reports whether the request's Accept-Encoding takes gzip.
@@ -430,7 +447,7 @@ type gzipCache struct {
 }
 
 type gzipped struct {
-	etag string // the version's ETag (fileETag)
+	etag string // the version's ETag, made from its bytes
 	gz   []byte
 }
 

@@ -462,3 +462,50 @@ func TestOutOfFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestVersions: two versions of a playlist with as many bytes and the same
+// modification time (the file clock ticks every few milliseconds) are two versions: each
+// is sent as it is, gzipped or not, and the first one's ETag does not validate the second.
+func TestManifestVersions(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	stamp := time.Now().Add(-time.Minute).Truncate(time.Second)
+	write := func(body string) {
+		p := ts.write(t, "media_0.m3u8.new", []byte(body))
+		if err := os.Chtimes(p, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p, filepath.Join(ts.dir, "media_0.m3u8")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gz := http.Header{"Accept-Encoding": {"gzip"}}
+	get := func(h http.Header) (*http.Response, string) {
+		resp, body := ts.get(t, "GET", "/live/cam/media_0.m3u8", h)
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp, string(body)
+	}
+	write("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nchunk-1.m4s\n")
+	first, body := get(gz)
+	if first.StatusCode != 200 || !strings.Contains(body, "chunk-1") {
+		t.Fatalf("first version: status %d, %q", first.StatusCode, body)
+	}
+	write("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nchunk-2.m4s\n")
+	for _, h := range []http.Header{gz, nil} {
+		resp, body := get(h)
+		if resp.StatusCode != 200 || !strings.Contains(body, "chunk-2") {
+			t.Errorf("second version (Accept-Encoding %q): status %d, %q", h.Get("Accept-Encoding"), resp.StatusCode, body)
+		}
+	}
+	resp, _ := ts.get(t, "GET", "/live/cam/media_0.m3u8", http.Header{"Accept-Encoding": {"gzip"}, "If-None-Match": {first.Header.Get("ETag")}})
+	if resp.StatusCode != 200 {
+		t.Errorf("the first version's ETag validated the second: status %d", resp.StatusCode)
+	}
+}

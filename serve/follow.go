@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,7 +146,8 @@ func (g *sharedSegment) read() (bool, error) {
 	grew := false
 	for {
 		if cap(g.data)-len(g.data) < readChunk {
-			g.data = append(g.data[:len(g.data):len(g.data)], make([]byte, readChunk)...)[:len(g.data)]
+			// A new array: the bytes already handed out stay as they were.
+			g.data = slices.Grow(g.data, readChunk)
 		}
 		n, err := g.f.Read(g.data[len(g.data):cap(g.data)])
 		if n > 0 {

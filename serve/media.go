@@ -368,8 +368,6 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
 // http.ServeContent, manifests gzipped when the client takes it.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, mt mediaType) {
 	s.mediaHeaders(w, mt)
-	etag := fileETag(fi)
-	w.Header().Set("ETag", etag)
 	var modtime time.Time // none for files that change more often than once a second
 	switch mt.kind {
 	case segment:
@@ -388,6 +386,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 			return
 		}
 	}
+	w.Header().Set("ETag", fileETag(fi))
 	http.ServeContent(w, r, "", modtime, f)
 }
 

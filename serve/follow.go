@@ -45,8 +45,8 @@ type tail struct {
 // stream cost one reader of each segment, not a thousand.
 type sharedSegment struct {
 	root      *os.Root
-	name, tmp string        // paths under root
-	counted   *atomic.Int64 // Stats.InProgressRead
+	name, tmp string // paths under root
+	stats     *followStats
 
 	mu         sync.Mutex
 	f          *os.File    // NAME.tmp, opened while it was being written
@@ -54,8 +54,17 @@ type sharedSegment struct {
 	data       []byte      // every byte read so far; only ever appended to
 	sum        hash.Hash64 // of data
 	lastGrowth time.Time
-	done       bool  // complete, and data is exactly the final file
-	err        error // failed for good
+	looked     bool   // the file has been looked at
+	seen       uint64 // the watch's change count at the last look
+	done       bool   // complete, and data is exactly the final file
+	err        error  // failed for good
+}
+
+// followStats counts the work of following segments in progress.
+type followStats struct {
+	read   atomic.Int64 // bytes read: Stats.InProgressRead
+	looks  atomic.Int64 // looks at the files: Stats.InProgressLooks
+	forced atomic.Int64 // those of them made with no change seen, after safetyWake
 }
 
 // openTail follows rel+".tmp" if it exists: it joins the segment's shared reader, or
@@ -68,7 +77,7 @@ func (s *Server) openTail(rel string) (*tail, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &sharedSegment{root: s.root, name: rel, tmp: tmp, counted: &s.stats.inProgressRead, f: f, id: fi, sum: crc64.New(crcTable), lastGrowth: time.Now()}, nil
+		return &sharedSegment{root: s.root, name: rel, tmp: tmp, stats: &s.stats.follow, f: f, id: fi, sum: crc64.New(crcTable), lastGrowth: time.Now()}, nil
 	})
 	if err != nil {
 		s.release(fw)
@@ -102,7 +111,11 @@ const readChunk = 64 << 10
 // nothing new, checks whether the file has become the segment, and returns the bytes
 // read so far (a prefix of the segment that will not change), whether they are the whole
 // segment, and the error that ended it.
-func (g *sharedSegment) advance(stall time.Duration) ([]byte, bool, error) {
+//
+// The file is looked at only when its watch has seen a change since the last look
+// (changes, the watch's count), or when force is set: however many clients a change
+// wakes, one of them reads and stats the file and the others take what it read.
+func (g *sharedSegment) advance(changes uint64, force bool, stall time.Duration) ([]byte, bool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done || g.err != nil {
@@ -111,6 +124,17 @@ func (g *sharedSegment) advance(stall time.Duration) ([]byte, bool, error) {
 	if g.f == nil {
 		g.err = errAbandoned
 		return g.data, false, g.err
+	}
+	if g.looked && changes <= g.seen && !force {
+		if time.Since(g.lastGrowth) > stall {
+			g.err = fmt.Errorf("%w for %s", errStalled, stall)
+		}
+		return g.data, false, g.err
+	}
+	g.looked, g.seen = true, max(g.seen, changes)
+	g.stats.looks.Add(1)
+	if force {
+		g.stats.forced.Add(1)
 	}
 	grew, err := g.read()
 	if err != nil {
@@ -153,7 +177,7 @@ func (g *sharedSegment) read() (bool, error) {
 		if n > 0 {
 			g.sum.Write(g.data[len(g.data) : len(g.data)+n])
 			g.data = g.data[:len(g.data)+n]
-			g.counted.Add(int64(n))
+			g.stats.read.Add(int64(n))
 			grew = true
 		}
 		if errors.Is(err, io.EOF) || n == 0 && err == nil {
@@ -219,9 +243,11 @@ func (g *sharedSegment) verify() error {
 func (t *tail) copyTo(ctx context.Context, w io.Writer, flush func() error, stall time.Duration) error {
 	timer := time.NewTimer(safetyWake)
 	defer timer.Stop()
+	force := false
 	for {
 		changed := t.fw.next() // before looking: a change after the look closes it
-		data, done, err := t.seg.advance(stall)
+		data, done, err := t.seg.advance(t.fw.changes.Load(), force, stall)
+		force = false
 		if len(data) > t.sent {
 			if _, werr := w.Write(data[t.sent:]); werr != nil {
 				return fmt.Errorf("%w: %w", errWrite, werr)
@@ -246,6 +272,7 @@ func (t *tail) copyTo(ctx context.Context, w io.Writer, flush func() error, stal
 			return ctx.Err()
 		case <-changed:
 		case <-timer.C:
+			force = true // a change the watch would have missed
 		}
 	}
 }

@@ -185,13 +185,16 @@ type Stats struct {
 	// InProgressRead is the bytes read from segments being written: once for all the
 	// clients that stream each one, however many they are.
 	InProgressRead int64
-	Aborted        int64 // in-progress responses given up: the writer stopped or rewrote the file
-	Missing        int64 // segment requests answered 404
-	Waited         int64 // requests for a segment or part not written yet, held for it
-	Blocked        int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
-	Timeouts       int64 // blocking playlist reloads answered 503: the playlist did not get there in time
-	Events         int64 // /events streams opened
-	Refused        int64 // requests under /live/ answered 503: MaxRequests were being served
+	// InProgressLooks is the looks at segments being written (a read, and a stat or
+	// two when nothing was new): one per change for all the clients of a segment.
+	InProgressLooks int64
+	Aborted         int64 // in-progress responses given up: the writer stopped or rewrote the file
+	Missing         int64 // segment requests answered 404
+	Waited          int64 // requests for a segment or part not written yet, held for it
+	Blocked         int64 // blocking playlist reloads (_HLS_msn) that waited for the playlist
+	Timeouts        int64 // blocking playlist reloads answered 503: the playlist did not get there in time
+	Events          int64 // /events streams opened
+	Refused         int64 // requests under /live/ answered 503: MaxRequests were being served
 }
 
 // DefaultMaxRequests is the MaxRequests that the process's open-file limit allows: a
@@ -213,8 +216,9 @@ type Server struct {
 	mux   *http.ServeMux
 	stats struct {
 		requests, segments, inProgress, aborted, missing, waited, events atomic.Int64
-		inProgressRead, refused, serving                                 atomic.Int64
+		refused, serving                                                 atomic.Int64
 		blocked, timeouts                                                atomic.Int64
+		follow                                                           followStats
 	}
 	events       atomic.Int64     // open /events streams
 	descriptions descriptions     // for /streams.json
@@ -302,17 +306,18 @@ func (s *Server) Close() error {
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Requests:       s.stats.requests.Load(),
-		Segments:       s.stats.segments.Load(),
-		InProgress:     s.stats.inProgress.Load(),
-		InProgressRead: s.stats.inProgressRead.Load(),
-		Aborted:        s.stats.aborted.Load(),
-		Missing:        s.stats.missing.Load(),
-		Waited:         s.stats.waited.Load(),
-		Blocked:        s.stats.blocked.Load(),
-		Timeouts:       s.stats.timeouts.Load(),
-		Events:         s.stats.events.Load(),
-		Refused:        s.stats.refused.Load(),
+		Requests:        s.stats.requests.Load(),
+		Segments:        s.stats.segments.Load(),
+		InProgress:      s.stats.inProgress.Load(),
+		InProgressRead:  s.stats.follow.read.Load(),
+		InProgressLooks: s.stats.follow.looks.Load(),
+		Aborted:         s.stats.aborted.Load(),
+		Missing:         s.stats.missing.Load(),
+		Waited:          s.stats.waited.Load(),
+		Blocked:         s.stats.blocked.Load(),
+		Timeouts:        s.stats.timeouts.Load(),
+		Events:          s.stats.events.Load(),
+		Refused:         s.stats.refused.Load(),
 	}
 }
 

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,10 +48,11 @@ type watchers struct {
 
 // fileWatch is the poller of one segment, NAME.tmp becoming NAME.
 type fileWatch struct {
-	signal        // broadcast at each change
-	rel    string // NAME, under the root
-	refs   int    // readers; guarded by watchers.mu
-	done   chan struct{}
+	signal                // broadcast at each change
+	changes atomic.Uint64 // changes seen so far: incremented before each broadcast
+	rel     string        // NAME, under the root
+	refs    int           // readers; guarded by watchers.mu
+	done    chan struct{}
 
 	mu  sync.Mutex
 	seg *sharedSegment // the segment's bytes as its clients stream them, once one has
@@ -148,6 +150,7 @@ func (s *Server) poll(fw *fileWatch, last fileState) {
 		}
 		if st := s.stateOf(fw.rel); st != last {
 			last = st
+			fw.changes.Add(1)
 			fw.broadcast()
 		}
 	}

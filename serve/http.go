@@ -79,21 +79,34 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.
 }
 
 // deadlineWriter bounds every write of a response to a fixed time from its start,
-// rather than the whole response.
+// rather than the whole response: each write has between 7/8 of the timeout and all of
+// it. The deadline is moved only when it has come nearer than that, so that the many
+// small writes of a segment in progress do not each reset a timer.
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	until   time.Time // the deadline set
+}
+
+// extend moves the deadline to a timeout from now, if it is nearer than 7/8 of that.
+func (w *deadlineWriter) extend() {
+	now := time.Now()
+	if w.until.Sub(now) >= w.timeout-w.timeout/8 {
+		return
+	}
+	w.until = now.Add(w.timeout)
+	w.rc.SetWriteDeadline(w.until)
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
-	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	w.extend()
 	return w.ResponseWriter.Write(p)
 }
 
 // FlushError is what http.ResponseController.Flush calls.
 func (w *deadlineWriter) FlushError() error {
-	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	w.extend()
 	return w.rc.Flush()
 }
 
@@ -123,7 +136,7 @@ func (w *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 		if limit > 0 {
 			n = min(n, limit)
 		}
-		w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+		w.extend()
 		m, err := rf.ReadFrom(&io.LimitedReader{R: r, N: n})
 		total += m
 		if limit > 0 {

@@ -67,6 +67,7 @@ func BenchmarkViewers(b *testing.B) {
 			b.ReportMetric(r.late(1), "late-max-ms")
 			b.ReportMetric(float64(r.errors), "errors")
 			b.ReportMetric(float64(r.segments), "segments")
+			b.ReportMetric(r.genCPU, "viewers-cpu-%")
 		})
 	}
 }
@@ -78,7 +79,8 @@ type viewersRun struct {
 	bytesPerSec float64
 	lateness    []float64 // ms, one per viewer and segment
 	errors      int
-	segments    int // whole segments received, all viewers
+	segments    int     // whole segments received, all viewers
+	genCPU      float64 // this process's threads (the viewers), % of one core
 }
 
 func (r viewersRun) late(q float64) float64 {
@@ -157,14 +159,15 @@ func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
 					mu.Unlock()
 					return
 				}
+				buf := make([]byte, 32<<10)
 				for n := first; time.Now().Before(end); n++ {
-					body, err := fetch(client, base+t[1]+fmt.Sprintf("%05d", n)+t[2])
+					size, err := drain(client, base+t[1]+fmt.Sprintf("%05d", n)+t[2], buf)
 					at := time.Now()
 					mu.Lock()
 					if err != nil {
 						errs++
 					} else {
-						bytes += int64(len(body))
+						bytes += size
 						received = append(received, got{k, n, at})
 					}
 					mu.Unlock()
@@ -177,13 +180,16 @@ func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
 	}
 	time.Sleep(2 * time.Second)
 	cpu0, _ := lab.ThreadsCPU(s.Pid())
+	gen0, _ := lab.ThreadsCPU(os.Getpid())
 	t0 := time.Now()
 	time.Sleep(run)
 	cpu1, _ := lab.ThreadsCPU(s.Pid())
+	gen1, _ := lab.ThreadsCPU(os.Getpid())
 	window := time.Since(t0)
 	wg.Wait()
 
-	r := viewersRun{cpu: 100 * (cpu1 - cpu0).Seconds() / window.Seconds(), errors: errs}
+	r := viewersRun{cpu: 100 * (cpu1 - cpu0).Seconds() / window.Seconds(), errors: errs,
+		genCPU: 100 * (gen1 - gen0).Seconds() / window.Seconds()}
 	r.rss, _ = lab.PeakRSS(s.Pid())
 	r.bytesPerSec = float64(bytes) / time.Since(start).Seconds()
 	firstAt := map[[2]int]time.Time{}
@@ -197,8 +203,8 @@ func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
 		r.lateness = append(r.lateness, float64(g.at.Sub(firstAt[[2]int{g.track, g.number}]))/float64(time.Millisecond))
 	}
 	r.segments = len(received)
-	b.Logf("%d viewers: sv all %.0f%% of a core, %.0f MB RSS, %.1f MB/s; lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d segments; %d errors",
-		viewers, r.cpu, float64(r.rss)/(1<<20), r.bytesPerSec/1e6, r.late(0.5), r.late(0.99), r.late(1), r.segments, r.errors)
+	b.Logf("%d viewers: sv all %.0f%% of a core, %.0f MB RSS, %.1f MB/s; lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d segments; %d errors; the viewers' own CPU %.0f%%",
+		viewers, r.cpu, float64(r.rss)/(1<<20), r.bytesPerSec/1e6, r.late(0.5), r.late(0.99), r.late(1), r.segments, r.errors, r.genCPU)
 	return r
 }
 
@@ -217,6 +223,32 @@ func fetch(c *http.Client, u string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %s", u, resp.Status)
 	}
 	return body, nil
+}
+
+// drain GETs u and reads its body into buf, again and again, and returns its size: what
+// fetch does, without keeping the body. It fails on any status but 200 or a body cut
+// short.
+func drain(c *http.Client, u string, buf []byte) (int64, error) {
+	resp, err := c.Get(u)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n int64
+	for {
+		k, err := resp.Body.Read(buf)
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return n, fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return n, nil
 }
 
 // pin sets the CPU affinity of every thread of process pid.

@@ -239,6 +239,9 @@ func New(o Options) (*Server, error) {
 		Log:           log,
 		OnSegment:     m.segmentRequest,
 		MaxRequests:   o.MaxRequests,
+		// A request for the segment after a session's last waits for the next session
+		// to write it: the presentation goes on with the same numbers.
+		Pause: max(0, o.Reconnect),
 	})
 	if err != nil {
 		return nil, err

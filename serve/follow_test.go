@@ -373,6 +373,36 @@ func TestMissingSegment(t *testing.T) {
 	}
 }
 
+// TestPausedSegment: with Pause, a request for the segment after a stream's last is held
+// past Hold, for a stream that goes on after a pause (a publisher that reconnects), and
+// answered by the segment the stream goes on with; without, it is a 404 after Hold.
+func TestPausedSegment(t *testing.T) {
+	const hold = 100 * time.Millisecond
+	for _, pause := range []time.Duration{0, time.Hour} {
+		ts := newTestServer(t, Options{Hold: hold, Pause: pause})
+		ts.write(t, "chunk-stream1-00009.m4s", pattern(100, 1))
+		written := make(chan []byte, 1)
+		go func() {
+			// The stream goes on well after Hold: long enough for the request to have
+			// been answered 404 without Pause.
+			eventually(func() bool { return ts.Stats().Missing == 1 || pause > 0 && ts.Stats().Waited == 1 })
+			time.Sleep(3 * hold)
+			w := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream1-00010.m4s"))
+			w.write(pattern(700, 2))
+			w.finish()
+			written <- w.all
+		}()
+		resp, body := ts.get(t, "GET", "/live/cam/chunk-stream1-00010.m4s", nil)
+		all := <-written
+		switch {
+		case pause == 0 && resp.StatusCode != 404:
+			t.Errorf("no Pause: status %d, want a 404 after Hold", resp.StatusCode)
+		case pause > 0 && (resp.StatusCode != 200 || !bytes.Equal(body, all)):
+			t.Errorf("Pause %s: status %d, %d bytes of %d", pause, resp.StatusCode, len(body), len(all))
+		}
+	}
+}
+
 // TestMissingManifest: a manifest or playlist not written yet is held for, up to Hold,
 // even where the stream has no folder yet: a player opened as its stream starts gets it
 // the moment the packager writes it, not a 404 it would take for the end.

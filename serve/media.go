@@ -213,7 +213,7 @@ func (s *Server) exists(rel string) bool {
 // folder's modification time, so an older folder holds a finished stream.
 const liveFolder = 30 * time.Second
 
-// hold waits, up to Options.Hold, for segment rel to be started (NAME.tmp) or written
+// hold waits, up to Options.Hold and Options.Pause, for segment rel to be started (NAME.tmp) or written
 // (NAME), or for the writer to go on to the next number (it skipped rel's), and reports
 // whether one of them happened. Call release once the segment is served: it keeps the
 // watches, so that a tail of the segment shares their pollers. A request is held only in
@@ -244,7 +244,7 @@ func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) 
 			s.release(fw)
 		}
 	}
-	timer := time.NewTimer(s.o.Hold)
+	timer := time.NewTimer(s.o.Hold + max(0, s.o.Pause))
 	defer timer.Stop()
 	var changed [3]<-chan struct{} // nil ones never fire
 	for {

@@ -52,11 +52,13 @@
 // without a 404 and a stall at every segment. Finished files are sent with sendfile.
 //
 // A segment or part that is neither written nor being written is held for, up to
-// Options.Hold (3 s), in a live stream's folder: players ask a moment early on purpose
-// (an LL-HLS player fetches the part its playlist's EXT-X-PRELOAD-HINT names before the
-// packager has started it; a low-latency DASH player whose clock is a little ahead asks
-// for the next segment), and get it as soon as NAME.tmp or NAME appears, streamed as
-// above, instead of a 404 and a retry. One poller per awaited file wakes all the
+// Options.Hold (3 s) and Options.Pause (sv all: its reconnect time), in a live stream's
+// folder: players ask a moment early on purpose (an LL-HLS player fetches the part its
+// playlist's EXT-X-PRELOAD-HINT names before the packager has started it; a
+// low-latency DASH player whose clock is a little ahead asks for the next segment, and
+// for the one after a publisher's last before it learns that the publisher has gone),
+// and get it as soon as NAME.tmp or NAME appears, streamed as above, instead of a 404
+// and a retry. One poller per awaited file wakes all the
 // requests held for it. A request is answered 404 at once when the stream folder does
 // not exist or has not changed for 30 s (a packager creates or renames a file in it at
 // every part or segment: the stream is over), or when the segment numbered after it
@@ -156,6 +158,13 @@ type Options struct {
 	// playlist not written yet waits for it in any, before a 404; 0 means DefaultHold, a
 	// negative value answers 404 at once.
 	Hold time.Duration
+	// Pause is how long a live stream may stop between two segments and go on where it
+	// stopped (sv all: a publisher that reconnects, a packager started again): a request
+	// for a segment or part not written yet is held for Hold and Pause. A player asks
+	// for the segment after the last as it is due, often before the manifest that says
+	// the stream has paused reaches it, and most players stop for good on its 404; held,
+	// the request is answered by the segment the stream goes on with. 0 adds nothing.
+	Pause time.Duration
 	// WriteTimeout bounds each write to a client; 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// MaxRequests bounds the requests under /live/ (media and events) served at once,

@@ -6,7 +6,8 @@
 # is there.
 #   scripts/deps.sh [bench]
 # With bench, also Node.js and npm, for the Node receiver the ingest benchmarks compare
-# sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it.
+# sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it; and
+# nginx, which BenchmarkOrigin compares sv serve with.
 set -euo pipefail
 
 need=()
@@ -61,7 +62,8 @@ mpd_schema() {
 if [ "${1:-}" = bench ]; then
 	command -v node >/dev/null 2>&1 || need+=(nodejs)
 	command -v npm >/dev/null 2>&1 || need+=(npm)
-	tools+=(node npm)
+	command -v nginx >/dev/null 2>&1 || need+=(nginx)
+	tools+=(node npm nginx)
 fi
 if [ ${#need[@]} -eq 0 ]; then
 	mpd_schema

@@ -77,7 +77,8 @@ func (s *Server) openTail(rel string) (*tail, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &sharedSegment{root: s.root, name: rel, tmp: tmp, stats: &s.stats.follow, f: f, id: fi, sum: crc64.New(crcTable), lastGrowth: time.Now()}, nil
+		root, name := s.under(rel)
+		return &sharedSegment{root: root, name: name, tmp: name + ".tmp", stats: &s.stats.follow, f: f, id: fi, sum: crc64.New(crcTable), lastGrowth: time.Now()}, nil
 	})
 	if err != nil {
 		s.release(fw)
@@ -294,7 +295,7 @@ func (s *Server) serveTail(w http.ResponseWriter, r *http.Request, t *tail, mt m
 			notFound(w)
 			return
 		}
-		f, fi, err := s.open(t.seg.name)
+		f, fi, err := s.open(t.fw.rel)
 		if err != nil {
 			notFound(w)
 			return

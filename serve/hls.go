@@ -310,7 +310,8 @@ func (s *Server) pollPlaylist(pw *playlistWatch) {
 	var seen fs.FileInfo // the file last read
 	var read time.Time
 	for {
-		fi, err := s.root.Stat(pw.rel)
+		root, name := s.under(pw.rel)
+		fi, err := root.Stat(name)
 		if err == nil && (seen == nil || !sameVersion(fi, seen) || time.Since(read) >= playlistReread) {
 			if pf, err := s.readPlaylist(pw.rel); err == nil {
 				seen, read = pf.fi, time.Now()

@@ -204,7 +204,8 @@ func busy(w http.ResponseWriter) {
 }
 
 func (s *Server) exists(rel string) bool {
-	fi, err := s.root.Stat(rel)
+	root, name := s.under(rel)
+	fi, err := root.Stat(name)
 	return err == nil && fi.Mode().IsRegular()
 }
 
@@ -335,7 +336,8 @@ func numbered(name string, delta int64) []string {
 // O_NONBLOCK, so that a FIFO or a device cannot block the open (the flag changes nothing
 // for a regular file): one walk under the root, not a Stat's and an Open's.
 func (s *Server) open(rel string) (*os.File, fs.FileInfo, error) {
-	f, err := s.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	root, name := s.under(rel)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -509,3 +509,28 @@ func TestManifestVersions(t *testing.T) {
 		t.Errorf("the first version's ETag validated the second: status %d", resp.StatusCode)
 	}
 }
+
+// TestFolderReplaced: a stream folder is opened once and kept; removed and made again
+// (a stream started over from scratch), the new folder's files are served, and the old
+// one's are not, once the kept folder has been checked again.
+func TestFolderReplaced(t *testing.T) {
+	ts := newTestServer(t, Options{Hold: -1})
+	ts.write(t, "old-00001.m4s", pattern(100, 1))
+	if resp, _ := ts.get(t, "GET", "/live/cam/old-00001.m4s", nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if err := os.Rename(ts.dir, ts.dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	ts.write(t, "new-00001.m4s", pattern(200, 2))
+	status := func(p string) int {
+		resp, _ := ts.get(t, "GET", p, nil)
+		return resp.StatusCode
+	}
+	if !eventually(func() bool {
+		return status("/live/cam/new-00001.m4s") == 200 && status("/live/cam/old-00001.m4s") == 404
+	}) {
+		t.Errorf("after the folder was made again: new file %d, old file %d; want 200 and 404",
+			status("/live/cam/new-00001.m4s"), status("/live/cam/old-00001.m4s"))
+	}
+}

@@ -232,6 +232,7 @@ type Server struct {
 	events       atomic.Int64     // open /events streams
 	descriptions descriptions     // for /streams.json
 	watchers     watchers         // of the segments in progress or awaited
+	folders      folders          // the stream folders, each a Root of its own
 	playlists    playlistWatchers // of the playlists that blocking reloads wait on
 	gzips        gzipCache        // the gzipped versions of manifests and playlists
 }
@@ -309,6 +310,7 @@ func (s *Server) Close() error {
 	if s.root == nil {
 		return nil
 	}
+	s.closeFolders()
 	return s.root.Close()
 }
 

@@ -128,10 +128,11 @@ type fileState struct {
 
 func (s *Server) stateOf(rel string) fileState {
 	var st fileState
-	if fi, err := s.root.Stat(rel + ".tmp"); err == nil {
+	root, name := s.under(rel)
+	if fi, err := root.Stat(name + ".tmp"); err == nil {
 		st.tmpThere, st.tmpSize, st.tmpMod = true, fi.Size(), fi.ModTime()
 	}
-	if fi, err := s.root.Stat(rel); err == nil {
+	if fi, err := root.Stat(name); err == nil {
 		st.nameThere, st.nameMod = true, fi.ModTime()
 	}
 	return st

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -38,17 +37,7 @@ import (
 //	SV_BENCH_ORIGIN_VIEWERS=500,1000,2000 go -C internal/lab test -run '^$' -bench Origin -benchtime 1x ./bench
 func BenchmarkOrigin(b *testing.B) {
 	testenv.Require(b, "nginx")
-	counts := []int{500, 1000, 2000}
-	if v := os.Getenv("SV_BENCH_ORIGIN_VIEWERS"); v != "" {
-		counts = nil
-		for f := range strings.SplitSeq(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				b.Fatalf("SV_BENCH_ORIGIN_VIEWERS: %q", v)
-			}
-			counts = append(counts, n)
-		}
-	}
+	counts := viewerCounts(b, "SV_BENCH_ORIGIN_VIEWERS", []int{500, 1000, 2000})
 	run := benchDuration(b, "SV_BENCH_ORIGIN_RUN", 10*time.Second)
 	root := b.TempDir()
 	segments := originSegments(b, root)
@@ -211,20 +200,9 @@ func measureOrigin(b *testing.B, addr string, pids []int, segments [][2]string, 
 	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	base := "http://" + addr
 
-	type got struct {
-		second, track int
-		at            time.Duration // after the second began
-	}
-	var (
-		mu       sync.Mutex
-		received []got
-		errs     int
-		bytes    int64
-	)
+	var tl tally
 	// Each viewer connects and warms up with one request, then all start at the same
 	// second boundaries.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	start := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
 	seconds := int(run / time.Second)
 	var wg sync.WaitGroup
@@ -233,28 +211,13 @@ func measureOrigin(b *testing.B, addr string, pids []int, segments [][2]string, 
 			wg.Go(func() {
 				buf := make([]byte, 32<<10)
 				if _, err := drain(client, base+segments[0][k], buf); err != nil {
-					mu.Lock()
-					errs++
-					mu.Unlock()
+					tl.add([2]int{}, 0, err)
 					return
 				}
 				for s := range seconds {
-					tick := start.Add(time.Duration(s) * time.Second)
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(time.Until(tick)):
-					}
+					time.Sleep(time.Until(start.Add(time.Duration(s) * time.Second)))
 					size, err := drain(client, base+segments[s%len(segments)][k], buf)
-					at := time.Since(tick)
-					mu.Lock()
-					if err != nil {
-						errs++
-					} else {
-						bytes += size
-						received = append(received, got{s, k, at})
-					}
-					mu.Unlock()
+					tl.add([2]int{s, k}, size, err)
 				}
 			})
 		}
@@ -269,23 +232,14 @@ func measureOrigin(b *testing.B, addr string, pids []int, segments [][2]string, 
 	r := originRun{viewersRun: viewersRun{
 		cpu:         100 * (cpu1 - cpu0).Seconds() / window.Seconds(),
 		genCPU:      100 * (gen1 - gen0).Seconds() / window.Seconds(),
-		bytesPerSec: float64(bytes) / window.Seconds(),
-		errors:      errs,
-		segments:    len(received),
+		bytesPerSec: float64(tl.bytes) / window.Seconds(),
+		errors:      tl.errs,
+		segments:    len(tl.received),
 	}}
-	if bytes > 0 {
-		r.cpuPerGB = (cpu1 - cpu0).Seconds() / (float64(bytes) / 1e9)
+	if tl.bytes > 0 {
+		r.cpuPerGB = (cpu1 - cpu0).Seconds() / (float64(tl.bytes) / 1e9)
 	}
-	first := map[[2]int]time.Duration{}
-	for _, g := range received {
-		k := [2]int{g.second, g.track}
-		if f, ok := first[k]; !ok || g.at < f {
-			first[k] = g.at
-		}
-	}
-	for _, g := range received {
-		r.lateness = append(r.lateness, float64(g.at-first[[2]int{g.second, g.track}])/float64(time.Millisecond))
-	}
+	r.lateness = lateness(tl.received)
 	b.Logf("%d viewers: %.0f%% of a core, %.1f MB/s, %.2f CPU-s per GB; lateness p50 %.1f ms, p99 %.1f ms over %d segments; %d errors; the viewers' own CPU %.0f%%",
 		viewers, r.cpu, r.bytesPerSec/1e6, r.cpuPerGB, r.late(0.5), r.late(0.99), r.segments, r.errors, r.genCPU)
 	return r

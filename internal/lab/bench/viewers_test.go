@@ -41,17 +41,7 @@ import (
 //	go -C internal/lab test -run '^$' -bench Viewers -benchtime 1x ./bench
 func BenchmarkViewers(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
-	counts := []int{100, 500, 1000, 2000}
-	if v := os.Getenv("SV_BENCH_VIEWERS"); v != "" {
-		counts = nil
-		for f := range strings.SplitSeq(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				b.Fatalf("SV_BENCH_VIEWERS: %q", v)
-			}
-			counts = append(counts, n)
-		}
-	}
+	counts := viewerCounts(b, "SV_BENCH_VIEWERS", []int{100, 500, 1000, 2000})
 	run := benchDuration(b, "SV_BENCH_VIEWERS_RUN", 10*time.Second)
 	for _, n := range counts {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
@@ -137,41 +127,21 @@ func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
 
-	type got struct {
-		track, number int
-		at            time.Time
-	}
-	var (
-		mu       sync.Mutex
-		received []got
-		errs     int
-		bytes    int64
-	)
+	var tl tally
 	start := time.Now()
 	end := start.Add(run + 2*time.Second) // a second or two to reach the stream
 	var wg sync.WaitGroup
 	for range viewers {
 		for k, t := range tracks {
 			wg.Go(func() {
-				if _, err := fetch(client, base+t[0]); err != nil {
-					mu.Lock()
-					errs++
-					mu.Unlock()
+				buf := make([]byte, 32<<10)
+				if _, err := drain(client, base+t[0], buf); err != nil {
+					tl.add([2]int{}, 0, err)
 					return
 				}
-				buf := make([]byte, 32<<10)
 				for n := first; time.Now().Before(end); n++ {
 					size, err := drain(client, base+t[1]+fmt.Sprintf("%05d", n)+t[2], buf)
-					at := time.Now()
-					mu.Lock()
-					if err != nil {
-						errs++
-					} else {
-						bytes += size
-						received = append(received, got{k, n, at})
-					}
-					mu.Unlock()
-					if err != nil {
+					if tl.add([2]int{k, n}, size, err) != nil {
 						return
 					}
 				}
@@ -188,24 +158,79 @@ func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
 	window := time.Since(t0)
 	wg.Wait()
 
-	r := viewersRun{cpu: 100 * (cpu1 - cpu0).Seconds() / window.Seconds(), errors: errs,
+	r := viewersRun{cpu: 100 * (cpu1 - cpu0).Seconds() / window.Seconds(), errors: tl.errs,
 		genCPU: 100 * (gen1 - gen0).Seconds() / window.Seconds()}
 	r.rss, _ = lab.PeakRSS(s.Pid())
-	r.bytesPerSec = float64(bytes) / time.Since(start).Seconds()
-	firstAt := map[[2]int]time.Time{}
-	for _, g := range received {
-		k := [2]int{g.track, g.number}
-		if f, ok := firstAt[k]; !ok || g.at.Before(f) {
-			firstAt[k] = g.at
-		}
-	}
-	for _, g := range received {
-		r.lateness = append(r.lateness, float64(g.at.Sub(firstAt[[2]int{g.track, g.number}]))/float64(time.Millisecond))
-	}
-	r.segments = len(received)
+	r.bytesPerSec = float64(tl.bytes) / time.Since(start).Seconds()
+	r.lateness = lateness(tl.received)
+	r.segments = len(tl.received)
 	b.Logf("%d viewers: sv all %.0f%% of a core, %.0f MB RSS, %.1f MB/s; lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d segments; %d errors; the viewers' own CPU %.0f%%",
 		viewers, r.cpu, float64(r.rss)/(1<<20), r.bytesPerSec/1e6, r.late(0.5), r.late(0.99), r.late(1), r.segments, r.errors, r.genCPU)
 	return r
+}
+
+// viewerCounts reads the viewer counts to measure from the environment variable env
+// (comma-separated), def when it is not set.
+func viewerCounts(b *testing.B, env string, def []int) []int {
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	var counts []int
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			b.Fatalf("%s: %q", env, v)
+		}
+		counts = append(counts, n)
+	}
+	return counts
+}
+
+// tally adds up what the viewers received, from any number of goroutines.
+type tally struct {
+	mu       sync.Mutex
+	received []arrival
+	errs     int
+	bytes    int64
+}
+
+// add counts a response of size bytes that was segment key, or failed with err, which it
+// returns.
+func (tl *tally) add(key [2]int, size int64, err error) error {
+	at := time.Now()
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if err != nil {
+		tl.errs++
+		return err
+	}
+	tl.bytes += size
+	tl.received = append(tl.received, arrival{key, at})
+	return nil
+}
+
+// arrival is when a viewer had a whole segment: key names the segment (its track and
+// number, or second).
+type arrival struct {
+	key [2]int
+	at  time.Time
+}
+
+// lateness returns, for each arrival, how long after the first viewer's arrival of the
+// same segment it came, in ms.
+func lateness(as []arrival) []float64 {
+	first := map[[2]int]time.Time{}
+	for _, a := range as {
+		if f, ok := first[a.key]; !ok || a.at.Before(f) {
+			first[a.key] = a.at
+		}
+	}
+	ms := make([]float64, 0, len(as))
+	for _, a := range as {
+		ms = append(ms, float64(a.at.Sub(first[a.key]))/float64(time.Millisecond))
+	}
+	return ms
 }
 
 // fetch GETs u whole, and fails on any status but 200 or a body cut short.

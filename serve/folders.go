@@ -58,20 +58,23 @@ func (s *Server) under(rel string) (*os.Root, string) {
 // not exist or too many are open.
 func (s *Server) folder(dir string) *os.Root {
 	now := time.Now()
-	fs := &s.folders
-	fs.mu.Lock()
-	f := fs.m[dir]
+	kept := &s.folders
+	kept.mu.Lock()
+	f := kept.m[dir]
 	if f != nil && now.Sub(f.checked) < folderCheck {
-		fs.mu.Unlock()
+		kept.mu.Unlock()
 		return f.root
 	}
-	fs.mu.Unlock()
+	if f != nil {
+		f.checked = now // this caller checks it; the others go on using it meanwhile
+	}
+	kept.mu.Unlock()
 
 	// Open, or check, outside the lock: a walk under the root.
 	fi, err := s.root.Stat(dir)
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if cur := fs.m[dir]; cur != nil {
+	kept.mu.Lock()
+	defer kept.mu.Unlock()
+	if cur := kept.m[dir]; cur != nil {
 		if err == nil && os.SameFile(fi, cur.id) {
 			cur.checked = now
 			return cur.root
@@ -79,9 +82,9 @@ func (s *Server) folder(dir string) *os.Root {
 		// Removed, or made again: forget it. A request using it has its own reference
 		// (os.Root counts them) and ends as if the folder had gone under it.
 		cur.root.Close()
-		delete(fs.m, dir)
+		delete(kept.m, dir)
 	}
-	if err != nil || !fi.IsDir() || len(fs.m) >= maxFolders {
+	if err != nil || !fi.IsDir() || len(kept.m) >= maxFolders {
 		return nil
 	}
 	r, err := s.root.OpenRoot(dir)
@@ -93,20 +96,20 @@ func (s *Server) folder(dir string) *os.Root {
 		r.Close()
 		return nil
 	}
-	if fs.m == nil {
-		fs.m = map[string]*folder{}
+	if kept.m == nil {
+		kept.m = map[string]*folder{}
 	}
-	fs.m[dir] = &folder{root: r, id: id, checked: now}
+	kept.m[dir] = &folder{root: r, id: id, checked: now}
 	return r
 }
 
 // closeFolders closes the kept folders.
 func (s *Server) closeFolders() {
-	fs := &s.folders
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	for dir, f := range fs.m {
+	kept := &s.folders
+	kept.mu.Lock()
+	defer kept.mu.Unlock()
+	for dir, f := range kept.m {
 		f.root.Close()
-		delete(fs.m, dir)
+		delete(kept.m, dir)
 	}
 }

@@ -222,6 +222,7 @@ func playOn(t *testing.T, tabs []*playerTab, g goalCheck, what string) {
 		}
 		g.Errorf("%s: does not play on after %s: %.1f s played since, the latest frame shown captured %s, new errors %s; %s",
 			tab.p.Name, what, st.Played-from[i].Played, captureAge(st, since), lab.Distinct(st.ErrorsSince(from[i])), st)
+		tab.logDebug(t)
 		tab.reload(t)
 	}
 }
@@ -232,6 +233,20 @@ func captureAge(st lab.PlayerStats, since float64) string {
 		return "never"
 	}
 	return fmt.Sprintf("%+.1f s from then", (*st.LastCapture-since)/1000)
+}
+
+// logDebug logs the last lines of the player's debug log, for the players whose page
+// keeps it (hls.js).
+func (tab *playerTab) logDebug(t testing.TB) {
+	t.Helper()
+	var lines []string
+	lab.EvalJSON(t, tab.page, "window.playerLog ? window.playerLog() : []", &lines)
+	if len(lines) > 400 {
+		lines = lines[len(lines)-400:]
+	}
+	if len(lines) > 0 {
+		t.Logf("%s: the last %d lines of its debug log:\n%s", tab.p.Name, len(lines), strings.Join(lines, "\n"))
+	}
 }
 
 // reload gives the tab a fresh page and waits for it to play.
@@ -417,6 +432,7 @@ func TestPlayersReconnectGap(t *testing.T) {
 		}
 		g.Errorf("%s: does not play on after a %s gap: %.1f s played since the drop, new errors %s; %s",
 			tab.p.Name, gap, st.Played-from[i].Played, lab.Distinct(st.ErrorsSince(from[i])), st)
+		tab.logDebug(t)
 	}
 	if t.Failed() {
 		logManifests(t, filepath.Join(s.Out, "live", name))

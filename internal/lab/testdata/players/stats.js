@@ -6,7 +6,8 @@
 //
 // A page calls lab.watch(video) before it starts its player, reports the player's errors
 // with lab.error (fatal) and lab.warn (recovered), and may set lab.info to a function
-// returning what the player says of itself ({latency: s, lowLatency: bool, ...}). The lab
+// returning what the player says of itself ({latency: s, lowLatency: bool, ...}), and may
+// hand its debug log to lab.log (the tests show its last lines when a player fails). The lab
 // reads window.stats() and drains window.takeTimed(); with ?report=ID in the page's
 // address, the page also posts its stats to /report every second.
 (function () {
@@ -190,7 +191,13 @@
       push(st.errors, message(e), 50);
     },
     warn: (e) => push(st.warnings, message(e), 200),
+    // log keeps the last lines of a player's own debug log, with the page's time in s, for
+    // a test to show when the player did not do what it should (window.playerLog()).
+    log: (level, args) => push(debugLog, (performance.now() / 1000).toFixed(3) + ' ' + level + ' ' +
+      Array.prototype.map.call(args, message).join(' '), 2000),
   };
+  const debugLog = [];
+  window.playerLog = () => debugLog.slice();
   window.lab = lab;
   window.stats = stats;
   // takeTimed returns the frames decoded since the last call: [[server ms shown, ms], ...].

@@ -214,9 +214,9 @@ func (s *Server) exists(rel string) bool {
 // folder's modification time, so an older folder holds a finished stream.
 const liveFolder = 30 * time.Second
 
-// hold waits, up to Options.Hold and Options.Pause, for segment rel to be started (NAME.tmp) or written
-// (NAME), or for the writer to go on to the next number (it skipped rel's), and reports
-// whether one of them happened. Call release once the segment is served: it keeps the
+// hold waits, up to Options.Hold and Options.Pause, for segment rel to be started
+// (NAME.tmp) or written (NAME), or for the writer to go on to the next number (it
+// skipped rel's), and reports whether one of them happened. Call release once the segment is served: it keeps the
 // watches, so that a tail of the segment shares their pollers. A request is held only in
 // a stream folder that is live, and not when the next segment already exists: rel is
 // then in the past (deleted, or never written) and will not come.

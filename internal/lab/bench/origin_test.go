@@ -37,7 +37,7 @@ import (
 //	SV_BENCH_ORIGIN_VIEWERS=500,1000,2000 go -C internal/lab test -run '^$' -bench Origin -benchtime 1x ./bench
 func BenchmarkOrigin(b *testing.B) {
 	testenv.Require(b, "nginx")
-	counts := viewerCounts(b, "SV_BENCH_ORIGIN_VIEWERS", []int{500, 1000, 2000})
+	counts := viewerCounts(b, "SV_BENCH_ORIGIN_VIEWERS", 1, []int{500, 1000, 2000})
 	run := benchDuration(b, "SV_BENCH_ORIGIN_RUN", 10*time.Second)
 	root := b.TempDir()
 	segments := originSegments(b, root)

@@ -31,23 +31,37 @@ import (
 // With two CPUs or more, sv all and its FFmpeg are pinned to CPU 0 and this process to
 // the others (taskset), so that the viewers' own cost does not count as sv's.
 //
-// For each N in SV_BENCH_VIEWERS (default 100,500,1000,2000) the viewers play for
-// SV_BENCH_VIEWERS_RUN (default 10s) after their first segment. Reported per N: sv all's
-// CPU (% of one core, its threads only, not FFmpeg's), its peak RSS, the media delivered
-// per second, and the lateness of each viewer's copy of each segment: when it had the
-// whole segment, after the first viewer that had it (p50, p99, max); and the errors: a
-// status other than 200, a body cut short or a request that failed.
+// For each N in SV_BENCH_VIEWERS (default 100,500,1000,2000; 0 measures the stream
+// alone) the viewers play for SV_BENCH_VIEWERS_RUN (default 10s) after their first
+// segment. With SV_BENCH_STREAMS=S (default 1), S recordings are published at once as S
+// streams and the N viewers are shared out among them. Reported per N: sv all's CPU (% of
+// one core, its threads only, not FFmpeg's), its peak RSS, the media delivered per
+// second, and the lateness of each viewer's copy of each segment: when it had the whole
+// segment, after the first viewer that had it (p50, p99, max); the errors: a status
+// other than 200, a body cut short or a request that failed; and how late the packager
+// finished each video segment (the file's last write after the wall-clock time of the
+// segment's end, from the playlist's EXT-X-PROGRAM-DATE-TIME and EXTINF): what serving
+// costs the live stream itself, to compare with N=0.
 //
 //	go -C internal/lab test -run '^$' -bench Viewers -benchtime 1x ./bench
+//	SV_BENCH_STREAMS=20 SV_BENCH_VIEWERS=0,5000 go -C internal/lab test -run '^$' -bench Viewers -benchtime 1x ./bench
 func BenchmarkViewers(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
-	counts := viewerCounts(b, "SV_BENCH_VIEWERS", []int{100, 500, 1000, 2000})
+	counts := viewerCounts(b, "SV_BENCH_VIEWERS", 0, []int{100, 500, 1000, 2000})
+	streams := viewerCounts(b, "SV_BENCH_STREAMS", 1, []int{1})
+	if len(streams) != 1 {
+		b.Fatalf("SV_BENCH_STREAMS: one number")
+	}
 	run := benchDuration(b, "SV_BENCH_VIEWERS_RUN", 10*time.Second)
 	for _, n := range counts {
-		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
+		name := fmt.Sprintf("viewers=%d", n)
+		if streams[0] > 1 {
+			name = fmt.Sprintf("streams=%d/viewers=%d", streams[0], n)
+		}
+		b.Run(name, func(b *testing.B) {
 			var r viewersRun
 			for range b.N {
-				r = measureViewers(b, n, run)
+				r = measureViewers(b, n, streams[0], run)
 			}
 			b.ReportMetric(r.cpu, "sv-cpu-%")
 			b.ReportMetric(float64(r.rss)/(1<<20), "sv-rss-MB")
@@ -58,6 +72,9 @@ func BenchmarkViewers(b *testing.B) {
 			b.ReportMetric(float64(r.errors), "errors")
 			b.ReportMetric(float64(r.segments), "segments")
 			b.ReportMetric(r.genCPU, "viewers-cpu-%")
+			b.ReportMetric(r.ffmpegCPU, "ffmpeg-cpu-%")
+			b.ReportMetric(quantile(r.packaged, 0.5), "packaged-p50-ms")
+			b.ReportMetric(quantile(r.packaged, 0.99), "packaged-p99-ms")
 		})
 	}
 }
@@ -69,12 +86,28 @@ type viewersRun struct {
 	bytesPerSec float64
 	lateness    []float64 // ms, one per viewer and segment
 	errors      int
-	segments    int     // whole segments received, all viewers
-	genCPU      float64 // this process's threads (the viewers), % of one core
+	segments    int       // whole segments received, all viewers
+	genCPU      float64   // this process's threads (the viewers), % of one core
+	packaged    []float64 // ms, one per stream and video segment: its completion after its end
+	ffmpegCPU   float64   // sv all's FFmpeg children that ran through the window, % of one core
 }
 
-func (r viewersRun) late(q float64) float64 {
-	ms := slices.Clone(r.lateness)
+// childrenCPU returns the CPU time used so far by each of sv all's FFmpeg children.
+func childrenCPU(b testing.TB, s *lab.All) map[int]time.Duration {
+	cpu := map[int]time.Duration{}
+	for _, pid := range s.FFmpegChildren(b) {
+		if c, err := lab.ThreadsCPU(pid); err == nil {
+			cpu[pid] = c
+		}
+	}
+	return cpu
+}
+
+func (r viewersRun) late(q float64) float64 { return quantile(r.lateness, q) }
+
+// quantile is lab.Quantile of an unsorted sample.
+func quantile(sample []float64, q float64) float64 {
+	ms := slices.Clone(sample)
 	slices.Sort(ms)
 	return lab.Quantile(ms, q)
 }
@@ -82,11 +115,10 @@ func (r viewersRun) late(q float64) float64 {
 // mpdTemplate finds a Representation's SegmentTemplate in an MPD written by sv.
 var mpdTemplate = regexp.MustCompile(`startNumber="(\d+)"[^>]*initialization="([^"]+)" media="([^"]+)\$Number%05d\$([^"]+)"`)
 
-func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
+func measureViewers(b *testing.B, viewers, streams int, run time.Duration) viewersRun {
 	b.Helper()
-	const name = "fan"
 	sv := lab.Bin(b, lab.SV)
-	s := lab.StartAll(b, sv)
+	s := lab.StartAll(b, sv, "--max-streams", strconv.Itoa(max(streams, 16)))
 	if runtime.NumCPU() >= 2 {
 		pin(b, s.Pid(), "0")
 		pin(b, os.Getpid(), fmt.Sprintf("1-%d", runtime.NumCPU()-1))
@@ -97,32 +129,49 @@ func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	send := exec.CommandContext(ctx, sv, "send", "-q", filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"), "ws://"+s.Addr+"/ingest/"+name)
-	if err := send.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer send.Wait()
+	var sends sync.WaitGroup
+	defer sends.Wait()
 	defer cancel()
-
-	base := s.URL("/live/" + name + "/")
-	var tracks [][]string // init, media prefix, media suffix
-	var first int
-	lab.WaitFor(b, time.Minute, "the stream's MPD", func() (bool, string) {
-		mpd, err := fetch(http.DefaultClient, base+"manifest.mpd")
-		if err != nil {
-			return false, err.Error()
+	names := make([]string, streams)
+	for i := range names {
+		names[i] = "fan"
+		if streams > 1 {
+			names[i] = fmt.Sprintf("fan%d", i)
 		}
-		tracks = nil
-		for _, m := range mpdTemplate.FindAllStringSubmatch(string(mpd), -1) {
-			tracks = append(tracks, m[2:])
+		send := exec.CommandContext(ctx, sv, "send", "-q", filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"), "ws://"+s.Addr+"/ingest/"+names[i])
+		if err := send.Start(); err != nil {
+			b.Fatal(err)
 		}
-		// The segment in progress: the one after the newest complete one.
-		done, _ := newestSegment(filepath.Join(s.Out, "live", name))
-		first = done + 1
-		return len(tracks) == 2 && done > 0, fmt.Sprintf("%d representations, newest segment %d", len(tracks), done)
-	})
+		sends.Go(func() { send.Wait() })
+	}
 
-	tr := &http.Transport{MaxIdleConnsPerHost: 2 * viewers, DisableCompression: true,
+	// Each stream's tracks (init, media prefix, media suffix) and its segment in progress:
+	// the one after the newest complete one.
+	type live struct {
+		base   string
+		tracks [][]string
+		first  int
+	}
+	lives := make([]live, streams)
+	for i, name := range names {
+		l := &lives[i]
+		l.base = s.URL("/live/" + name + "/")
+		lab.WaitFor(b, time.Minute, "the MPD of "+name, func() (bool, string) {
+			mpd, err := fetch(http.DefaultClient, l.base+"manifest.mpd")
+			if err != nil {
+				return false, err.Error()
+			}
+			l.tracks = nil
+			for _, m := range mpdTemplate.FindAllStringSubmatch(string(mpd), -1) {
+				l.tracks = append(l.tracks, m[2:])
+			}
+			done, _ := newestSegment(filepath.Join(s.Out, "live", name))
+			l.first = done + 1
+			return len(l.tracks) == 2 && done > 0, fmt.Sprintf("%d representations, newest segment %d", len(l.tracks), done)
+		})
+	}
+
+	tr := &http.Transport{MaxIdleConnsPerHost: 2*viewers + 1, DisableCompression: true,
 		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
@@ -131,47 +180,133 @@ func measureViewers(b *testing.B, viewers int, run time.Duration) viewersRun {
 	start := time.Now()
 	end := start.Add(run + 2*time.Second) // a second or two to reach the stream
 	var wg sync.WaitGroup
-	for range viewers {
-		for k, t := range tracks {
+	for v := range viewers {
+		i := v % streams
+		l := lives[i]
+		for k, t := range l.tracks {
 			wg.Go(func() {
 				buf := make([]byte, 32<<10)
-				if _, err := drain(client, base+t[0], buf); err != nil {
+				if _, err := drain(client, l.base+t[0], buf); err != nil {
 					tl.add([2]int{}, 0, err)
 					return
 				}
-				for n := first; time.Now().Before(end); n++ {
-					size, err := drain(client, base+t[1]+fmt.Sprintf("%05d", n)+t[2], buf)
-					if tl.add([2]int{k, n}, size, err) != nil {
+				for n := l.first; time.Now().Before(end); n++ {
+					size, err := drain(client, l.base+t[1]+fmt.Sprintf("%05d", n)+t[2], buf)
+					if tl.add([2]int{i*len(l.tracks) + k, n}, size, err) != nil {
 						return
 					}
 				}
 			})
 		}
 	}
+	packaged := make([]*packagingWatch, streams)
+	for i, name := range names {
+		packaged[i] = watchPackaging(ctx, filepath.Join(s.Out, "live", name))
+	}
 	time.Sleep(2 * time.Second)
 	cpu0, _ := lab.ThreadsCPU(s.Pid())
 	gen0, _ := lab.ThreadsCPU(os.Getpid())
+	kids0 := childrenCPU(b, s)
 	t0 := time.Now()
 	time.Sleep(run)
 	cpu1, _ := lab.ThreadsCPU(s.Pid())
 	gen1, _ := lab.ThreadsCPU(os.Getpid())
+	kids1 := childrenCPU(b, s)
 	window := time.Since(t0)
 	wg.Wait()
 
 	r := viewersRun{cpu: 100 * (cpu1 - cpu0).Seconds() / window.Seconds(), errors: tl.errs,
 		genCPU: 100 * (gen1 - gen0).Seconds() / window.Seconds()}
+	for pid, c := range kids1 {
+		if c0, ok := kids0[pid]; ok {
+			r.ffmpegCPU += 100 * (c - c0).Seconds() / window.Seconds()
+		}
+	}
 	r.rss, _ = lab.PeakRSS(s.Pid())
 	r.bytesPerSec = float64(tl.bytes) / time.Since(start).Seconds()
 	r.lateness = lateness(tl.received)
 	r.segments = len(tl.received)
-	b.Logf("%d viewers: sv all %.0f%% of a core, %.0f MB RSS, %.1f MB/s; lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d segments; %d errors; the viewers' own CPU %.0f%%",
-		viewers, r.cpu, float64(r.rss)/(1<<20), r.bytesPerSec/1e6, r.late(0.5), r.late(0.99), r.late(1), r.segments, r.errors, r.genCPU)
+	for _, w := range packaged {
+		r.packaged = append(r.packaged, w.stop()...)
+	}
+	b.Logf("%d streams, %d viewers: sv all %.0f%% of a core, %.0f MB RSS, %.1f MB/s; lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d segments; %d errors; the viewers' own CPU %.0f%%, sv all's FFmpeg %.0f%%; video segments finished p50 %.0f ms, p99 %.0f ms, max %.0f ms after their end (%d)",
+		streams, viewers, r.cpu, float64(r.rss)/(1<<20), r.bytesPerSec/1e6, r.late(0.5), r.late(0.99), r.late(1), r.segments, r.errors, r.genCPU, r.ffmpegCPU,
+		quantile(r.packaged, 0.5), quantile(r.packaged, 0.99), quantile(r.packaged, 1), len(r.packaged))
 	return r
 }
 
-// viewerCounts reads the viewer counts to measure from the environment variable env
-// (comma-separated), def when it is not set.
-func viewerCounts(b *testing.B, env string, def []int) []int {
+// packagingWatch reads a stream's video playlist from disk every quarter second and notes,
+// for each complete segment it lists, how long after the wall-clock time of its end
+// (EXT-X-PROGRAM-DATE-TIME plus EXTINF) the packager last wrote its file.
+type packagingWatch struct {
+	done chan struct{}
+	late chan []float64
+}
+
+func watchPackaging(ctx context.Context, dir string) *packagingWatch {
+	w := &packagingWatch{done: make(chan struct{}), late: make(chan []float64, 1)}
+	go func() {
+		seen := map[string]bool{}
+		var late []float64
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+			case <-w.done:
+			case <-tick.C:
+				late = append(late, packagingLateness(dir, seen)...)
+				continue
+			}
+			w.late <- late
+			return
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and returns the lateness of each segment seen, ms.
+func (w *packagingWatch) stop() []float64 {
+	close(w.done)
+	return <-w.late
+}
+
+// packagingLateness returns the lateness of the complete segments that dir's media_0.m3u8
+// lists and seen does not have, and adds them to seen.
+func packagingLateness(dir string, seen map[string]bool) []float64 {
+	pl, err := os.ReadFile(filepath.Join(dir, "media_0.m3u8"))
+	if err != nil {
+		return nil
+	}
+	var late []float64
+	var pdt time.Time
+	var dur float64
+	for line := range strings.Lines(string(pl)) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"):
+			pdt, _ = time.Parse(time.RFC3339Nano, strings.TrimPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"))
+		case strings.HasPrefix(line, "#EXTINF:"):
+			dur, _ = strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(line, "#EXTINF:"), ","), 64)
+		case line != "" && !strings.HasPrefix(line, "#"):
+			if seen[line] || pdt.IsZero() {
+				continue
+			}
+			seen[line] = true
+			fi, err := os.Stat(filepath.Join(dir, line))
+			if err != nil {
+				continue
+			}
+			end := pdt.Add(time.Duration(dur * float64(time.Second)))
+			late = append(late, float64(fi.ModTime().Sub(end))/float64(time.Millisecond))
+		}
+	}
+	return late
+}
+
+// viewerCounts reads the counts to measure from the environment variable env
+// (comma-separated, none below least), def when it is not set.
+func viewerCounts(b *testing.B, env string, least int, def []int) []int {
 	v := os.Getenv(env)
 	if v == "" {
 		return def
@@ -179,8 +314,8 @@ func viewerCounts(b *testing.B, env string, def []int) []int {
 	var counts []int
 	for f := range strings.SplitSeq(v, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			b.Fatalf("%s: %q", env, v)
+		if err != nil || n < least {
+			b.Fatalf("%s: %q: counts of at least %d", env, v, least)
 		}
 		counts = append(counts, n)
 	}

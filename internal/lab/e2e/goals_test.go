@@ -22,7 +22,13 @@ const (
 	// on asking for segments past the duration of the ended MPD (its low-latency mode
 	// counts a segment ahead; an empty file there only moved its requests one further)
 	// and stops on their 404; and hls.js after a reconnect and a restart (discontinuities),
-	// where it stalls a little before the end. (Ending the duration at the last segment's
+	// where it stalls a little before the end: its audio buffer has a hole of a few tens
+	// of ms at each discontinuity (it places a new discontinuity's audio by the video's
+	// timestamp offset, and the gap between two runs is not the same in both tracks), and
+	// hls.js 1.7's end-of-stream check (_streamEnded) measures the buffer again from the
+	// start of the range it had merged across such holes, with no hole allowed: it finds
+	// a "second buffered range", the audio never reaches its end of stream, and
+	// MediaSource.endOfStream is never called. (Ending the duration at the last segment's
 	// start, where Shaka would ask for no more, came too late: players 0.3-0.6 s behind
 	// had already played into that segment, and dash.js and Shaka both stalled there. A
 	// segment after the last, the last one's first fragment moved past the end, only moved

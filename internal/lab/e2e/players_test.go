@@ -134,6 +134,7 @@ func TestPlayers(t *testing.T) {
 	for i, tab := range tabs {
 		if !met[i] {
 			ended.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, ended.Wait(), last[i])
+			tab.logDebug(t)
 			logManifests(t, filepath.Join(s.Out, "live", name))
 		} else {
 			t.Logf("%s: ended: %s", tab.p.Name, last[i])

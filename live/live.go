@@ -107,6 +107,9 @@ type Options struct {
 	// MaxRequests bounds the requests for media served at once (serve.Options): past it
 	// viewers get 503, while publishers, which this bound does not count, are served.
 	MaxRequests int
+	// Cache bounds the memory that the segments being written are read into for their
+	// viewers (serve.Options.Cache).
+	Cache int64
 	// Token, when set, is required from publishers. Keys, when set, maps streams to the
 	// key their publisher must present instead (or as well: either is accepted).
 	Token string
@@ -239,6 +242,7 @@ func New(o Options) (*Server, error) {
 		Log:           log,
 		OnSegment:     m.segmentRequest,
 		MaxRequests:   o.MaxRequests,
+		Cache:         o.Cache,
 		// A request for the segment after a session's last waits for the next session
 		// to write it: the presentation goes on with the same numbers.
 		Pause: max(0, o.Reconnect),
@@ -246,6 +250,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.serving(web)
 	s := &Server{o: o, log: log, web: web, metrics: m, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.killCtx, s.kill = context.WithCancel(context.Background())

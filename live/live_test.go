@@ -332,6 +332,13 @@ func TestFFmpegKilled(t *testing.T) {
 	if n := metricValue(t, addr, `sv_handoff_seconds_count{stream="k"}`); n < 10 {
 		t.Errorf("sv_handoff_seconds_count %v", n)
 	}
+	// No viewer: no segment in progress is held for one, and none was refused the cache.
+	if n := metricValue(t, addr, `sv_cache_bytes`); n != 0 {
+		t.Errorf("sv_cache_bytes %v with no viewer, want 0", n)
+	}
+	if n := metricValue(t, addr, `sv_cache_full_total`); n != 0 {
+		t.Errorf("sv_cache_full_total %v, want 0", n)
+	}
 }
 
 // An analysis that cannot keep up (its first FFmpeg stalls for 8 s, with a small analysis

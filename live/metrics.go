@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/svtool/sv/serve"
 )
 
 // viewerWindow is how recently a viewer must have asked for a segment to count.
@@ -75,6 +77,19 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.live, viewerCollector{m}, m.highs, m.handoff,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// serving adds the series of the server that serves the media: its cache of segments in
+// progress (serve.Options.Cache).
+func (m *metrics) serving(web *serve.Server) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sv", Name: "cache_bytes",
+			Help: "Bytes of segments being written held in memory for their viewers (--cache bounds them)."},
+			func() float64 { return float64(web.Stats().CacheBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "sv", Name: "cache_full_total",
+			Help: "Requests for a segment being written that the cache had no room for: served whole once written."},
+			func() float64 { return float64(web.Stats().Uncached) }),
+	)
 }
 
 func (m *metrics) handler() http.Handler {

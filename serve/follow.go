@@ -26,6 +26,8 @@ var (
 	errStalled = errors.New("segment in progress stopped growing")
 	// errWrite wraps a failed write to the client.
 	errWrite = errors.New("write to client")
+	// errCacheFull: Options.Cache is reached, and the segment is not held yet.
+	errCacheFull = errors.New("segment cache full")
 )
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
@@ -54,6 +56,7 @@ type sharedSegment struct {
 	data       []byte      // every byte read so far; only ever appended to
 	sum        hash.Hash64 // of data
 	lastGrowth time.Time
+	held       int64  // the bytes of data's array, counted in followStats.cached
 	looked     bool   // the file has been looked at
 	seen       uint64 // the watch's change count at the last look
 	done       bool   // complete, and data is exactly the final file
@@ -65,6 +68,7 @@ type followStats struct {
 	read   atomic.Int64 // bytes read: Stats.InProgressRead
 	looks  atomic.Int64 // looks at the files: Stats.InProgressLooks
 	forced atomic.Int64 // those of them made with no change seen, after safetyWake
+	cached atomic.Int64 // bytes of the shared segments' buffers: Stats.CacheBytes
 }
 
 // openTail follows rel+".tmp" if it exists: it joins the segment's shared reader, or
@@ -72,6 +76,9 @@ type followStats struct {
 func (s *Server) openTail(rel string) (*tail, error) {
 	fw := s.watch(rel)
 	seg, err := fw.sharedSegment(func() (*sharedSegment, error) {
+		if s.o.Cache > 0 && s.stats.follow.cached.Load() >= s.o.Cache {
+			return nil, errCacheFull
+		}
 		tmp := rel + ".tmp"
 		f, fi, err := s.open(tmp)
 		if err != nil {
@@ -89,7 +96,7 @@ func (s *Server) openTail(rel string) (*tail, error) {
 
 func (t *tail) close() { t.s.release(t.fw) }
 
-// close closes the segment's file: its last client is gone.
+// close closes the segment's file and lets go of its bytes: its last client is gone.
 func (g *sharedSegment) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -100,6 +107,16 @@ func (g *sharedSegment) close() {
 	if !g.done && g.err == nil {
 		g.err = errAbandoned // nobody reads it any more; a new client starts again
 	}
+	g.uncount()
+}
+
+// uncount takes the segment's buffer out of the cache's count: it has no client to come
+// (closed), or has failed and been replaced; the clients still writing from it keep the
+// bytes they have until they are done. Called with g.mu held.
+func (g *sharedSegment) uncount() {
+	g.stats.cached.Add(-g.held)
+	g.held = 0
+	g.data = nil
 }
 
 // safetyWake bounds a tail's wait for a change its watch would have missed.
@@ -173,6 +190,8 @@ func (g *sharedSegment) read() (bool, error) {
 		if cap(g.data)-len(g.data) < readChunk {
 			// A new array: the bytes already handed out stay as they were.
 			g.data = slices.Grow(g.data, readChunk)
+			g.stats.cached.Add(int64(cap(g.data)) - g.held)
+			g.held = int64(cap(g.data))
 		}
 		n, err := g.f.Read(g.data[len(g.data):cap(g.data)])
 		if n > 0 {
@@ -325,6 +344,52 @@ func (s *Server) serveTail(w http.ResponseWriter, r *http.Request, t *tail, mt m
 	// for the whole segment. Aborting is how net/http cuts a response short (the chunked
 	// body gets no terminator; an HTTP/2 stream is reset).
 	panic(http.ErrAbortHandler) //nolint:forbidigo // net/http's documented way to cut a response short
+}
+
+// serveWhenWritten answers a request for a segment in progress that the cache has no room
+// for: it waits, with the segment's watch, until the file is the segment, and serves it
+// whole from the file. A segment that is abandoned or stops growing for Options.Stall is
+// a 404, as one never written.
+func (s *Server) serveWhenWritten(w http.ResponseWriter, r *http.Request, rel string, mt mediaType) {
+	s.stats.uncached.Add(1)
+	fw := s.watch(rel)
+	defer s.release(fw)
+	timer := time.NewTimer(safetyWake)
+	defer timer.Stop()
+	var last fileState
+	grew := time.Now()
+	for {
+		changed := fw.next()
+		st := s.stateOf(rel)
+		switch {
+		case st.nameThere && !st.tmpThere:
+			f, fi, err := s.open(rel)
+			if err != nil {
+				notFound(w)
+				return
+			}
+			defer f.Close()
+			s.serveFile(w, r, f, fi, mt)
+			return
+		case !st.nameThere && !st.tmpThere:
+			s.stats.missing.Add(1)
+			notFound(w)
+			return
+		case st.tmpSize != last.tmpSize || st.tmpMod != last.tmpMod:
+			last, grew = st, time.Now()
+		case time.Since(grew) > s.o.Stall:
+			s.stats.missing.Add(1)
+			notFound(w)
+			return
+		}
+		timer.Reset(safetyWake)
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-timer.C:
+		}
+	}
 }
 
 // isClientGone reports whether a write failed because the client went away.

@@ -555,3 +555,119 @@ func TestMaxRequests(t *testing.T) {
 		t.Errorf("once the held ones are answered: status %d, stats %+v", resp.StatusCode, st)
 	}
 }
+
+// TestCacheBound: past Options.Cache, a segment in progress that no client holds yet is
+// not read into memory: its request is answered, whole and from the file, once the
+// segment is written. The segments held go on streaming, and their bytes are let go when
+// their last client is done.
+func TestCacheBound(t *testing.T) {
+	ts := newTestServer(t, Options{Cache: 1})
+	a := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
+	a.write(pattern(2000, 1))
+	respA, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer respA.Body.Close()
+	if respA.StatusCode != 200 || respA.ContentLength != -1 {
+		t.Fatalf("segment in progress under the bound: status %d, Content-Length %d", respA.StatusCode, respA.ContentLength)
+	}
+	gotA := make([]byte, 2000)
+	if _, err := io.ReadFull(respA.Body, gotA); err != nil {
+		t.Fatal(err)
+	}
+	if st := ts.Stats(); st.CacheBytes < 2000 {
+		t.Fatalf("CacheBytes %d while a segment of 2000 bytes is held", st.CacheBytes)
+	}
+
+	b := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00002.m4s"))
+	b.write(pattern(1500, 2))
+	type result struct {
+		resp *http.Response
+		body []byte
+		err  error
+	}
+	gotB := make(chan result, 1)
+	go func() {
+		resp, body, err := ts.fetch(http.MethodGet, "/live/cam/chunk-stream0-00002.m4s", nil)
+		gotB <- result{resp, body, err}
+	}()
+	if !eventually(func() bool { return ts.Stats().Uncached == 1 }) {
+		t.Fatalf("the second segment's request was not held for its end: %+v", ts.Stats())
+	}
+	b.write(pattern(700, 3))
+	// The held segment goes on streaming while the other waits.
+	more := pattern(900, 4)
+	a.write(more)
+	if _, err := io.ReadFull(respA.Body, gotA[:900]); err != nil || !bytes.Equal(gotA[:900], more) {
+		t.Fatalf("the held segment did not go on streaming: %v", err)
+	}
+	select {
+	case r := <-gotB:
+		t.Fatalf("answered before its segment was written: %+v", r)
+	default:
+	}
+	b.finish()
+	select {
+	case r := <-gotB:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.resp.StatusCode != 200 || r.resp.ContentLength != int64(len(b.all)) || !bytes.Equal(r.body, b.all) {
+			t.Fatalf("status %d, Content-Length %d, %d bytes: want the whole segment of %d", r.resp.StatusCode, r.resp.ContentLength, len(r.body), len(b.all))
+		}
+	case <-time.After(testenv.Hang):
+		t.Fatal("no answer once the segment was written")
+	}
+
+	a.finish()
+	rest, err := io.ReadAll(respA.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := 2000 + 900 + len(rest); n != len(a.all) {
+		t.Fatalf("the held segment: %d bytes, want %d", n, len(a.all))
+	}
+	if !eventually(func() bool { return ts.Stats().CacheBytes == 0 }) {
+		t.Errorf("CacheBytes %d once every client is done, want 0", ts.Stats().CacheBytes)
+	}
+}
+
+// TestCacheBoundAbandoned: a segment waited for past the cache bound whose file goes away
+// unwritten is a 404.
+func TestCacheBoundAbandoned(t *testing.T) {
+	ts := newTestServer(t, Options{Cache: 1})
+	a := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
+	a.write(pattern(2000, 1))
+	respA, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer respA.Body.Close()
+	if _, err := io.ReadFull(respA.Body, make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	b := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00002.m4s"))
+	b.write(pattern(1500, 2))
+	done := make(chan int, 1)
+	go func() {
+		resp, _, err := ts.fetch(http.MethodGet, "/live/cam/chunk-stream0-00002.m4s", nil)
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		done <- resp.StatusCode
+	}()
+	if !eventually(func() bool { return ts.Stats().Uncached == 1 }) {
+		t.Fatalf("not held: %+v", ts.Stats())
+	}
+	b.f.Close()
+	if err := os.Remove(b.path + ".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-done; code != http.StatusNotFound {
+		t.Errorf("status %d for an abandoned segment, want 404", code)
+	}
+	a.finish()
+}

@@ -177,6 +177,10 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, rel string
 		s.serveTail(w, r, t, mt)
 		return true
 	}
+	if errors.Is(err, errCacheFull) {
+		s.serveWhenWritten(w, r, rel, mt)
+		return true
+	}
 	// Renamed between our looks?
 	f, fi, err2 := s.open(rel)
 	if err2 == nil {

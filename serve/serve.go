@@ -173,6 +173,12 @@ type Options struct {
 	// packagers need. 0 means from the open-file limit (DefaultMaxRequests); negative,
 	// no bound.
 	MaxRequests int
+	// Cache bounds the memory that segments in progress are read into (each once, into a
+	// buffer that all its clients write from), in bytes. Past it, a segment in progress
+	// that is not held yet is not read into memory: its clients get it whole, from its
+	// file, once it is written (they lose its low latency, not its bytes). A segment
+	// already held goes on growing. 0 means DefaultCache; negative, no bound.
+	Cache int64
 	// Version is shown by the pages; optional.
 	Version string
 	// Log receives a record for each response that failed on the server's side (debug
@@ -204,7 +210,14 @@ type Stats struct {
 	Timeouts        int64 // blocking playlist reloads answered 503: the playlist did not get there in time
 	Events          int64 // /events streams opened
 	Refused         int64 // requests under /live/ answered 503: MaxRequests were being served
+	CacheBytes      int64 // bytes of segments in progress held in memory now (Options.Cache)
+	Uncached        int64 // segments in progress served whole once written: Options.Cache was reached
 }
+
+// DefaultCache is the Cache of a Server: a segment in progress of a stream at a few
+// Mbit/s is a few hundred KB, a stream has one per track (and the last one while its
+// slowest clients finish it), so this holds some hundreds of streams.
+const DefaultCache = 256 << 20
 
 // DefaultMaxRequests is the MaxRequests that the process's open-file limit allows: a
 // request may hold a socket and a file, and 256 descriptors are left for the rest
@@ -226,7 +239,7 @@ type Server struct {
 	stats struct {
 		requests, segments, inProgress, aborted, missing, waited, events atomic.Int64
 		refused, serving                                                 atomic.Int64
-		blocked, timeouts                                                atomic.Int64
+		blocked, timeouts, uncached                                      atomic.Int64
 		follow                                                           followStats
 	}
 	events       atomic.Int64     // open /events streams
@@ -265,6 +278,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MaxRequests == 0 {
 		o.MaxRequests = DefaultMaxRequests()
+	}
+	if o.Cache == 0 {
+		o.Cache = DefaultCache
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -329,6 +345,8 @@ func (s *Server) Stats() Stats {
 		Timeouts:        s.stats.timeouts.Load(),
 		Events:          s.stats.events.Load(),
 		Refused:         s.stats.refused.Load(),
+		CacheBytes:      s.stats.follow.cached.Load(),
+		Uncached:        s.stats.uncached.Load(),
 	}
 }
 

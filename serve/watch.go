@@ -75,6 +75,11 @@ func (fw *fileWatch) sharedSegment(open func() (*sharedSegment, error)) (*shared
 	if err != nil {
 		return nil, err
 	}
+	if fw.seg != nil {
+		fw.seg.mu.Lock()
+		fw.seg.uncount()
+		fw.seg.mu.Unlock()
+	}
 	fw.seg = seg
 	return seg, nil
 }

@@ -61,6 +61,7 @@ Examples:
 			&cli.StringFlag{Name: "out", Value: "output", Usage: "output `DIR`: DIR/live/{stream} and DIR/recordings/{stream}", EnvVars: []string{"SV_OUT"}},
 			&cli.IntFlag{Name: "max-streams", Value: live.DefaultMaxStreams, Usage: "most live streams at once; more are refused (HTTP 503)", EnvVars: []string{"SV_MAX_STREAMS"}},
 			maxRequestsFlag,
+			cacheFlag,
 			tokenFlag,
 			allowOriginFlag,
 			latencyFlag,
@@ -282,7 +283,12 @@ func readKeys(r io.Reader) (map[string]string, error) {
 
 // allOptions turns the flags into live.Options; mistakes are usage errors.
 func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
+	cache, err := cacheSize(c)
+	if err != nil {
+		return live.Options{}, err
+	}
 	o := live.Options{
+		Cache:        cache,
 		Out:          c.String("out"),
 		MaxStreams:   c.Int("max-streams"),
 		MaxRequests:  c.Int("max-requests"),

@@ -1,14 +1,15 @@
 package main
 
 import (
-	"time"
-
 	"fmt"
 	"net"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/serve"
 	"github.com/svtool/sv/ws"
 )
 
@@ -27,6 +28,7 @@ var (
 
 	// Serving: sv serve, sv all.
 	maxRequestsFlag = &cli.IntFlag{Name: "max-requests", Usage: "most requests for media served at once, held ones included; more get 503 with Retry-After (0: from the open-file limit, -1: no bound)", EnvVars: []string{"SV_MAX_REQUESTS"}}
+	cacheFlag       = &cli.StringFlag{Name: "cache", Value: fmt.Sprintf("%dMiB", serve.DefaultCache>>20), Usage: "memory for the segments being written, each read once for all its viewers; past it, a viewer of one not held yet gets it whole once written (none: no bound)", EnvVars: []string{"SV_CACHE"}}
 
 	// Packaging: sv dash, sv all.
 	latencyFlag  = &cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}}
@@ -92,4 +94,17 @@ func latencyAndVideo(c *cli.Context, o *dash.Options) error {
 		return usagef("--part must be at least 20ms, not %s", o.Part)
 	}
 	return nil
+}
+
+// cacheSize reads --cache: a size, or none for no bound (serve.Options.Cache).
+func cacheSize(c *cli.Context) (int64, error) {
+	v := strings.TrimSpace(c.String("cache"))
+	if v == "none" {
+		return -1, nil
+	}
+	n, err := parseSize(v)
+	if err != nil {
+		return 0, usagef("--cache: %v", err)
+	}
+	return n, nil
 }

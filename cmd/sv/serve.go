@@ -54,6 +54,7 @@ Examples:
 			&cli.BoolFlag{Name: "token-required", Usage: "tell the capture page that the ingest wants a token", EnvVars: []string{"SV_TOKEN_REQUIRED"}},
 			&cli.StringFlag{Name: "cors", Value: "*", Usage: "Access-Control-Allow-Origin of the media and /time", EnvVars: []string{"SV_CORS"}},
 			maxRequestsFlag,
+			cacheFlag,
 			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			&cli.StringFlag{Name: "tls", Usage: "self-signed: make a certificate at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}},
@@ -119,6 +120,10 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 	if hold <= 0 {
 		hold = -1 // serve.Options: no hold
 	}
+	cache, err := cacheSize(c)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := serve.New(serve.Options{
 		Root:          root,
 		Ingest:        ingest,
@@ -126,6 +131,7 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 		CORSOrigin:    c.String("cors"),
 		Hold:          hold,
 		MaxRequests:   c.Int("max-requests"),
+		Cache:         cache,
 		Version:       versionString(),
 		Log:           log,
 	})

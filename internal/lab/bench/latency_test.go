@@ -47,7 +47,8 @@ import (
 // With SV_BENCH_DIR set, each run writes SV_BENCH_DIR/latency-CONFIG-N.json (N counts the
 // runs from 1), the latency of every frame over time, from which BENCHMARKS.md draws its
 // plot. SV_BENCH_VIEW_PARAMS is
-// added to the viewer's URL for sv's configurations (see web/view.js: delay).
+// added to the viewer's URL for sv's configurations (see web/view.js: delay), and
+// SV_BENCH_CAPTURE_PARAMS to the capture page's (e.g. "&timeslice=50").
 func BenchmarkGlassToGlass(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
 	chromium := testenv.RequireChromium(b)
@@ -167,7 +168,7 @@ func measureLatency(b *testing.B, chromium string, c latencyConfig, run time.Dur
 	const stream = "lab"
 	var base, dir string
 	view := "/view?stream=" + stream
-	capture := "/capture?stream=" + stream + "&source=clock&autostart=1&resolution=640x480&fps=30"
+	capture := "/capture?stream=" + stream + "&source=clock&autostart=1&resolution=640x480&fps=30" + os.Getenv("SV_BENCH_CAPTURE_PARAMS")
 	switch {
 	case c.classic:
 		base, dir = startClassic(b, stream)

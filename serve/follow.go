@@ -133,7 +133,12 @@ const readChunk = 64 << 10
 // The file is looked at only when its watch has seen a change since the last look
 // (changes, the watch's count), or when force is set: however many clients a change
 // wakes, one of them reads and stats the file and the others take what it read.
-func (g *sharedSegment) advance(changes uint64, force bool, stall time.Duration) ([]byte, bool, error) {
+//
+// named says that the watch has seen the segment's final name: the look that reads the
+// last bytes then also finds the segment complete. Otherwise, when the writer's last
+// write and its rename come as one change, that look would take the change and report
+// bytes read, and the clients would wait for a change that never comes.
+func (g *sharedSegment) advance(changes uint64, named, force bool, stall time.Duration) ([]byte, bool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done || g.err != nil {
@@ -161,7 +166,9 @@ func (g *sharedSegment) advance(changes uint64, force bool, stall time.Duration)
 	}
 	if grew {
 		g.lastGrowth = time.Now()
-		return g.data, false, nil
+		if !named {
+			return g.data, false, nil
+		}
 	}
 	done, err := g.complete()
 	switch {
@@ -266,7 +273,8 @@ func (t *tail) copyTo(ctx context.Context, w io.Writer, flush func() error, stal
 	force := false
 	for {
 		changed := t.fw.next() // before looking: a change after the look closes it
-		data, done, err := t.seg.advance(t.fw.changes.Load(), force, stall)
+		changes := t.fw.changes.Load()
+		data, done, err := t.seg.advance(changes, t.fw.named.Load(), force, stall)
 		force = false
 		if len(data) > t.sent {
 			if _, werr := w.Write(data[t.sent:]); werr != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -522,6 +523,10 @@ func BenchmarkFanOut(b *testing.B) {
 		w.finish()
 		wg.Wait()
 	}
+	// Looks at the file per segment (one per change seen, however many clients), and
+	// those forced by safetyWake: a change no watch reported.
+	b.ReportMetric(float64(ts.Stats().InProgressLooks)/float64(b.N), "looks/op")
+	b.ReportMetric(float64(ts.stats.follow.forced.Load())/float64(b.N), "forced/op")
 }
 
 // TestMaxRequests: past MaxRequests requests under /live/ at once, held ones included,
@@ -670,4 +675,72 @@ func TestCacheBoundAbandoned(t *testing.T) {
 		t.Errorf("status %d for an abandoned segment, want 404", code)
 	}
 	a.finish()
+}
+
+// TestNotified: in a stream folder, a change to a segment in progress wakes its watch at
+// once, from the kernel's notification: with polling as good as off (an hour), the watch
+// still counts the writer's changes.
+func TestNotified(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("inotify: Linux only")
+	}
+	ts := newTestServer(t, Options{Poll: time.Hour})
+	const rel = "live/cam/chunk-stream0-00003.m4s"
+	w := newSegmentWriter(t, filepath.Join(ts.root, rel))
+	w.write(pattern(1000, 1))
+	resp, err := noGzipClient.Get(ts.url + "/" + rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		more := pattern(500+i, byte(i))
+		w.write(more)
+		if _, err := io.ReadFull(resp.Body, buf[:len(more)]); err != nil || !bytes.Equal(buf[:len(more)], more) {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	ts.watchers.mu.Lock()
+	fw := ts.watchers.files[rel]
+	ts.watchers.mu.Unlock()
+	if fw == nil {
+		t.Fatal("no watch of the segment while it is read")
+	}
+	if n := fw.changes.Load(); n == 0 {
+		t.Errorf("the watch saw no change in 5 writes: nothing woke it but its hourly poll")
+	}
+	w.finish()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || 1000+5*500+10+len(rest)-len(w.all) != 0 {
+		t.Errorf("%d bytes after the writes (%v), the segment has %d", len(rest), err, len(w.all))
+	}
+}
+
+// TestAdvanceNamed: when the writer's last write and its rename are seen as one change,
+// the look that reads the last bytes also finds the segment complete: no later change
+// will come to tell the clients.
+func TestAdvanceNamed(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	const rel = "live/cam/chunk-stream0-00004.m4s"
+	w := newSegmentWriter(t, filepath.Join(ts.root, rel))
+	w.write(pattern(1000, 1))
+	tl, err := ts.openTail(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.close()
+	data, done, err := tl.seg.advance(1, false, false, time.Minute)
+	if err != nil || done || len(data) != 1000 {
+		t.Fatalf("first look: %d bytes, done %v, %v", len(data), done, err)
+	}
+	w.write(pattern(600, 2))
+	w.finish()
+	data, done, err = tl.seg.advance(2, true, false, time.Minute)
+	if err != nil || !done || !bytes.Equal(data, w.all) {
+		t.Fatalf("the look after the last write and the rename: %d bytes of %d, done %v, %v", len(data), len(w.all), done, err)
+	}
 }

@@ -300,13 +300,13 @@ func (s *Server) releasePlaylist(pw *playlistWatch) {
 	}
 }
 
-// pollPlaylist looks at the playlist every Options.Poll until its last waiter is gone,
-// reads it when its file changed (or playlistReread has passed) and, when its bytes
-// changed, makes it the current version and wakes the waiters. Its first look always
-// wakes them.
+// pollPlaylist looks at the playlist when poll would at a segment, until its last waiter
+// is gone, reads it when its file changed (or playlistReread has passed) and, when its
+// bytes changed, makes it the current version and wakes the waiters. Its first look
+// always wakes them.
 func (s *Server) pollPlaylist(pw *playlistWatch) {
-	t := time.NewTicker(s.o.Poll)
-	defer t.Stop()
+	l := s.newLooker(pw.rel)
+	defer l.stop()
 	var seen fs.FileInfo // the file last read
 	var read time.Time
 	for {
@@ -321,10 +321,8 @@ func (s *Server) pollPlaylist(pw *playlistWatch) {
 				}
 			}
 		}
-		select {
-		case <-pw.done:
+		if !l.wait(pw.done) {
 			return
-		case <-t.C:
 		}
 	}
 }

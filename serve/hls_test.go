@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -189,6 +190,27 @@ func TestBlockingReload(t *testing.T) {
 	}
 	if n := ts.playlistWatches(); n != 0 {
 		t.Errorf("%d playlist watches left", n)
+	}
+}
+
+// TestBlockingReloadNotified: a blocked reload is answered when the packager renames the
+// new playlist into place, from the kernel's notification: with polling as good as off
+// (an hour), it is answered, not timed out.
+func TestBlockingReloadNotified(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("inotify: Linux only")
+	}
+	ts := newTestServer(t, Options{Poll: time.Hour})
+	p := newPackager(t, ts.dir)
+	go func() {
+		if !eventually(func() bool { return ts.playlistWaiters("live/cam/media_0.m3u8") == 1 }) {
+			t.Error("the request never waited")
+		}
+		p.step()
+	}()
+	resp, body := ts.get(t, "GET", playlistPath+"?_HLS_msn=51&_HLS_part=2", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), partLine(51, 2)+"\n") {
+		t.Fatalf("status %d, body\n%s", resp.StatusCode, body)
 	}
 }
 

@@ -148,8 +148,9 @@ type Options struct {
 	// CORSOrigin is the Access-Control-Allow-Origin of every response under /live/ and
 	// of /time, /config.json and /streams.json, errors included; "" means "*".
 	CORSOrigin string
-	// Poll is how often a segment in progress is checked for new bytes (by one poller
-	// per segment, however many clients read it); 0 means DefaultPoll.
+	// Poll is how often a segment in progress, or an awaited file, is checked for new
+	// bytes (by one watcher per file, however many clients read it) when the kernel
+	// does not report its changes (inotify, on Linux); 0 means DefaultPoll.
 	Poll time.Duration
 	// Stall is how long a segment in progress may stop growing; 0 means DefaultStall.
 	Stall time.Duration
@@ -248,6 +249,7 @@ type Server struct {
 	folders      folders          // the stream folders, each a Root of its own
 	playlists    playlistWatchers // of the playlists that blocking reloads wait on
 	gzips        gzipCache        // the gzipped versions of manifests and playlists
+	notify       notifier         // wakes the watchers when their files change
 }
 
 // ErrRoot is returned by New when Options.Root is not a directory that can be opened.
@@ -293,6 +295,7 @@ func New(o Options) (*Server, error) {
 		abs, err := filepath.Abs(o.Root)
 		if err == nil {
 			s.root, err = os.OpenRoot(abs)
+			s.notify.base = abs
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRoot, err)
@@ -326,6 +329,7 @@ func (s *Server) Close() error {
 	if s.root == nil {
 		return nil
 	}
+	s.notify.close()
 	s.closeFolders()
 	return s.root.Close()
 }

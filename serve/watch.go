@@ -8,10 +8,13 @@ import (
 
 // A segment in progress may have many readers, one per player, and a segment or part
 // not written yet many held requests. Rather than each of them polling the file, one
-// poller per file looks at it every Options.Poll and wakes all its readers when it
-// changes: the cost of following a file does not grow with the audience, only the reads
-// of the new bytes do. Playlists that blocking reloads wait on have a poller of their
-// own kind (playlistWatch), on the same principle.
+// watcher per file looks at it and wakes all its readers when it changes: the cost of
+// following a file does not grow with the audience, only the reads of the new bytes do.
+// A watcher looks when the notifier (inotify, on the stream folder) reports a change to
+// the file, within a fraction of a millisecond of the write, and every notifiedPoll in
+// case an event is lost; where the notifier cannot watch (another system, a folder that
+// is a symlink or was replaced), every Options.Poll. Playlists that blocking reloads wait
+// on have a watcher of their own kind (playlistWatch), on the same principle.
 
 // signal wakes every waiter at once.
 type signal struct {
@@ -50,6 +53,7 @@ type watchers struct {
 type fileWatch struct {
 	signal                // broadcast at each change
 	changes atomic.Uint64 // changes seen so far: incremented before each broadcast
+	named   atomic.Bool   // NAME has been seen: set before the change that saw it is counted
 	rel     string        // NAME, under the root
 	refs    int           // readers; guarded by watchers.mu
 	done    chan struct{}
@@ -143,21 +147,71 @@ func (s *Server) stateOf(rel string) fileState {
 	return st
 }
 
-// poll looks at the segment every Options.Poll, from state last, until its last reader
-// is gone.
+// poll looks at the segment whenever the notifier reports a change to it, and every
+// Options.Poll (notifiedPoll while the notifier watches its folder), from state last,
+// until its last reader is gone.
 func (s *Server) poll(fw *fileWatch, last fileState) {
-	t := time.NewTicker(s.o.Poll)
-	defer t.Stop()
+	l := s.newLooker(fw.rel)
+	defer l.stop()
 	for {
-		select {
-		case <-fw.done:
-			return
-		case <-t.C:
-		}
+		// The first look comes once the notifier is listening: a change between the
+		// caller's look and then is seen now, not at the next poll.
 		if st := s.stateOf(fw.rel); st != last {
 			last = st
+			if st.nameThere {
+				fw.named.Store(true)
+			}
 			fw.changes.Add(1)
 			fw.broadcast()
 		}
+		if !l.wait(fw.done) {
+			return
+		}
 	}
+}
+
+// notifiedPoll is how often a watcher looks at a file whose changes the notifier reports:
+// only in case an event is lost.
+const notifiedPoll = 100 * time.Millisecond
+
+// looker paces the looks of one watcher at one file.
+type looker struct {
+	s     *Server
+	sub   *notifySub // nil: the file is polled
+	timer *time.Timer
+}
+
+func (s *Server) newLooker(rel string) *looker {
+	l := &looker{s: s, sub: s.notify.subscribe(rel)}
+	l.timer = time.NewTimer(l.interval())
+	return l
+}
+
+// interval is the time to the next look when nothing is reported.
+func (l *looker) interval() time.Duration {
+	if l.sub != nil && l.sub.notified() {
+		return max(l.s.o.Poll, notifiedPoll)
+	}
+	return l.s.o.Poll
+}
+
+// wait waits for the next look, and returns false if done is closed first.
+func (l *looker) wait(done <-chan struct{}) bool {
+	var events <-chan struct{}
+	if l.sub != nil {
+		events = l.sub.events()
+	}
+	select {
+	case <-done:
+		return false
+	case <-events:
+	case <-l.timer.C:
+	}
+	l.timer.Reset(l.interval())
+	return true
+}
+
+func (l *looker) stop() {
+	l.timer.Stop()
+	l.s.notify.unsubscribe(l.sub)
 }

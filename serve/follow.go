@@ -322,13 +322,7 @@ func (s *Server) serveTail(w http.ResponseWriter, r *http.Request, t *tail, mt m
 			notFound(w)
 			return
 		}
-		f, fi, err := s.open(t.fw.rel)
-		if err != nil {
-			notFound(w)
-			return
-		}
-		defer f.Close()
-		s.serveFile(w, r, f, fi, mt)
+		s.serveWritten(w, r, t.fw.rel, mt)
 		return
 	}
 
@@ -371,13 +365,7 @@ func (s *Server) serveWhenWritten(w http.ResponseWriter, r *http.Request, rel st
 		st := s.stateOf(rel)
 		switch {
 		case st.nameThere && !st.tmpThere:
-			f, fi, err := s.open(rel)
-			if err != nil {
-				notFound(w)
-				return
-			}
-			defer f.Close()
-			s.serveFile(w, r, f, fi, mt)
+			s.serveWritten(w, r, rel, mt)
 			return
 		case !st.nameThere && !st.tmpThere:
 			s.stats.missing.Add(1)
@@ -398,6 +386,17 @@ func (s *Server) serveWhenWritten(w http.ResponseWriter, r *http.Request, rel st
 		case <-timer.C:
 		}
 	}
+}
+
+// serveWritten serves segment rel, now written, from its file; 404 if it cannot be opened.
+func (s *Server) serveWritten(w http.ResponseWriter, r *http.Request, rel string, mt mediaType) {
+	f, fi, err := s.open(rel)
+	if err != nil {
+		notFound(w)
+		return
+	}
+	defer f.Close()
+	s.serveFile(w, r, f, fi, mt)
 }
 
 // isClientGone reports whether a write failed because the client went away.

@@ -567,23 +567,8 @@ func TestMaxRequests(t *testing.T) {
 // their last client is done.
 func TestCacheBound(t *testing.T) {
 	ts := newTestServer(t, Options{Cache: 1})
-	a := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
-	a.write(pattern(2000, 1))
-	respA, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer respA.Body.Close()
-	if respA.StatusCode != 200 || respA.ContentLength != -1 {
-		t.Fatalf("segment in progress under the bound: status %d, Content-Length %d", respA.StatusCode, respA.ContentLength)
-	}
-	gotA := make([]byte, 2000)
-	if _, err := io.ReadFull(respA.Body, gotA); err != nil {
-		t.Fatal(err)
-	}
-	if st := ts.Stats(); st.CacheBytes < 2000 {
-		t.Fatalf("CacheBytes %d while a segment of 2000 bytes is held", st.CacheBytes)
-	}
+	a, respA := fillCache(t, ts)
+	gotA := make([]byte, 900)
 
 	b := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00002.m4s"))
 	b.write(pattern(1500, 2))
@@ -604,7 +589,7 @@ func TestCacheBound(t *testing.T) {
 	// The held segment goes on streaming while the other waits.
 	more := pattern(900, 4)
 	a.write(more)
-	if _, err := io.ReadFull(respA.Body, gotA[:900]); err != nil || !bytes.Equal(gotA[:900], more) {
+	if _, err := io.ReadFull(respA.Body, gotA); err != nil || !bytes.Equal(gotA, more) {
 		t.Fatalf("the held segment did not go on streaming: %v", err)
 	}
 	select {
@@ -638,20 +623,34 @@ func TestCacheBound(t *testing.T) {
 	}
 }
 
+// fillCache starts segment 1 and a client of it that has read its first 2000 bytes: a
+// cache of 1 byte is then full.
+func fillCache(t *testing.T, ts *testServer) (*segmentWriter, *http.Response) {
+	t.Helper()
+	a := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
+	a.write(pattern(2000, 1))
+	resp, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || resp.ContentLength != -1 {
+		t.Fatalf("segment in progress under the bound: status %d, Content-Length %d", resp.StatusCode, resp.ContentLength)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	if st := ts.Stats(); st.CacheBytes < 2000 {
+		t.Fatalf("CacheBytes %d while a segment of 2000 bytes is held", st.CacheBytes)
+	}
+	return a, resp
+}
+
 // TestCacheBoundAbandoned: a segment waited for past the cache bound whose file goes away
 // unwritten is a 404.
 func TestCacheBoundAbandoned(t *testing.T) {
 	ts := newTestServer(t, Options{Cache: 1})
-	a := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00001.m4s"))
-	a.write(pattern(2000, 1))
-	respA, err := noGzipClient.Get(ts.url + "/live/cam/chunk-stream0-00001.m4s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer respA.Body.Close()
-	if _, err := io.ReadFull(respA.Body, make([]byte, 2000)); err != nil {
-		t.Fatal(err)
-	}
+	a, _ := fillCache(t, ts)
 	b := newSegmentWriter(t, filepath.Join(ts.dir, "chunk-stream0-00002.m4s"))
 	b.write(pattern(1500, 2))
 	done := make(chan int, 1)

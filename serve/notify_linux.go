@@ -159,10 +159,10 @@ func (n *notifier) read() {
 	for {
 		k, err := n.f.Read(buf)
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
+			if !errors.Is(err, os.ErrClosed) {
+				n.fail()
 			}
-			continue // EINTR and the like
+			return
 		}
 		for off := 0; off+unix.SizeofInotifyEvent <= k; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
@@ -177,6 +177,17 @@ func (n *notifier) read() {
 			n.event(ev.Wd, ev.Mask, name)
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 		}
+	}
+}
+
+// fail gives up on the notifier after a read error: every watcher polls from now on.
+func (n *notifier) fail() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closed = true
+	for _, d := range n.wds {
+		n.forget(d)
+		kickAll(d, true)
 	}
 }
 

@@ -438,12 +438,44 @@ func TestMissingManifest(t *testing.T) {
 	// One that never comes: a 404 once Hold is over.
 	ts = newTestServer(t, Options{Hold: 300 * time.Millisecond})
 	start := time.Now()
-	resp, _ = ts.get(t, "GET", "/live/cam/master.m3u8", nil)
+	resp, _ = ts.get(t, "GET", "/live/nocam/master.m3u8", nil)
 	if d := time.Since(start); resp.StatusCode != 404 || d < 300*time.Millisecond {
 		t.Errorf("a playlist that never comes: status %d after %s", resp.StatusCode, d)
 	}
 	if st := ts.Stats(); st.Waited != 1 {
 		t.Errorf("stats %+v", st)
+	}
+
+	// A stream whose packager starts while the request is held (its folder changes) is
+	// waited for past Hold: its first manifest can take longer on a busy machine.
+	ts = newTestServer(t, Options{Hold: 2 * time.Second})
+	done = make(chan struct{})
+	start = time.Now()
+	go func() {
+		defer close(done)
+		if !eventually(func() bool { return ts.Stats().Waited == 1 }) {
+			t.Error("the request was never held")
+		}
+		dir := filepath.Join(ts.root, "live", "slowcam")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Error(err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(dir, "init-stream0.m4s"), mpd, 0o644); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(time.Until(start.Add(2500 * time.Millisecond))) // past Hold
+		if err := os.WriteFile(filepath.Join(dir, "m.tmp"), mpd, 0o644); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "m.tmp"), filepath.Join(dir, "manifest.mpd")); err != nil {
+			t.Error(err)
+		}
+	}()
+	resp, body = ts.get(t, "GET", "/live/slowcam/manifest.mpd", nil)
+	<-done
+	if resp.StatusCode != 200 || !bytes.Equal(body, mpd) {
+		t.Errorf("a manifest that comes past Hold, its packager at work: status %d, %q", resp.StatusCode, body)
 	}
 
 	// A negative Hold holds nothing.

@@ -282,6 +282,11 @@ func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) 
 // player takes a 404 there for the end of the stream, or retries it a few times and
 // gives up. Held, it gets the manifest the moment the stream can be played. Unlike a
 // segment's, the wait does not need a live folder: a new stream has none yet.
+//
+// A stream whose packager is at work when Hold is over (its folder has changed since the
+// request came) is waited for up to startHold in all: its first manifest needs every
+// track's first fragment, and its first playlist a whole segment, which a busy machine
+// can take longer than Hold to reach.
 func (s *Server) awaitStart(r *http.Request, rel string) bool {
 	if s.o.Hold <= 0 {
 		return false
@@ -289,8 +294,10 @@ func (s *Server) awaitStart(r *http.Request, rel string) bool {
 	s.stats.waited.Add(1)
 	fw := s.watch(rel)
 	defer s.release(fw)
+	since := time.Now().Add(-10 * time.Millisecond) // a folder's time may be a tick behind the clock
 	timer := time.NewTimer(s.o.Hold)
 	defer timer.Stop()
+	extended := false
 	for {
 		changed := fw.next()
 		if s.exists(rel) {
@@ -300,10 +307,24 @@ func (s *Server) awaitStart(r *http.Request, rel string) bool {
 		case <-r.Context().Done():
 			return false
 		case <-timer.C:
-			return false
+			if extended || s.o.Hold >= startHold || !s.changedSince(path.Dir(rel), since) {
+				return false
+			}
+			extended = true
+			timer.Reset(startHold - s.o.Hold)
 		case <-changed:
 		}
 	}
+}
+
+// startHold bounds the wait for the first manifest of a stream whose packager is at work:
+// below hls.js's 10 s limit on a manifest's first byte.
+const startHold = 8 * time.Second
+
+// changedSince reports whether folder dir exists and has changed since t.
+func (s *Server) changedSince(dir string, t time.Time) bool {
+	fi, err := s.root.Stat(dir)
+	return err == nil && fi.IsDir() && fi.ModTime().After(t)
 }
 
 // numbered returns the names of the segment delta numbers away from name, by the last

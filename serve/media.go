@@ -230,7 +230,7 @@ func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) 
 		return false, release
 	}
 	dir, name := path.Split(rel)
-	if fi, err := s.root.Stat(strings.TrimSuffix(dir, "/")); err != nil || !fi.IsDir() || time.Since(fi.ModTime()) > liveFolder {
+	if !s.changedSince(strings.TrimSuffix(dir, "/"), time.Now().Add(-liveFolder)) {
 		return false, release
 	}
 	next := numbered(name, 1) // at most two names

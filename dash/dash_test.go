@@ -644,6 +644,45 @@ func TestFFmpegKilled(t *testing.T) {
 			}
 		})
 	}
+
+	// A run that continues the presentation after the kill: the audio the killed FFmpeg
+	// had not written (its encoder's delay, the fragment in progress) leaves no hole.
+	t.Run("goes on", func(t *testing.T) {
+		dir := t.TempDir()
+		real, _ := exec.LookPath("ffmpeg")
+		pidFile := filepath.Join(dir, "pid")
+		wrapper := filepath.Join(dir, "ffmpeg")
+		script := fmt.Sprintf("#!/bin/sh\necho $$ > %s\nexec %s \"$@\"\n", pidFile, real)
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		o := Options{Out: filepath.Join(dir, "out"), FFmpeg: wrapper, TimeURL: "http://127.0.0.1:1/time", Presentation: &Presentation{}, Window: 100}
+		_, stopRun := realtime(t, path, o)
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := stopRun(false); err == nil {
+			t.Fatal("Run of the killed FFmpeg: no error")
+		}
+		o.FFmpeg = real
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := Run(context.Background(), f, o); err != nil {
+			t.Fatal(err)
+		}
+		checkAudioHoles(t, o.Presentation)
+		if err := o.Presentation.End(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // waitFile waits for a file matching path, a filepath.Match pattern.
@@ -735,6 +774,7 @@ func TestPresentationGoesOn(t *testing.T) {
 			t.Errorf("representation %s: init %q, media %q in the second period; first %q, %q", r.ID, r.Template.Init, r.Template.Media, prev.Template.Init, prev.Template.Media)
 		}
 	}
+	checkAudioHoles(t, o.Presentation)
 	if r := m.Periods[1].AdaptationSets[0].Representations[0]; r.Template.StartNumber != len(segs)+1 {
 		t.Errorf("video's second period starts at segment %d, want %d", r.Template.StartNumber, len(segs)+1)
 	}
@@ -754,6 +794,43 @@ func TestPresentationGoesOn(t *testing.T) {
 	for uri, pl := range readHLS(t, o.Out) {
 		if !pl.ended {
 			t.Errorf("%s has no #EXT-X-ENDLIST after End", uri)
+		}
+	}
+}
+
+// checkAudioHoles checks that at each period change of pr, every audio track resumes
+// no later after its last segment than the video does after its own: an HLS player
+// places the audio by the video's timestamps, and must find no hole in it.
+func checkAudioHoles(t *testing.T, pr *Presentation) {
+	t.Helper()
+	pr.mu.Lock()
+	p := &pr.pk.p
+	pr.mu.Unlock()
+	// gaps returns how long track tr's media pauses before the first segment of each
+	// period after the first.
+	gaps := func(tr *track) map[int]time.Duration {
+		g := make(map[int]time.Duration)
+		for i := 1; i < len(tr.segs); i++ {
+			prev, s := tr.segs[i-1], tr.segs[i]
+			if s.period != prev.period {
+				g[s.period] = time.Duration(tr.seconds(s.start)*float64(time.Second)) - time.Duration(tr.seconds(prev.start+prev.duration)*float64(time.Second))
+			}
+		}
+		return g
+	}
+	video := gaps(p.tracks[0])
+	if len(video) == 0 {
+		t.Fatalf("no period change in the video's %d segments", len(p.tracks[0].segs))
+	}
+	for _, tr := range p.tracks {
+		if tr.kind != audioTrack {
+			continue
+		}
+		for per, g := range gaps(tr) {
+			t.Logf("period %d: the video resumes %v after its end, audio track %d %v after its own", per, video[per], tr.id, g)
+			if hole := g - max(video[per], 0); hole > time.Millisecond {
+				t.Errorf("period %d: audio track %d resumes %v after its end, the video %v: a hole of %v", per, tr.id, g, video[per], hole)
+			}
 		}
 	}
 }

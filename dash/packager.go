@@ -63,8 +63,12 @@ type packager struct {
 	started []bool // tracks whose first fragment has arrived
 	run     *period
 	offset  time.Duration // presentation time minus input time, in this run
-	live    bool          // the manifests have been written once
-	master  []int         // bandwidths in the last master playlist written
+	// videoGap is, in a run that continues the presentation, how much later its video
+	// starts than the last run's ended (negative: earlier); gapped says it is known.
+	videoGap time.Duration
+	gapped   bool
+	live     bool  // the manifests have been written once
+	master   []int // bandwidths in the last master playlist written
 }
 
 // trackWriter is the goroutine side of one track: the files it is writing.
@@ -165,6 +169,17 @@ func (pk *packager) begin(k trackKind) (*period, time.Duration) {
 			}
 		}
 		per.start = per.start.Truncate(time.Millisecond)
+		pk.gapped = false
+		if per.index > 0 {
+			for _, t := range pk.p.tracks {
+				if t.kind == videoTrack && len(t.segs) > 0 {
+					last := t.segs[len(t.segs)-1]
+					pk.videoGap = pk.offset + v - time.Duration(t.seconds(last.start+last.duration)*float64(time.Second))
+					pk.gapped = true
+					break
+				}
+			}
+		}
 		pk.p.periods = append(pk.p.periods, per)
 		pk.run = per
 		if per.index > 0 {
@@ -217,10 +232,58 @@ func (pk *packager) packTrack(i int, r io.Reader) error {
 				return fmt.Errorf("track %d: %w", i, err)
 			}
 		}
+		if first && t.kind == audioTrack {
+			w.closeAudioHole(f)
+		}
 		if err := w.fragment(f); err != nil {
 			return err
 		}
 	}
+}
+
+// maxStretch bounds the hole that closeAudioHole closes: a few lost audio frames.
+const maxStretch = 500 * time.Millisecond
+
+// closeAudioHole stretches the first audio fragment of a run that continues the
+// presentation back over the hole in the audio, where the audio resumes later after
+// the last run's audio ended than the video does after its video: by up to 80 ms after
+// a restart, the audio the killed FFmpeg had not flushed yet. HLS players place a
+// discontinuity's audio by the video's timestamps, and hls.js, which finds the hole in
+// its audio buffer, never ends the stream (_streamEnded allows no hole). Only the first
+// frame moves, so the audio keeps its sync: a browser plays the frames one after the
+// other across such a hole anyway.
+func (w *trackWriter) closeAudioHole(f *media.Fragment) {
+	pk, t := w.pk, w.t
+	pk.mu.Lock()
+	gap, ok := pk.videoGap, pk.gapped
+	var end uint64
+	if n := len(t.segs); n > 0 {
+		end = t.segs[n-1].start + t.segs[n-1].duration
+	} else {
+		ok = false
+	}
+	pk.mu.Unlock()
+	if !ok {
+		return
+	}
+	want := end // where the audio resumes if it keeps the video's gap, never before its end
+	if gap > 0 {
+		want += ticks(gap, t.timescale)
+	}
+	if f.Time <= want {
+		return
+	}
+	hole := f.Time - want
+	d := time.Duration(t.seconds(hole) * float64(time.Second))
+	if d > maxStretch {
+		pk.log.Info(fmt.Sprintf("track %d: the audio resumes %.0f ms after the video: the hole stays", t.id, d.Seconds()*1000))
+		return
+	}
+	if err := f.Stretch(hole); err != nil {
+		pk.log.Warn(fmt.Sprintf("track %d: the hole of %.0f ms in the audio stays: %v", t.id, d.Seconds()*1000, err))
+		return
+	}
+	pk.log.Info(fmt.Sprintf("track %d: the audio's first frame stretched back %.0f ms, over the hole after the last run's audio", t.id, d.Seconds()*1000))
 }
 
 // fragment writes one fragment, cutting a part or a segment before it if it is time.

@@ -116,6 +116,12 @@ type Fragment struct {
 
 	tfdt   int  // offset of the baseMediaDecodeTime in Bytes, 0 if none
 	tfdtV1 bool // 64-bit baseMediaDecodeTime
+
+	// Where Stretch finds the boxes it rewrites, as offsets in Bytes.
+	moof, traf, trun int    // their box headers; trun: the first's
+	truns            int    // how many the traf has
+	defDur           uint32 // the traf's default sample duration (tfhd, else trex)
+	sidx             bool   // a sidx before the moof counts its bytes
 }
 
 // boxHeader is a box header read from the stream.
@@ -228,6 +234,7 @@ func (fr *FragmentReader) next() (*Fragment, error) {
 		}
 	}()
 	var first int64 = -1 // stream offset of the first box kept
+	sidx := false
 	for {
 		h, err := fr.header()
 		if errors.Is(err, io.EOF) {
@@ -247,6 +254,7 @@ func (fr *FragmentReader) next() (*Fragment, error) {
 			if first < 0 {
 				first = h.at
 			}
+			sidx = sidx || h.typ == boxSidx
 			if b, err = fr.readBox(b, h); err != nil {
 				return nil, err
 			}
@@ -270,7 +278,7 @@ func (fr *FragmentReader) next() (*Fragment, error) {
 		if b, err = fr.readBox(b, h); err != nil {
 			return nil, err
 		}
-		f := &Fragment{}
+		f := &Fragment{moof: moof, sidx: sidx}
 		if err := fr.moof(f, b, child{typ: h.typ, start: moof, from: moof + h.n, to: len(b)}, h.at-int64(moof)); err != nil {
 			return nil, err
 		}
@@ -788,6 +796,7 @@ func (fr *FragmentReader) moof(f *Fragment, b []byte, moof child, base int64) er
 		if trafs > 1 {
 			return fr.errorf(at(c.start), "a second traf in a moof")
 		}
+		f.traf = c.start
 		return fr.traf(f, b, c, base)
 	})
 	switch {
@@ -867,6 +876,10 @@ func (fr *FragmentReader) traf(f *Fragment, b []byte, traf child, base int64) er
 			if err != nil {
 				return err
 			}
+			if f.truns == 0 {
+				f.trun, f.defDur = c.start, defDur
+			}
+			f.truns++
 			if first && n > 0 {
 				first = false
 				f.Key = key
@@ -968,5 +981,94 @@ func (f *Fragment) Shift(delta int64) error {
 		binary.BigEndian.PutUint32(f.Bytes[f.tfdt:], uint32(t))
 	}
 	f.Time = t
+	return nil
+}
+
+// Stretch moves the fragment's start back by d and lengthens its first sample by as
+// much, so that its other samples keep their times. A packager closes a hole in a
+// track's timeline with it where a player's buffer must have none: audio that resumes
+// after a restart a little later than its video does. The first sample is presented
+// that much earlier; what the decoder makes of it is unchanged.
+//
+// A trun without sample durations gets them (4 bytes a sample, in the trun, traf and
+// moof sizes and the data offset). Stretch fails, changing nothing, if the time would
+// be negative, or the fragment is not the simple kind that FFmpeg writes: one trun
+// with a data offset, 32-bit box sizes, no sidx counting its bytes.
+func (f *Fragment) Stretch(d uint64) error {
+	if d == 0 {
+		return nil
+	}
+	b := f.Bytes
+	size := func(at int) uint32 {
+		if at < 0 || at+8 > len(b) {
+			return 0
+		}
+		return binary.BigEndian.Uint32(b[at:])
+	}
+	switch {
+	case f.truns != 1 || f.Samples == 0:
+		return fmt.Errorf("mp4: stretch a fragment of %d truns and %d samples", f.truns, f.Samples)
+	case f.sidx:
+		return errors.New("mp4: stretch a fragment after a sidx")
+	case size(f.moof) < 8 || size(f.traf) < 8 || size(f.trun) < 16:
+		return errors.New("mp4: stretch a fragment whose boxes have 64-bit or open sizes")
+	case d > f.Time:
+		return fmt.Errorf("mp4: stretch time %d back by %d: negative", f.Time, d)
+	}
+	body := f.trun + 8
+	flags := binary.BigEndian.Uint32(b[body:]) & 0xFFFFFF
+	if flags&0x001 == 0 {
+		return errors.New("mp4: stretch a trun without a data offset")
+	}
+	head := 12 // version and flags, sample count, data offset
+	if flags&0x004 != 0 {
+		head += 4 // first sample flags
+	}
+	if flags&0x100 != 0 { // sample durations: lengthen the first in place
+		at := body + head
+		first := uint64(binary.BigEndian.Uint32(b[at:])) + d
+		if first > math.MaxUint32 {
+			return fmt.Errorf("mp4: stretch a sample of %d by %d: too long", first-d, d)
+		}
+		if err := f.Shift(-int64(d)); err != nil {
+			return err
+		}
+		binary.BigEndian.PutUint32(b[at:], uint32(first))
+		f.Duration += d
+		return nil
+	}
+	if uint64(f.defDur)+d > math.MaxUint32 {
+		return fmt.Errorf("mp4: stretch a sample of %d by %d: too long", f.defDur, d)
+	}
+	// Rewrite the trun with a duration in front of each sample's record.
+	rec := 4 * bits.OnesCount32(flags&0xE00) // the record's other fields
+	grow := 4 * f.Samples
+	out := make([]byte, 0, len(b)+grow)
+	out = append(out, b[:body+head]...)
+	for i := range f.Samples {
+		dur := uint64(f.defDur)
+		if i == 0 {
+			dur += d
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(dur))
+		at := body + head + i*rec
+		out = append(out, b[at:at+rec]...)
+	}
+	out = append(out, b[body+head+f.Samples*rec:]...)
+	for _, at := range []int{f.moof, f.traf, f.trun} {
+		binary.BigEndian.PutUint32(out[at:], size(at)+uint32(grow))
+	}
+	binary.BigEndian.PutUint32(out[body:], (flags|0x100)|uint32(b[body])<<24)
+	binary.BigEndian.PutUint32(out[body+8:], binary.BigEndian.Uint32(b[body+8:])+uint32(grow)) // the samples' data moved with the mdat
+	g := *f
+	g.Bytes, g.Size = out, int64(len(out))
+	if g.tfdt > f.trun {
+		g.tfdt += grow
+	}
+	if err := g.Shift(-int64(d)); err != nil {
+		return err
+	}
+	g.Duration += d
+	*f = g
 	return nil
 }

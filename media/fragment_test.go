@@ -609,6 +609,145 @@ func TestFragmentShift(t *testing.T) {
 
 const maxTfdtV0 = 1<<32 - 1 // the largest time of a version 0 tfdt
 
+// TestFragmentStretch stretches a fragment of each of FFmpeg's streams: read again,
+// and by ffprobe, its first sample starts d earlier and lasts d longer, and every other
+// sample, its data too, is as it was.
+func TestFragmentStretch(t *testing.T) {
+	testenv.Require(t, "ffprobe")
+	for _, fx := range fragmentFixtures {
+		t.Run(fx.file, func(t *testing.T) {
+			data, err := os.ReadFile(fixturePath(fx.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig := readFragments(bytes.NewReader(data))
+			res := readFragments(bytes.NewReader(data))
+			if len(res.frags) < 3 {
+				t.Fatalf("%d fragments", len(res.frags))
+			}
+			f := res.frags[1]
+			const d = 100
+			if err := f.Stretch(d); err != nil {
+				t.Fatal(err)
+			}
+			o := orig.frags[1]
+			type summary struct {
+				time, duration uint64
+				samples        int
+				key            bool
+				size           int64
+			}
+			want := summary{o.Time - d, o.Duration + d, o.Samples, o.Key, int64(len(f.Bytes))}
+			stream := func(frags ...*Fragment) (string, fragResult) {
+				b := bytes.Clone(res.init.Bytes)
+				for _, f := range frags {
+					b = append(b, f.Bytes...)
+				}
+				path := filepath.Join(t.TempDir(), "s.mp4")
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return path, readFragments(bytes.NewReader(b))
+			}
+			before, _ := stream(orig.frags[:3]...)
+			after, again := stream(orig.frags[0], f, orig.frags[2])
+			if again.err != "EOF" || len(again.frags) != 3 {
+				t.Fatalf("read again: %+v", again)
+			}
+			for _, g := range []*Fragment{f, again.frags[1]} {
+				if got := (summary{g.Time, g.Duration, g.Samples, g.Key, g.Size}); got != want {
+					t.Errorf("stretched fragment %+v, want %+v", got, want)
+				}
+			}
+			// ffprobe takes a packet's duration from the next one's time: only the
+			// times and the data tell.
+			wantp, gotp := probeData(t, before), probeData(t, after)
+			if len(gotp) != len(wantp) {
+				t.Fatalf("%d packets, want %d", len(gotp), len(wantp))
+			}
+			first := orig.frags[0].Samples
+			wantp[first].dts -= d
+			wantp[first].pts -= d
+			for i := range wantp {
+				if gotp[i] != wantp[i] {
+					t.Errorf("packet %d: %+v, want %+v", i, gotp[i], wantp[i])
+				}
+			}
+
+			// Bad stretches change nothing.
+			kept := bytes.Clone(f.Bytes)
+			if err := f.Stretch(f.Time + 1); err == nil || f.Time != want.time || !bytes.Equal(f.Bytes, kept) {
+				t.Errorf("Stretch past time 0: %v", err)
+			}
+			if err := f.Stretch(1 << 32); err == nil || f.Time != want.time || !bytes.Equal(f.Bytes, kept) {
+				t.Errorf("Stretch of a sample past 32 bits: %v", err)
+			}
+		})
+	}
+
+	// A trun with sample durations is stretched in place.
+	init := fragVideoInit()
+	in := readFragments(bytes.NewReader(append(bytes.Clone(init),
+		frag(tfhdBox(0), append(tfdtBox(1, 500), box("trun", full(0, 0x301), u32(2, 0, 40, 4, 60, 4))...), 8)...))).frags[0]
+	size := in.Size
+	if err := in.Stretch(30); err != nil || in.Time != 470 || in.Duration != 130 || in.Size != size {
+		t.Fatalf("Stretch(30) in place: %v, time %d, duration %d, size %d", err, in.Time, in.Duration, in.Size)
+	}
+	again := readFragments(bytes.NewReader(append(bytes.Clone(init), in.Bytes...)))
+	if len(again.frags) != 1 || again.frags[0].Time != 470 || again.frags[0].Duration != 130 {
+		t.Errorf("stretched in place, read again: %+v", again)
+	}
+
+	// A fragment unlike FFmpeg's is not stretched.
+	for name, boxes := range map[string][]byte{
+		"two truns":         append(box("trun", full(0, 1), u32(1, 0)), box("trun", full(0, 1), u32(1, 0))...),
+		"no data offset":    box("trun", full(0, 0), u32(1)),
+		"no sample":         box("trun", full(0, 1), u32(0, 0)),
+		"no trun":           nil,
+		"a 64-bit box size": append(u32(1), append([]byte("trun"), append(u32(0, 28), append(full(0, 1), u32(1, 0)...)...)...)...),
+	} {
+		f := readFragments(bytes.NewReader(append(bytes.Clone(init), frag(tfhdBox(0), append(tfdtBox(0, 10), boxes...), 4)...))).frags
+		if len(f) != 1 {
+			t.Fatalf("%s: %d fragments read", name, len(f))
+		}
+		kept := bytes.Clone(f[0].Bytes)
+		if err := f[0].Stretch(1); err == nil || !bytes.Equal(f[0].Bytes, kept) || f[0].Time != 10 {
+			t.Errorf("Stretch with %s: %v", name, err)
+		}
+	}
+}
+
+type probedData struct {
+	pts, dts int64
+	hash     string
+}
+
+// probeData returns the times and the data of every packet in a file.
+func probeData(t *testing.T, path string) []probedData {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_data_hash", "md5", "-show_entries", "packet=pts,dts,data_hash",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var packets []probedData
+	for _, line := range strings.Fields(string(out)) {
+		var p probedData
+		f := strings.Split(line, ",")
+		if len(f) != 3 {
+			t.Fatalf("ffprobe packet %q", line)
+		}
+		for i, v := range []*int64{&p.pts, &p.dts} {
+			if *v, err = strconv.ParseInt(f[i], 10, 64); err != nil {
+				t.Fatalf("ffprobe packet %q: %v", line, err)
+			}
+		}
+		p.hash = f[2]
+		packets = append(packets, p)
+	}
+	return packets
+}
+
 func TestFragmentReaderErrors(t *testing.T) {
 	init := fragVideoInit()
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
@@ -839,6 +978,19 @@ func FuzzFragmentReader(f *testing.F) {
 			}
 			if !bytes.Equal(f.Bytes, before) {
 				t.Fatalf("Shift(1), Shift(-1) changed the bytes")
+			}
+			// A stretched fragment reads as one that starts 1 earlier and lasts 1 longer.
+			g := *f
+			g.Bytes = bytes.Clone(f.Bytes)
+			if err := g.Stretch(1); err != nil {
+				if !bytes.Equal(g.Bytes, f.Bytes) || g.Time != f.Time {
+					t.Fatalf("a failed Stretch changed the fragment: %v", err)
+				}
+				continue
+			}
+			s := readFragments(bytes.NewReader(append(bytes.Clone(res.init.Bytes), g.Bytes...)))
+			if len(s.frags) != 1 || s.frags[0].Time != f.Time-1 || s.frags[0].Duration != f.Duration+1 || s.frags[0].Samples != f.Samples || s.frags[0].Key != f.Key {
+				t.Fatalf("stretched %+v, read again: %+v", f, s)
 			}
 		}
 	})

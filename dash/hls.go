@@ -245,6 +245,10 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 	}
 	fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", mapURI)
 
+	partsEnd := uint64(math.MaxUint64)
+	if end := commonEnd(p); noMoreSegments(p) && end < math.MaxInt64 {
+		partsEnd = ticks(end, t.timescale)
+	}
 	// A segment's tags come before its parts: hls.js takes an EXT-X-MAP that follows a
 	// part (which adds to the segment's duration) for the map of the next segment.
 	for i, s := range shown {
@@ -260,7 +264,12 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 		// player's latency figure does not drift with the rounding of EXTINF.
 		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", isoMillis(segmentWallClock(p, t, s)))
 		if lowLatency {
+			at := s.start
 			for _, pt := range s.parts[:completeParts(s)] {
+				if at+pt.duration/2 > partsEnd {
+					break
+				}
+				at += pt.duration
 				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%s,URI=\"%s\"", strconv.FormatFloat(t.seconds(pt.duration), 'f', 5, 64), pt.name)
 				if pt.independent {
 					b.WriteString(",INDEPENDENT=YES")
@@ -337,6 +346,28 @@ func playlistWindow(p *presentation, t *track) (listed []*segment, open *segment
 		return listed[: n-1 : n-1], listed[n-1]
 	}
 	return listed, open
+}
+
+// commonEnd returns where every HLS track of an ended presentation has media: the
+// earliest end of their last segments.
+//
+// An ended playlist lists no part whose middle is later: hls.js 1.7 ends a track's
+// stream (its _streamEnded) only once the middle of the playlist's last part is in the
+// media element's buffered ranges, which are where every track has media. When the
+// audio ended 30-80 ms after the video, as it does when the publisher stops, its last
+// part was never there, hls.js never called endOfStream, and the player stalled at the
+// end instead of firing ended. The media of a part left out is still in its segment.
+func commonEnd(p *presentation) time.Duration {
+	end := time.Duration(math.MaxInt64)
+	for _, t := range p.tracks {
+		segs := completeSegments(t)
+		if !t.hls || len(segs) == 0 {
+			continue
+		}
+		last := segs[len(segs)-1]
+		end = min(end, time.Duration(t.seconds(last.start+last.duration)*float64(time.Second)))
+	}
+	return end
 }
 
 // completeSegments returns t's segments but the one in progress.

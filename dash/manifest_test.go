@@ -44,7 +44,8 @@ type presentationFixture struct {
 	ended        bool
 	waiting      bool // the last run has ended, the presentation has not: its period is closed
 	static       bool
-	gaps         []int64 // segments that follow a gap in media time, with a new init segment (a new period)
+	gaps         []int64       // segments that follow a gap in media time, with a new init segment (a new period)
+	audioTail    time.Duration // the audio's last segment ends this much after the video's
 	tracks       []trackFixture
 }
 
@@ -81,6 +82,8 @@ func testPresentations() map[string]presentationFixture {
 			first: 3, last: 12, open: 1, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specAAC}},
 		"between runs": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 4,
 			first: 3, last: 12, open: -1, waiting: true, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specAAC}},
+		"ended, the audio longer": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
+			first: 1, last: 8, open: -1, ended: true, audioTail: 80 * time.Millisecond, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
 		"ended after runs": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
 			first: 3, last: 12, open: -1, ended: true, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
 		"audio only": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 5,
@@ -140,6 +143,9 @@ func fakePresentation(s presentationFixture) *presentation {
 			}
 			seg.period, seg.disc, seg.init = per, per, initName(id, p.id, per)
 			open := n == s.last && s.open >= 0
+			if n == s.last && ts.kind == audioTrack {
+				seg.duration += uint64(s.audioTail.Seconds() * float64(t.timescale))
+			}
 			if open {
 				seg.complete = false
 				seg.duration = uint64(s.open)*partLen + partLen/frame/2*frame
@@ -844,6 +850,7 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 	var (
 		version, target, seq, discSeq int64
 		partTarget, partHoldBack      float64
+		partAt, lastPartMiddle        float64 // seconds: where the next part starts, the middle of the last
 		holdBack                      = -1.0
 		n                             int64 // number of the segment the next lines are about
 		k                             int   // index of its next part
@@ -927,6 +934,14 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 			if l.attrs["URI"] != name {
 				t.Errorf("part %q where %q comes", l.attrs["URI"], name)
 			}
+			if k == 0 {
+				if s := byNumber[n]; s != nil {
+					partAt = tr.seconds(s.start)
+				}
+			}
+			d := attrFloat(t, l.attrs["DURATION"])
+			lastPartMiddle = partAt + d/2
+			partAt += d
 			parts = append(parts, l)
 			k++
 		case "EXTINF":
@@ -1020,6 +1035,16 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 	if ended {
 		if hint != "" || len(reports) > 0 {
 			t.Error("an ended playlist with a preload hint or rendition reports")
+		}
+		// hls.js ends a track's stream once the middle of its last part is where every
+		// track has media.
+		for _, u := range p.tracks {
+			if segs := completeSegments(u); u.hls && len(segs) > 0 {
+				last := segs[len(segs)-1]
+				if end := u.seconds(last.start + last.duration); lastPartMiddle > end {
+					t.Errorf("the last part's middle, %.3fs, is after track %d's end, %.3fs", lastPartMiddle, u.id, end)
+				}
+			}
 		}
 		return
 	}

@@ -247,7 +247,7 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 
 	partsEnd := uint64(math.MaxUint64)
 	if end := commonEnd(p); noMoreSegments(p) && end < math.MaxInt64 {
-		partsEnd = ticks(end, t.timescale)
+		partsEnd = ticks(end-endMargin, t.timescale)
 	}
 	// A segment's tags come before its parts: hls.js takes an EXT-X-MAP that follows a
 	// part (which adds to the segment's duration) for the map of the next segment.
@@ -266,7 +266,7 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 		if lowLatency {
 			at := s.start
 			for _, pt := range s.parts[:completeParts(s)] {
-				if at+pt.duration/2 > partsEnd {
+				if at+pt.duration > partsEnd {
 					break
 				}
 				at += pt.duration
@@ -348,15 +348,21 @@ func playlistWindow(p *presentation, t *track) (listed []*segment, open *segment
 	return listed, open
 }
 
+// endMargin is how far before commonEnd the last part listed in an ended playlist ends.
+const endMargin = 50 * time.Millisecond
+
 // commonEnd returns where every HLS track of an ended presentation has media: the
 // earliest end of their last segments.
 //
-// An ended playlist lists no part whose middle is later: hls.js 1.7 ends a track's
-// stream (its _streamEnded) only once the middle of the playlist's last part is in the
-// media element's buffered ranges, which are where every track has media. When the
-// audio ended 30-80 ms after the video, as it does when the publisher stops, its last
-// part was never there, hls.js never called endOfStream, and the player stalled at the
-// end instead of firing ended. The media of a part left out is still in its segment.
+// An ended playlist lists no part that ends later than endMargin before it: hls.js 1.7
+// ends a track's stream (its _streamEnded) only once the middle of the playlist's last
+// part is in the media element's buffered ranges, which are where every track has media.
+// When the audio ended 30-80 ms after the video, as it does when the publisher stops,
+// its last part was never there, hls.js never called endOfStream, and the player stalled
+// at the end instead of firing ended. The margin is for the AAC rendition, whose media
+// hls.js buffers an encoder delay (1024 samples, 21 ms) earlier than its playlist's
+// times say: the middle of a last part that ended at the video's end was 3 ms past the
+// buffer. The media of a part left out is still in its segment.
 func commonEnd(p *presentation) time.Duration {
 	end := time.Duration(math.MaxInt64)
 	for _, t := range p.tracks {

@@ -850,7 +850,7 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 	var (
 		version, target, seq, discSeq int64
 		partTarget, partHoldBack      float64
-		partAt, lastPartMiddle        float64 // seconds: where the next part starts, the middle of the last
+		partAt, lastPartEnd           float64 // seconds: where the next part starts, where the last ended
 		holdBack                      = -1.0
 		n                             int64 // number of the segment the next lines are about
 		k                             int   // index of its next part
@@ -939,9 +939,8 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 					partAt = tr.seconds(s.start)
 				}
 			}
-			d := attrFloat(t, l.attrs["DURATION"])
-			lastPartMiddle = partAt + d/2
-			partAt += d
+			partAt += attrFloat(t, l.attrs["DURATION"])
+			lastPartEnd = partAt
 			parts = append(parts, l)
 			k++
 		case "EXTINF":
@@ -1037,12 +1036,12 @@ func checkMediaPlaylist(t playlistT, p *presentation, tr *track, text string, ot
 			t.Error("an ended playlist with a preload hint or rendition reports")
 		}
 		// hls.js ends a track's stream once the middle of its last part is where every
-		// track has media.
+		// track has media: the last part ends before every track's end, by a margin.
 		for _, u := range p.tracks {
 			if segs := completeSegments(u); u.hls && len(segs) > 0 {
 				last := segs[len(segs)-1]
-				if end := u.seconds(last.start + last.duration); lastPartMiddle > end {
-					t.Errorf("the last part's middle, %.3fs, is after track %d's end, %.3fs", lastPartMiddle, u.id, end)
+				if end := u.seconds(last.start + last.duration); lastPartEnd > end-endMargin.Seconds()+1e-6 {
+					t.Errorf("the last part ends at %.3fs, less than %v before track %d's end, %.3fs", lastPartEnd, endMargin, u.id, end)
 				}
 			}
 		}

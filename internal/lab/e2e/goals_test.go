@@ -16,26 +16,29 @@ import (
 // To turn a goal's checks into failures, add it to packagerGoals. To try goals without
 // changing the code: SV_PACKAGER_GOALS=ended,restart (or all).
 const (
-	// goalEnded: every stock player fires ended once the publisher has stopped (the
-	// presentation ends: the MPD's duration, #EXT-X-ENDLIST). dash.js does, and hls.js
-	// does on a presentation of one period (TestPlayersEnd). Not yet: Shaka, which goes
-	// on asking for segments past the duration of the ended MPD (its low-latency mode
-	// counts a segment ahead; an empty file there only moved its requests one further)
-	// and stops on their 404; and hls.js after a reconnect and a restart (discontinuities),
-	// where it stalls a little before the end: its audio buffer has a hole of a few tens
-	// of ms at each discontinuity (it places a new discontinuity's audio by the video's
-	// timestamp offset, and the gap between two runs is not the same in both tracks), and
-	// hls.js 1.7's end-of-stream check (_streamEnded) measures the buffer again from the
-	// start of the range it had merged across such holes, with no hole allowed: it finds
-	// a "second buffered range", the audio never reaches its end of stream, and
-	// MediaSource.endOfStream is never called. (Ending the duration at the last segment's
-	// start, where Shaka would ask for no more, came too late: players 0.3-0.6 s behind
-	// had already played into that segment, and dash.js and Shaka both stalled there. A
-	// segment after the last, the last one's first fragment moved past the end, only moved
-	// Shaka's requests one further again, and dash.js, which had asked for it before the
-	// ended MPD reached it, then waited at the end instead of failing on the 404: its end
-	// races the MPD's refresh.)
+	// goalEnded: dash.js and hls.js fire ended once the publisher has stopped (the
+	// presentation ends: the MPD's duration, #EXT-X-ENDLIST), also after a reconnect and
+	// a restart. hls.js needed two things of the packager for it: no hole in the audio at
+	// a discontinuity (it places a new discontinuity's audio by the video's timestamps,
+	// and its end-of-stream check, _streamEnded, allows no hole in the buffer), and no
+	// part listed in the ended playlist past where every track has media (the check wants
+	// the middle of the last part in the media element's buffered ranges).
 	goalEnded = "ended"
+	// goalShakaEnded: Shaka Player fires ended too. Shaka 5 ends a stream only when its
+	// MPD is static (StreamingEngine: "timeUntilEnd" is Infinity while the presentation
+	// is dynamic, in progress or not); an ended dynamic MPD, which stops its updates,
+	// leaves it asking for the segment after the last (its low-latency template index
+	// counts one ahead while it has an availabilityTimeOffset) until it gives up. Its
+	// dynamic-to-static transition adds its seek range start to every period's duration
+	// (the static MPD is taken to start where the live window did), so a static MPD that
+	// keeps the live periods makes the last period end that much late; one rebased to
+	// start at 0 plays right only when the live window still reached back to 0. Neither
+	// is done: dash.js ignores a static MPD after a dynamic one and ends at once (DASH-IF
+	// IOP 4.6.4), cutting off players still behind the end. (Ending the duration at the
+	// last segment's start, where Shaka would ask for no more, came too late: players
+	// 0.3-0.6 s behind had already played into that segment, and dash.js and Shaka both
+	// stalled there.)
+	goalShakaEnded = "shaka-ended"
 	// goalReconnect: stock players play on across a publisher's reconnect, without a
 	// reload of their page (one presentation across sessions).
 	goalReconnect = "reconnect"
@@ -62,7 +65,7 @@ const (
 )
 
 // packagerGoals are the goals met by the packager in this tree: their checks fail tests.
-var packagerGoals = []string{goalLLHLS, goalReconnect, goalRestart}
+var packagerGoals = []string{goalLLHLS, goalReconnect, goalRestart, goalEnded}
 
 // goalCheck is the check of one goal in one test: failures while the goal is on, log
 // lines while it is off.
@@ -98,4 +101,12 @@ func (g goalCheck) Wait() time.Duration {
 		return hang
 	}
 	return 10 * time.Second
+}
+
+// endedGoal returns the check of the goal that player fires ended.
+func endedGoal(t testing.TB, player string) goalCheck {
+	if player == "shaka" {
+		return packagerGoal(t, goalShakaEnded)
+	}
+	return packagerGoal(t, goalEnded)
 }

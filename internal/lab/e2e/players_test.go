@@ -129,18 +129,28 @@ func TestPlayers(t *testing.T) {
 	// The publisher stops: the presentation ends, and so must the players.
 	lab.EvalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
 	waitStopped(t, capture)
-	ended := packagerGoal(t, goalEnded)
-	met, last = waitPlayers(t, tabs, ended.Wait(), func(_ int, st lab.PlayerStats) bool { return st.Ended })
-	for i, tab := range tabs {
-		if !met[i] {
-			ended.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, ended.Wait(), last[i])
+	for i, st := range waitEnded(t, tabs, time.Now()) {
+		tab := tabs[i]
+		if !st.Ended {
+			goal := endedGoal(t, tab.p.Name)
+			goal.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, goal.Wait(), st)
 			tab.logDebug(t)
 			logManifests(t, filepath.Join(s.Out, "live", name))
 		} else {
-			t.Logf("%s: ended: %s", tab.p.Name, last[i])
+			t.Logf("%s: ended: %s", tab.p.Name, st)
 		}
 	}
 	s.Interrupt(t)
+}
+
+// waitEnded waits until each player has fired ended, or its ended goal's wait has passed
+// since stopped, and returns what each last reported.
+func waitEnded(t testing.TB, tabs []*playerTab, stopped time.Time) []lab.PlayerStats {
+	t.Helper()
+	_, last := waitPlayers(t, tabs, hang, func(i int, st lab.PlayerStats) bool {
+		return st.Ended || time.Since(stopped) > endedGoal(t, tabs[i].p.Name).Wait()
+	})
+	return last
 }
 
 // playerTab is a stock player's page in a tab.
@@ -306,8 +316,8 @@ func logManifests(t *testing.T, dir string) {
 // TestPlayersEnd: stock players opened before the publisher starts play its stream from
 // the start, and a recording published by sv send, one presentation with no reconnect
 // and no restart, ends with the publisher's normal close, and the stock players watching
-// it fire ended (packager goal "ended": Shaka asks for segments past the end of an ended
-// live MPD and stops on their 404; so did dash.js on a loaded machine). The players ask
+// it fire ended (packager goals "ended" and "shaka-ended": Shaka ends no dynamic MPD). The
+// players ask
 // for the manifest 2 s before it exists: sv holds their requests (serve's Hold), where a
 // 404 is the end of the stream to them, or a few retries and the end.
 func TestPlayersEnd(t *testing.T) {
@@ -344,19 +354,12 @@ func TestPlayersEnd(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("sv send: %v: %s", err, out.String())
 	}
-	stopped := time.Now()
-	goal := packagerGoal(t, goalEnded)
-	// dash.js and hls.js end here on a quiet machine; beside two CPU burners (make
-	// test-loaded) dash.js too asked for the segment after the last and did not: the goal
-	// holds them all until it is met under load as well.
-	met, last := waitPlayers(t, tabs, hang, func(i int, st lab.PlayerStats) bool {
-		return st.Ended || time.Since(stopped) > goal.Wait()
-	})
-	for i, tab := range tabs {
-		switch st := last[i]; {
+	for i, st := range waitEnded(t, tabs, time.Now()) {
+		tab := tabs[i]
+		switch goal := endedGoal(t, tab.p.Name); {
 		case st.Played < 2:
 			t.Errorf("%s: played only %.1f s of the 15 s sent: %s", tab.p.Name, st.Played, st)
-		case !met[i] || !st.Ended:
+		case !st.Ended:
 			goal.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, goal.Wait(), st)
 		default:
 			t.Logf("%s: ended: %s", tab.p.Name, st)

@@ -592,13 +592,7 @@ func TestFFmpegKilled(t *testing.T) {
 	for _, idle := range []bool{false, true} {
 		t.Run(fmt.Sprintf("idle=%v", idle), func(t *testing.T) {
 			dir := t.TempDir()
-			real, _ := exec.LookPath("ffmpeg")
-			pidFile := filepath.Join(dir, "pid")
-			wrapper := filepath.Join(dir, "ffmpeg")
-			script := fmt.Sprintf("#!/bin/sh\necho $$ > %s\nexec %s \"$@\"\n", pidFile, real)
-			if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			wrapper, kill := killableFFmpeg(t, dir)
 			o := Options{Out: filepath.Join(dir, "out"), FFmpeg: wrapper, TimeURL: "http://127.0.0.1:1/time"}
 			var stop func() error
 			if idle {
@@ -626,15 +620,8 @@ func TestFFmpegKilled(t *testing.T) {
 				_, stopRun := realtime(t, path, o)
 				stop = func() error { return stopRun(false) }
 			}
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			err = stop()
+			kill()
+			err := stop()
 			var ee *ffmpeg.ExitError
 			if !errors.As(err, &ee) || !strings.Contains(err.Error(), "killed") {
 				t.Fatalf("Run = %v, want an *ffmpeg.ExitError saying it was killed", err)
@@ -649,27 +636,14 @@ func TestFFmpegKilled(t *testing.T) {
 	// had not written (its encoder's delay, the fragment in progress) leaves no hole.
 	t.Run("goes on", func(t *testing.T) {
 		dir := t.TempDir()
-		real, _ := exec.LookPath("ffmpeg")
-		pidFile := filepath.Join(dir, "pid")
-		wrapper := filepath.Join(dir, "ffmpeg")
-		script := fmt.Sprintf("#!/bin/sh\necho $$ > %s\nexec %s \"$@\"\n", pidFile, real)
-		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		wrapper, kill := killableFFmpeg(t, dir)
 		o := Options{Out: filepath.Join(dir, "out"), FFmpeg: wrapper, TimeURL: "http://127.0.0.1:1/time", Presentation: &Presentation{}, Window: 100}
 		_, stopRun := realtime(t, path, o)
-		b, err := os.ReadFile(pidFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
+		kill()
 		if err := stopRun(false); err == nil {
 			t.Fatal("Run of the killed FFmpeg: no error")
 		}
-		o.FFmpeg = real
+		o.FFmpeg = "" // the real one
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
@@ -683,6 +657,33 @@ func TestFFmpegKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// killableFFmpeg returns an FFmpeg in dir that runs the real one, and a function that
+// kills the last one it started.
+func killableFFmpeg(t *testing.T, dir string) (path string, kill func()) {
+	t.Helper()
+	real, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(dir, "pid")
+	path = filepath.Join(dir, "ffmpeg")
+	script := fmt.Sprintf("#!/bin/sh\necho $$ > %s\nexec %s \"$@\"\n", pidFile, real)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, func() {
+		t.Helper()
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // waitFile waits for a file matching path, a filepath.Match pattern.

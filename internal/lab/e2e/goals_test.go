@@ -32,9 +32,12 @@ const (
 	// dynamic-to-static transition adds its seek range start to every period's duration
 	// (the static MPD is taken to start where the live window did), so a static MPD that
 	// keeps the live periods makes the last period end that much late; one rebased to
-	// start at 0 plays right only when the live window still reached back to 0. Neither
-	// is done: dash.js ignores a static MPD after a dynamic one and ends at once (DASH-IF
-	// IOP 4.6.4), cutting off players still behind the end. (Ending the duration at the
+	// start at 0 plays right only when the live window still reached back to 0. Tried: an
+	// ended MPD made static while it still listed the first period, from 0 (a presentation
+	// of one run): Shaka, which had joined while that period was listed, still asked for
+	// the segment after the last, and timed out on it. Not kept: dash.js ignores a static
+	// MPD after a dynamic one and ends at once (DASH-IF IOP 4.6.4), cutting off players
+	// still behind the end. (Ending the duration at the
 	// last segment's start, where Shaka would ask for no more, came too late: players
 	// 0.3-0.6 s behind had already played into that segment, and dash.js and Shaka both
 	// stalled there.)

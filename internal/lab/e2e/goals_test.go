@@ -35,7 +35,9 @@ const (
 	// start at 0 plays right only when the live window still reached back to 0. Tried: an
 	// ended MPD made static while it still listed the first period, from 0 (a presentation
 	// of one run): Shaka, which had joined while that period was listed, still asked for
-	// the segment after the last, and timed out on it. Not kept: dash.js ignores a static
+	// the segment after the last, and timed out on it (sv holds such a request); with that
+	// request answered 404 at once, Shaka ended in 1 of 3 runs, and dash.js reported the
+	// 404 as a download error before ending. Not kept: dash.js ignores a static
 	// MPD after a dynamic one and ends at once (DASH-IF IOP 4.6.4), cutting off players
 	// still behind the end. (Ending the duration at the
 	// last segment's start, where Shaka would ask for no more, came too late: players

@@ -317,10 +317,9 @@ func logManifests(t *testing.T, dir string) {
 // the start, and a recording published by sv send, one presentation with no reconnect
 // and no restart, ends with the publisher's normal close, and the stock players watching
 // it fire ended (packager goals "ended", "dash-ended" and "shaka-ended": Shaka ends no
-// dynamic MPD). The
-// players ask
-// for the manifest 2 s before it exists: sv holds their requests (serve's Hold), where a
-// 404 is the end of the stream to them, or a few retries and the end.
+// dynamic MPD). The players ask for the manifest 2 s before it exists: sv holds their
+// requests (serve's Hold), where a 404 is the end of the stream to them, or a few
+// retries and the end.
 func TestPlayersEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for 17 s; not with -short")

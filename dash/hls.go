@@ -246,8 +246,10 @@ func writeMediaPlaylist(w io.Writer, p *presentation, t *track) error {
 	fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", mapURI)
 
 	partsEnd := uint64(math.MaxUint64)
-	if end := commonEnd(p); noMoreSegments(p) && end < math.MaxInt64 {
-		partsEnd = ticks(end-endMargin, t.timescale)
+	if noMoreSegments(p) {
+		if end := commonEnd(p); end < math.MaxInt64 {
+			partsEnd = ticks(end-endMargin, t.timescale)
+		}
 	}
 	// A segment's tags come before its parts: hls.js takes an EXT-X-MAP that follows a
 	// part (which adds to the segment's duration) for the map of the next segment.

@@ -410,25 +410,7 @@ func TestPausedSegment(t *testing.T) {
 func TestMissingManifest(t *testing.T) {
 	ts := newTestServer(t, Options{Hold: testenv.Hang}) // held until the write, however busy the machine
 	mpd := []byte(`<MPD type="dynamic"/>`)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if !eventually(func() bool { return ts.Stats().Waited == 1 }) {
-			t.Error("the request was never held")
-		}
-		dir := filepath.Join(ts.root, "live", "newcam")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Error(err)
-			return
-		}
-		// As the packager does: written aside, renamed into place.
-		if err := os.WriteFile(filepath.Join(dir, "m.tmp"), mpd, 0o644); err != nil {
-			t.Error(err)
-		}
-		if err := os.Rename(filepath.Join(dir, "m.tmp"), filepath.Join(dir, "manifest.mpd")); err != nil {
-			t.Error(err)
-		}
-	}()
+	done := writeHeldManifest(t, ts, "newcam", mpd, nil)
 	resp, body := ts.get(t, "GET", "/live/newcam/manifest.mpd", nil)
 	<-done
 	if resp.StatusCode != 200 || !bytes.Equal(body, mpd) || resp.Header.Get("Access-Control-Allow-Origin") == "" {
@@ -449,29 +431,13 @@ func TestMissingManifest(t *testing.T) {
 	// A stream whose packager starts while the request is held (its folder changes) is
 	// waited for past Hold: its first manifest can take longer on a busy machine.
 	ts = newTestServer(t, Options{Hold: 2 * time.Second})
-	done = make(chan struct{})
 	start = time.Now()
-	go func() {
-		defer close(done)
-		if !eventually(func() bool { return ts.Stats().Waited == 1 }) {
-			t.Error("the request was never held")
-		}
-		dir := filepath.Join(ts.root, "live", "slowcam")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Error(err)
-			return
-		}
+	done = writeHeldManifest(t, ts, "slowcam", mpd, func(dir string) {
 		if err := os.WriteFile(filepath.Join(dir, "init-stream0.m4s"), mpd, 0o644); err != nil {
 			t.Error(err)
 		}
 		time.Sleep(time.Until(start.Add(2500 * time.Millisecond))) // past Hold
-		if err := os.WriteFile(filepath.Join(dir, "m.tmp"), mpd, 0o644); err != nil {
-			t.Error(err)
-		}
-		if err := os.Rename(filepath.Join(dir, "m.tmp"), filepath.Join(dir, "manifest.mpd")); err != nil {
-			t.Error(err)
-		}
-	}()
+	})
 	resp, body = ts.get(t, "GET", "/live/slowcam/manifest.mpd", nil)
 	<-done
 	if resp.StatusCode != 200 || !bytes.Equal(body, mpd) {
@@ -484,6 +450,34 @@ func TestMissingManifest(t *testing.T) {
 	if st := ts.Stats(); resp.StatusCode != 404 || st.Waited != 0 {
 		t.Errorf("Hold -1: status %d (stats %+v)", resp.StatusCode, st)
 	}
+}
+
+// writeHeldManifest writes stream's manifest once a request for it is held: it makes the
+// stream's folder, calls meanwhile (if not nil) with it, and writes mpd there as the
+// packager does, aside and renamed into place. The channel is closed when it is done.
+func writeHeldManifest(t *testing.T, ts *testServer, stream string, mpd []byte, meanwhile func(dir string)) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if !eventually(func() bool { return ts.Stats().Waited == 1 }) {
+			t.Error("the request was never held")
+		}
+		dir := filepath.Join(ts.root, "live", stream)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Error(err)
+			return
+		}
+		if meanwhile != nil {
+			meanwhile(dir)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "m.tmp"), mpd, 0o644); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "m.tmp"), filepath.Join(dir, "manifest.mpd")); err != nil {
+			t.Error(err)
+		}
+	}()
+	return done
 }
 
 // BenchmarkInProgress measures how soon appended bytes reach a client.

@@ -801,7 +801,8 @@ func TestPresentationGoesOn(t *testing.T) {
 
 // checkAudioHoles checks that at each period change of pr, every audio track resumes
 // no later after its last segment than the video does after its own: an HLS player
-// places the audio by the video's timestamps, and must find no hole in it.
+// places the audio by the video's timestamps, and must find no hole in it. And that no
+// period's audio ends after its video.
 func checkAudioHoles(t *testing.T, pr *Presentation) {
 	t.Helper()
 	pr.mu.Lock()
@@ -819,7 +820,15 @@ func checkAudioHoles(t *testing.T, pr *Presentation) {
 		}
 		return g
 	}
-	video := gaps(p.tracks[0])
+	// ends returns where track tr's media ends in each period.
+	ends := func(tr *track) map[int]time.Duration {
+		e := make(map[int]time.Duration)
+		for _, s := range tr.segs {
+			e[s.period] = time.Duration(tr.seconds(s.start+s.duration) * float64(time.Second))
+		}
+		return e
+	}
+	video, videoEnds := gaps(p.tracks[0]), ends(p.tracks[0])
 	if len(video) == 0 {
 		t.Fatalf("no period change in the video's %d segments", len(p.tracks[0].segs))
 	}
@@ -831,6 +840,12 @@ func checkAudioHoles(t *testing.T, pr *Presentation) {
 			t.Logf("period %d: the video resumes %v after its end, audio track %d %v after its own", per, video[per], tr.id, g)
 			if hole := g - max(video[per], 0); hole > time.Millisecond {
 				t.Errorf("period %d: audio track %d resumes %v after its end, the video %v: a hole of %v", per, tr.id, g, video[per], hole)
+			}
+		}
+		// Every run's audio ends with its video, not after it (holdAudio).
+		for per, end := range ends(tr) {
+			if v, ok := videoEnds[per]; ok && end > v+time.Millisecond {
+				t.Errorf("period %d: audio track %d ends at %v, %v after the video", per, tr.id, end, end-v)
 			}
 		}
 	}

@@ -67,8 +67,15 @@ type packager struct {
 	// starts than the last run's ended (negative: earlier); gapped says it is known.
 	videoGap time.Duration
 	gapped   bool
-	live     bool  // the manifests have been written once
-	master   []int // bandwidths in the last master playlist written
+	// videoLeft counts the video tracks of this run still being read; ended is
+	// signalled (on mu) as each ends.
+	videoLeft int
+	ended     *sync.Cond
+	// moved is closed, and replaced, whenever a video track of this run writes a
+	// fragment or ends: held audio may go (holdAudio).
+	moved  chan struct{}
+	live   bool  // the manifests have been written once
+	master []int // bandwidths in the last master playlist written
 }
 
 // trackWriter is the goroutine side of one track: the files it is writing.
@@ -94,6 +101,10 @@ type trackWriter struct {
 	closed int         // segments completed
 	last   int64       // the number of the last one
 	stale  []stalePart // part files no longer listed, oldest first
+
+	// held are audio fragments not yet written, oldest first, because the video has
+	// not reached their end (see holdAudio).
+	held []*media.Fragment
 }
 
 // stalePart is a part file to delete once the track has completed until segments.
@@ -103,7 +114,22 @@ type stalePart struct {
 }
 
 func newPackager(dir string, p presentation, log *slog.Logger, record bool, anchor func() (time.Time, bool), firsts func() (video, audio time.Duration)) *packager {
-	return &packager{dir: dir, log: log, record: record, anchor: anchor, firsts: firsts, now: time.Now, p: p, started: make([]bool, len(p.tracks))}
+	pk := &packager{dir: dir, log: log, record: record, anchor: anchor, firsts: firsts, now: time.Now, p: p, started: make([]bool, len(p.tracks))}
+	pk.ended = sync.NewCond(&pk.mu)
+	pk.moved = make(chan struct{})
+	pk.videoLeft = pk.videoTracks()
+	return pk
+}
+
+// videoTracks counts the presentation's video tracks.
+func (pk *packager) videoTracks() int {
+	n := 0
+	for _, t := range pk.p.tracks {
+		if t.kind == videoTrack {
+			n++
+		}
+	}
+	return n
 }
 
 // resume readies a packager whose run has ended for the next run, which continues the
@@ -114,6 +140,7 @@ func (pk *packager) resume(log *slog.Logger, anchor func() (time.Time, bool), fi
 	pk.log, pk.anchor, pk.firsts = log, anchor, firsts
 	pk.started = make([]bool, len(pk.p.tracks))
 	pk.run, pk.offset = nil, 0
+	pk.videoLeft = pk.videoTracks()
 	for _, t := range pk.p.tracks {
 		t.init = initName(t.id, pk.p.id, len(pk.p.periods))
 	}
@@ -194,12 +221,21 @@ func (pk *packager) begin(k trackKind) (*period, time.Duration) {
 
 // packTrack packages track i from r, FFmpeg's output for it, until r ends.
 func (pk *packager) packTrack(i int, r io.Reader) error {
+	t := pk.p.tracks[i]
+	if t.kind == videoTrack {
+		defer func() {
+			pk.mu.Lock()
+			pk.videoLeft--
+			pk.ended.Broadcast()
+			pk.videoMoved()
+			pk.mu.Unlock()
+		}()
+	}
 	fr := media.NewFragmentReader(r)
 	ini, err := fr.Init()
 	if err != nil {
 		return fmt.Errorf("track %d: %w", i, err)
 	}
-	t := pk.p.tracks[i]
 	pk.mu.Lock()
 	t.codec, t.timescale = ini.Codec, ini.Timescale
 	t.width, t.height, t.sampleRate, t.channels = ini.Width, ini.Height, ini.SampleRate, ini.Channels
@@ -213,10 +249,18 @@ func (pk *packager) packTrack(i int, r io.Reader) error {
 		partTicks: uint64(pk.p.part) * ts / uint64(time.Second),
 	}
 	w.tol = w.segTicks / 2
+	// In low latency, audio waits for the video (holdAudio); normal latency writes a
+	// whole segment per fragment, which would wait a segment for the next one.
+	hold := t.kind == audioTrack && w.partTicks > 0 && pk.videoTracks() > 0
 	defer w.abandon()
 	for first := true; ; first = false {
 		f, err := fr.Next()
 		if errors.Is(err, io.EOF) {
+			if hold {
+				if err := w.endAudio(); err != nil {
+					return err
+				}
+			}
 			return w.finish()
 		}
 		if err != nil {
@@ -235,10 +279,104 @@ func (pk *packager) packTrack(i int, r io.Reader) error {
 		if first && t.kind == audioTrack {
 			w.closeAudioHole(f)
 		}
-		if err := w.fragment(f); err != nil {
+		if hold {
+			w.held = append(w.held, f)
+			err = w.holdAudio()
+		} else {
+			err = w.fragment(f)
+		}
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// holdAudio writes the held audio fragments that the video of this run has reached the
+// end of, or that span more than a segment (a video that stopped). It waits for the
+// video to reach them as long as the span allows, so that the audio goes out as soon
+// as the video has covered it, not with the next audio fragment.
+//
+// Audio never gets ahead of the video this way, so that a run ends with the audio no
+// later than the video: FFmpeg, stopped, flushes its audio a frame or a few after the
+// video, often into a segment of its own. Played across a discontinuity, that short
+// audio segment past the video's end stalled hls.js 1.7 for good after one reconnect
+// in about four: it dropped the part when it moved to the next period, found the hole,
+// and nudged the playhead over it while its audio controller was parsing the next
+// period's first part, which never went on. HLS players also end a stream only where
+// every track has media. The audio waits at most for the video's next frame, which
+// players need to play it anyway.
+func (w *trackWriter) holdAudio() error {
+	for {
+		end, moved, left := w.videoEnd()
+		for len(w.held) > 0 {
+			f, last := w.held[0], w.held[len(w.held)-1]
+			if f.Time+f.Duration > end && last.Time+last.Duration-f.Time <= w.segTicks {
+				break
+			}
+			w.held = w.held[1:]
+			if err := w.fragment(f); err != nil {
+				return err
+			}
+		}
+		if len(w.held) == 0 || left == 0 {
+			return nil
+		}
+		// Wait for the video, until the span would allow no more: then read on.
+		f, last := w.held[0], w.held[len(w.held)-1]
+		span := last.Time + last.Duration - f.Time
+		wait := time.NewTimer(time.Duration(w.t.seconds(w.segTicks-span) * float64(time.Second)))
+		select {
+		case <-moved:
+			wait.Stop()
+		case <-wait.C:
+			return nil
+		}
+	}
+}
+
+// endAudio writes, at the end of the audio, the held fragments that the video reached
+// once every video track of the run has ended, and leaves out the rest.
+func (w *trackWriter) endAudio() error {
+	pk := w.pk
+	pk.mu.Lock()
+	for pk.videoLeft > 0 {
+		pk.ended.Wait()
+	}
+	pk.mu.Unlock()
+	if err := w.holdAudio(); err != nil { // which returns at once: no video is left
+		return err
+	}
+	if len(w.held) > 0 {
+		f, last := w.held[0], w.held[len(w.held)-1]
+		pk.log.Debug(fmt.Sprintf("track %d: the last %.0f ms of audio, after the video's end, left out", w.t.id, w.t.seconds(last.Time+last.Duration-f.Time)*1000))
+		w.held = nil
+	}
+	return nil
+}
+
+// videoEnd returns, in w's timescale, the end of the media that the video tracks have
+// written in this run (the furthest of them), 0 before any; with the channel that the
+// next move of the video closes, and how many video tracks are still being read.
+func (w *trackWriter) videoEnd() (end uint64, moved <-chan struct{}, left int) {
+	pk := w.pk
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	for _, t := range pk.p.tracks {
+		n := len(t.segs)
+		if t.kind != videoTrack || n == 0 || t.segs[n-1].period != w.periodIndex {
+			continue
+		}
+		last := t.segs[n-1]
+		end = max(end, (last.start+last.duration)*uint64(w.t.timescale)/uint64(t.timescale))
+	}
+	return end, pk.moved, pk.videoLeft
+}
+
+// videoMoved tells the audio waiting in holdAudio that the video has moved. Called with
+// pk.mu held.
+func (pk *packager) videoMoved() {
+	close(pk.moved)
+	pk.moved = make(chan struct{})
 }
 
 // maxStretch bounds the hole that closeAudioHole closes: a few lost audio frames.
@@ -429,6 +567,9 @@ func (w *trackWriter) write(f *media.Fragment) error {
 	w.seg.bytes += f.Size
 	if w.partTicks > 0 {
 		w.seg.parts[len(w.seg.parts)-1].duration = w.partDur
+	}
+	if w.t.kind == videoTrack {
+		pk.videoMoved()
 	}
 	first := !pk.started[w.index]
 	pk.started[w.index] = true

@@ -284,6 +284,7 @@ type mpdDoc struct {
 					Timescale   uint64 `xml:"timescale,attr"`
 					Duration    uint64 `xml:"duration,attr"`
 					StartNumber int64  `xml:"startNumber,attr"`
+					EndNumber   int64  `xml:"endNumber,attr"`
 					PTO         uint64 `xml:"presentationTimeOffset,attr"`
 					Init        string `xml:"initialization,attr"`
 					Media       string `xml:"media,attr"`
@@ -448,12 +449,26 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 						t.Errorf("track %d: availability offset without parts or after the end (ended %v)", id, p.ended)
 					}
 					if p.ended {
-						// Players ask for ceil(duration / @duration) segments: each must exist.
+						// Players ask for ceil(duration / @duration) segments, dash.js no
+						// more than @endNumber: each must exist, and @endNumber is the last.
 						count := first(math.Ceil((xsSeconds(t, doc.Duration)-since)/seg - 1e-9))
+						if st.EndNumber != last.number {
+							t.Errorf("track %d: endNumber %d, the last segment is %d", id, st.EndNumber, last.number)
+						}
+						if count = min(count, st.EndNumber); count < last.number {
+							t.Errorf("track %d: players would ask for %d segments, not the last, %d", id, count, last.number)
+						}
 						if x := byNumber[count]; x == nil || !x.complete {
 							t.Errorf("track %d: players would ask for %d segments, up to a missing one", id, count)
 						}
+						// The presentation lasts until the media of every track has ended:
+						// dash.js pauses the element at its end (liveEnd).
+						if end := tr.seconds(last.start + last.duration); xsSeconds(t, doc.Duration) < end {
+							t.Errorf("track %d: the presentation ends at %s, before its media (%vs)", id, doc.Duration, end)
+						}
 						break
+					} else if st.EndNumber != 0 {
+						t.Errorf("track %d: endNumber %d while live", id, st.EndNumber)
 					}
 					// At publish time, the newest segment players may ask for (available
 					// availabilityTimeOffset before its nominal end) has been started, and the

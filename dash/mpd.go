@@ -28,9 +28,11 @@ package dash
 //
 // The end of a live presentation is said the DASH-IF IOP way: minimumUpdatePeriod goes
 // and mediaPresentationDuration comes, and players fire ended. The last period keeps its
-// @duration template (dash.js did not end on a SegmentTimeline there); players then
-// expect ceil(duration / @duration) segments of it, and Shaka ignores @endNumber, so the
-// duration is cut where no track would be asked for a segment after its last.
+// @duration template (dash.js did not end on a SegmentTimeline there), with @endNumber:
+// the duration is where the media ends (liveEnd), often a little past the last
+// segment's nominal end, and players would otherwise count a segment more. dash.js stops
+// at @endNumber; Shaka, which ignores it and never ends a dynamic MPD anyway, asks for
+// the segment after the last.
 //
 // Low latency (parts): @availabilityTimeOffset = segment - part on the open period's
 // SegmentTemplate makes a segment available when its first part is written (the server
@@ -238,6 +240,14 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 						"availabilityTimeOffset", decimalSeconds(p.seg-p.part),
 						"availabilityTimeComplete", "false")
 				}
+				if p.ended {
+					// The end is no segment boundary (liveEnd): players would count
+					// one segment more to it. dash.js stops at @endNumber; Shaka
+					// ignores it.
+					if segs := periodSegments(p, t, per); len(segs) > 0 {
+						tmpl = append(tmpl, "endNumber", strconv.FormatInt(segs[len(segs)-1].number, 10))
+					}
+				}
 				x.empty("SegmentTemplate", tmpl...)
 			})
 		}
@@ -313,30 +323,31 @@ func periodSegments(p *presentation, t *track, per *period) []*segment {
 	return segs
 }
 
-// liveEnd returns where an ended live presentation ends: the end of the last segment,
-// but no later than any track's last segment number times the segment target, for the
-// players compute the number of segments of the last period, listed by @duration, from
-// it.
+// liveEnd returns where an ended live presentation ends: where the media of its last
+// track to end ends, rounded up to the millisecond. The last period's templates carry
+// @endNumber, so that players do not count segments to that end (liveTemplate).
+//
+// Not earlier: dash.js checks every 200 ms whether its playhead has passed the end, and
+// if so seeks to it and pauses. A last video segment that runs past its nominal end (its
+// cut waits for a keyframe) left its media a few tens of milliseconds after a duration
+// cut at the nominal end; when dash.js's check came first, the element, paused short of
+// its media's end, never fired ended (1 run in 3 of TestPlayersEnd). MSE ends the
+// element's media where its last track ends, and with the duration there, the element
+// ends before dash.js's check can find the playhead past it.
 func liveEnd(p *presentation, tracks []*track) (time.Duration, error) {
-	end := time.Duration(math.MaxInt64)
+	end := time.Duration(-1)
 	for _, t := range tracks {
 		listed, _ := manifestWindow(p, t)
 		if len(listed) == 0 {
 			continue
 		}
 		s := listed[len(listed)-1]
-		per := periodOf(p, s)
-		e := min(mediaDuration(t, s.start+s.duration), per.start+time.Duration(s.number-per.first(t.id)+1)*p.seg)
-		end = min(end, e)
+		end = max(end, mediaDuration(t, s.start+s.duration))
 	}
-	if end == math.MaxInt64 {
+	if end < 0 {
 		return 0, errors.New("the presentation ended without a complete segment")
 	}
-	// A millisecond short of the last segment's nominal end: players count a period's
-	// segments as ceil((duration - period start) / @duration) in floating point, and a
-	// duration that lands exactly on a boundary can round up to a segment that does not
-	// exist (Shaka asked for it and stopped on its 404, never firing ended).
-	return end.Truncate(time.Millisecond) - time.Millisecond, nil
+	return (end + time.Millisecond - 1).Truncate(time.Millisecond), nil
 }
 
 // ticksRounded converts d to the nearest whole unit of timescale ts.

@@ -368,6 +368,9 @@ func TestPlayersEnd(t *testing.T) {
 	if t.Failed() {
 		logManifests(t, filepath.Join(s.Out, "live", name))
 		b.LogConsole(t)
+		for _, tab := range tabs {
+			tab.logDebug(t)
+		}
 	}
 	s.Interrupt(t)
 }

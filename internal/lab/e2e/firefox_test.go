@@ -23,7 +23,7 @@ import (
 // recording is Firefox's VP8+Opus, kept when Firefox goes away.
 //
 // Chromium's audio is a packager goal (goalOpus): with FFmpeg 5.1's dOps box Chromium
-// refuses the audio (CHUNK_DEMUXER_ERROR_APPEND_FAILED), which stops playback.
+// refused the audio (CHUNK_DEMUXER_ERROR_APPEND_FAILED), which stopped playback.
 func TestFirefoxPublisher(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for 20 s; not with -short")

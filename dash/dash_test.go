@@ -850,3 +850,54 @@ func checkAudioHoles(t *testing.T, pr *Presentation) {
 		}
 	}
 }
+
+// TestAudioOutlastsVideo packages an input whose video stops two seconds before its
+// audio, as a camera does that freezes while the microphone goes on. The audio waits for
+// the video (holdAudio) no longer than a segment's span: it goes on about a segment
+// behind, and of what the video never reached, no more than that span is left out.
+func TestAudioOutlastsVideo(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	in := filepath.Join(t.TempDir(), "short-video.webm")
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=1",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3",
+		"-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-g", "30",
+		"-c:a", "libopus", "-f", "matroska", in).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o := Options{Out: t.TempDir(), Window: 100, TimeURL: "http://127.0.0.1:1/time", Presentation: &Presentation{}}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), f, o) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testenv.Hang):
+		t.Fatal("Run did not return: the audio waits for a video that has ended")
+	}
+	o.Presentation.mu.Lock()
+	p := &o.Presentation.pk.p
+	o.Presentation.mu.Unlock()
+	end := func(tr *track) time.Duration {
+		s := tr.segs[len(tr.segs)-1]
+		return time.Duration(tr.seconds(s.start+s.duration) * float64(time.Second))
+	}
+	video := end(p.tracks[0])
+	for _, tr := range p.tracks[1:] {
+		a := end(tr)
+		t.Logf("the video ends at %v, audio track %d at %v", video, tr.id, a)
+		if a < video+p.seg/2 {
+			t.Errorf("audio track %d ends at %v, the video at %v: the audio stopped with the video", tr.id, a, video)
+		}
+		if lost := 3*time.Second - a; lost > p.seg+100*time.Millisecond {
+			t.Errorf("audio track %d ends at %v of 3s: more than a segment (%v) left out", tr.id, a, p.seg)
+		}
+	}
+}

@@ -263,15 +263,6 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 	return nil
 }
 
-// periodOf returns the period of segment s; a presentation without periods has one, from
-// 0 and segment 1.
-func periodOf(p *presentation, s *segment) *period {
-	if s.period < len(p.periods) {
-		return p.periods[s.period]
-	}
-	return &period{index: s.period, startNumber: 1}
-}
-
 // livePeriods returns the periods a live MPD lists: the closed ones with a segment of
 // every track listed, and the newest unless it is closed without. A closed period missing
 // a track's segments (a run that died before that track's first) is left out, for its

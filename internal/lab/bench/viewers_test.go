@@ -38,7 +38,9 @@ import (
 // one core, its threads only, not FFmpeg's), its peak RSS, the media delivered per
 // second, and the lateness of each viewer's copy of each segment: when it had the whole
 // segment, after the first viewer that had it (p50, p99, max); the errors: a status
-// other than 200, a body cut short or a request that failed; and how late the packager
+// other than 200, a body cut short or a request that failed (but the 404 of the segment
+// after the last, once the recording is over), counted by kind in the log; and how late
+// the packager
 // finished each video segment (the file's last write after the wall-clock time of the
 // segment's end, from the playlist's EXT-X-PROGRAM-DATE-TIME and EXTINF): what serving
 // costs the live stream itself, to compare with N=0.
@@ -192,6 +194,9 @@ func measureViewers(b *testing.B, viewers, streams int, run time.Duration) viewe
 				}
 				for n := l.first; time.Now().Before(end); n++ {
 					size, err := drain(client, l.base+t[1]+fmt.Sprintf("%05d", n)+t[2], buf)
+					if err != nil && streamEnded(client, l.base) {
+						return // the recording is over: there is no segment n
+					}
 					if tl.add([2]int{i*len(l.tracks) + k, n}, size, err) != nil {
 						return
 					}
@@ -232,6 +237,9 @@ func measureViewers(b *testing.B, viewers, streams int, run time.Duration) viewe
 	b.Logf("%d streams, %d viewers: sv all %.0f%% of a core, %.0f MB RSS, %.1f MB/s; lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d segments; %d errors; the viewers' own CPU %.0f%%, sv all's FFmpeg %.0f%%; video segments finished p50 %.0f ms, p99 %.0f ms, max %.0f ms after their end (%d)",
 		streams, viewers, r.cpu, float64(r.rss)/(1<<20), r.bytesPerSec/1e6, r.late(0.5), r.late(0.99), r.late(1), r.segments, r.errors, r.genCPU, r.ffmpegCPU,
 		quantile(r.packaged, 0.5), quantile(r.packaged, 0.99), quantile(r.packaged, 1), len(r.packaged))
+	if tl.errs > 0 {
+		b.Logf("errors: %s", tl.kindsText())
+	}
 	return r
 }
 
@@ -327,6 +335,7 @@ type tally struct {
 	mu       sync.Mutex
 	received []arrival
 	errs     int
+	kinds    map[string]int // errs by kind: the error without its URL's path
 	bytes    int64
 }
 
@@ -338,11 +347,48 @@ func (tl *tally) add(key [2]int, size int64, err error) error {
 	defer tl.mu.Unlock()
 	if err != nil {
 		tl.errs++
+		if tl.kinds == nil {
+			tl.kinds = make(map[string]int)
+		}
+		tl.kinds[errorKind(err)]++
 		return err
 	}
 	tl.bytes += size
 	tl.received = append(tl.received, arrival{key, at})
 	return nil
+}
+
+// errorKind is err as the benchmark reports it: the segment's or manifest's name left out,
+// so that errors of one kind count together.
+func errorKind(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "/"); i >= 0 {
+		if j := strings.IndexAny(msg[i:], ": \""); j > 0 {
+			return msg[:i] + "/…" + msg[i+j:]
+		}
+	}
+	return msg
+}
+
+// kindsText returns the errors' kinds, the most frequent first, with their counts.
+func (tl *tally) kindsText() string {
+	type kind struct {
+		msg string
+		n   int
+	}
+	var ks []kind
+	for m, n := range tl.kinds {
+		ks = append(ks, kind{m, n})
+	}
+	slices.SortFunc(ks, func(a, b kind) int { return b.n - a.n })
+	var parts []string
+	for i, k := range ks {
+		if i == 5 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d× %s", k.n, k.msg))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // arrival is when a viewer had a whole segment: key names the segment (its track and
@@ -366,6 +412,12 @@ func lateness(as []arrival) []float64 {
 		ms = append(ms, float64(a.at.Sub(first[a.key]))/float64(time.Millisecond))
 	}
 	return ms
+}
+
+// streamEnded reports whether the stream at base has ended: its MPD has a duration.
+func streamEnded(c *http.Client, base string) bool {
+	mpd, err := fetch(c, base+"manifest.mpd")
+	return err == nil && strings.Contains(string(mpd), "mediaPresentationDuration=")
 }
 
 // fetch GETs u whole, and fails on any status but 200 or a body cut short.

@@ -40,10 +40,9 @@ import (
 // segment, after the first viewer that had it (p50, p99, max); the errors: a status
 // other than 200, a body cut short or a request that failed (but the 404 of the segment
 // after the last, once the recording is over), counted by kind in the log; and how late
-// the packager
-// finished each video segment (the file's last write after the wall-clock time of the
-// segment's end, from the playlist's EXT-X-PROGRAM-DATE-TIME and EXTINF): what serving
-// costs the live stream itself, to compare with N=0.
+// the packager finished each video segment (the file's last write after the wall-clock
+// time of the segment's end, from the playlist's EXT-X-PROGRAM-DATE-TIME and EXTINF):
+// what serving costs the live stream itself, to compare with N=0.
 //
 //	go -C internal/lab test -run '^$' -bench Viewers -benchtime 1x ./bench
 //	SV_BENCH_STREAMS=20 SV_BENCH_VIEWERS=0,5000 go -C internal/lab test -run '^$' -bench Viewers -benchtime 1x ./bench

@@ -340,9 +340,16 @@ func manifestWindow(p *presentation, t *track) (listed []*segment, open *segment
 // before, it never loaded the last one, and playback stopped at the hole for 2.5-3 s
 // until hls.js jumped it, latency it never made up. Shown in progress, the segment is a
 // fragment hint to hls.js, which loads every part of it, for a part longer.
+//
+// Not the presentation's first segment: no player is playing yet, and hls.js needs a
+// complete segment in its first playlist. Listed complete at once, it starts a part
+// sooner.
 func playlistWindow(p *presentation, t *track) (listed []*segment, open *segment) {
 	listed, open = manifestWindow(p, t)
 	if p.part <= 0 || noMoreSegments(p) || open != nil && completeParts(open) > 0 {
+		return listed, open
+	}
+	if len(listed) == 1 && listed[0].number == 1 {
 		return listed, open
 	}
 	if n := len(listed); n > 0 && len(listed[n-1].parts) > 0 {

@@ -71,6 +71,8 @@ func testPresentations() map[string]presentationFixture {
 			first: 1, last: 15, open: 3, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
 		"low latency, first part in progress": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
 			first: 1, last: 4, open: 0, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
+		"low latency, the first segment complete": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
+			first: 1, last: 2, open: 0, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
 		"normal latency": {window: 6, first: 1, last: 10, open: 0, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
 		"ended": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
 			first: 1, last: 8, open: -1, ended: true, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
@@ -1281,4 +1283,23 @@ chunk-stream0-mtest1-00002.m4s
 func follows(tr *track, s *segment) bool {
 	i := slices.Index(tr.segs, s)
 	return i > 0 && tr.segs[i-1].disc != s.disc
+}
+
+// TestFirstSegmentListed checks that the presentation's first segment is listed complete
+// as soon as it is, though the next has no part yet: hls.js needs a complete segment in
+// the first playlist it loads, and starts a part sooner.
+func TestFirstSegmentListed(t *testing.T) {
+	p := fakePresentation(testPresentations()["low latency, the first segment complete"])
+	for _, tr := range p.tracks {
+		if !tr.hls {
+			continue
+		}
+		var b bytes.Buffer
+		if err := writeMediaPlaylist(&b, p, tr); err != nil {
+			t.Fatal(err)
+		}
+		if want := "#EXTINF:"; strings.Count(b.String(), want) != 1 || !strings.Contains(b.String(), segmentName(tr.id, p.id, 1)+"\n") {
+			t.Errorf("track %d: the first segment is not listed complete:\n%s", tr.id, b.String())
+		}
+	}
 }

@@ -129,7 +129,8 @@ func TestPlayers(t *testing.T) {
 	// The publisher stops: the presentation ends, and so must the players.
 	lab.EvalJSON(t, capture, "(svCapture.stop(), true)", new(bool))
 	waitStopped(t, capture)
-	for i, st := range waitEnded(t, tabs, time.Now()) {
+	last, after := waitEnded(t, tabs, time.Now())
+	for i, st := range last {
 		tab := tabs[i]
 		if !st.Ended {
 			goal := endedGoal(t, tab.p.Name)
@@ -137,20 +138,25 @@ func TestPlayers(t *testing.T) {
 			tab.logDebug(t)
 			logManifests(t, filepath.Join(s.Out, "live", name))
 		} else {
-			t.Logf("%s: ended: %s", tab.p.Name, st)
+			t.Logf("%s: ended (seen %.1f s after the publisher's stop, polled every 0.5 s): %s", tab.p.Name, after[i].Seconds(), st)
 		}
 	}
 	s.Interrupt(t)
 }
 
 // waitEnded waits until each player has fired ended, or its ended goal's wait has passed
-// since stopped, and returns what each last reported.
-func waitEnded(t testing.TB, tabs []*playerTab, stopped time.Time) []lab.PlayerStats {
+// since the publisher stopped, and returns their last stats, with how long after stopped
+// each was first seen ended (0: not).
+func waitEnded(t testing.TB, tabs []*playerTab, stopped time.Time) ([]lab.PlayerStats, []time.Duration) {
 	t.Helper()
+	after := make([]time.Duration, len(tabs))
 	_, last := waitPlayers(t, tabs, hang, func(i int, st lab.PlayerStats) bool {
+		if st.Ended && after[i] == 0 {
+			after[i] = time.Since(stopped)
+		}
 		return st.Ended || time.Since(stopped) > endedGoal(t, tabs[i].p.Name).Wait()
 	})
-	return last
+	return last, after
 }
 
 // playerTab is a stock player's page in a tab.
@@ -354,7 +360,8 @@ func TestPlayersEnd(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("sv send: %v: %s", err, out.String())
 	}
-	for i, st := range waitEnded(t, tabs, time.Now()) {
+	last, after := waitEnded(t, tabs, time.Now())
+	for i, st := range last {
 		tab := tabs[i]
 		switch goal := endedGoal(t, tab.p.Name); {
 		case st.Played < 2:
@@ -362,7 +369,7 @@ func TestPlayersEnd(t *testing.T) {
 		case !st.Ended:
 			goal.Errorf("%s: no ended event within %s of the publisher's stop: %s", tab.p.Name, goal.Wait(), st)
 		default:
-			t.Logf("%s: ended: %s", tab.p.Name, st)
+			t.Logf("%s: ended (seen %.1f s after the publisher's stop, polled every 0.5 s): %s", tab.p.Name, after[i].Seconds(), st)
 		}
 	}
 	if t.Failed() {

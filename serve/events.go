@@ -91,7 +91,7 @@ type eventTail struct {
 
 func (e *eventTail) close() {
 	if e.f != nil {
-		e.f.Close()
+		e.s.closeFile(e.f)
 		e.f = nil
 	}
 }

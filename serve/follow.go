@@ -49,6 +49,7 @@ type sharedSegment struct {
 	root      *os.Root
 	name, tmp string // paths under root
 	stats     *followStats
+	closeFile func(*os.File) // the Server's: f counts among the requests' descriptors
 
 	mu         sync.Mutex
 	f          *os.File    // NAME.tmp, opened while it was being written
@@ -85,7 +86,7 @@ func (s *Server) openTail(rel string) (*tail, error) {
 			return nil, err
 		}
 		root, name := s.under(rel)
-		return &sharedSegment{root: root, name: name, tmp: name + ".tmp", stats: &s.stats.follow, f: f, id: fi, sum: crc64.New(crcTable), lastGrowth: time.Now()}, nil
+		return &sharedSegment{root: root, name: name, tmp: name + ".tmp", stats: &s.stats.follow, closeFile: s.closeFile, f: f, id: fi, sum: crc64.New(crcTable), lastGrowth: time.Now()}, nil
 	})
 	if err != nil {
 		s.release(fw)
@@ -101,7 +102,7 @@ func (g *sharedSegment) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.f != nil {
-		g.f.Close()
+		g.closeFile(g.f)
 		g.f = nil
 	}
 	if !g.done && g.err == nil {
@@ -395,7 +396,7 @@ func (s *Server) serveWritten(w http.ResponseWriter, r *http.Request, rel string
 		notFound(w)
 		return
 	}
-	defer f.Close()
+	defer s.closeFile(f)
 	s.serveFile(w, r, f, fi, mt)
 }
 

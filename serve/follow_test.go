@@ -587,6 +587,46 @@ func TestMaxRequests(t *testing.T) {
 	}
 }
 
+// TestDescriptors: the requests under /live/ and the files opened for them share the
+// descriptors that the open-file limit leaves (DefaultMaxRequests). Requests that hold
+// no file, held ones, are admitted up to them; one that would open a file past them is a
+// 503, and is served once descriptors are free again. Every descriptor counted is given
+// back.
+func TestDescriptors(t *testing.T) {
+	ts := newTestServer(t, Options{Hold: testenv.Hang, MaxRequests: -1})
+	ts.fdBudget = 3
+	ts.write(t, "chunk-stream0-00001.m4s", pattern(100, 1)) // the stream is live
+	const name = "chunk-stream0-00002.m4s"
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			resp, body := ts.get(t, "GET", "/live/cam/"+name, nil)
+			if resp.StatusCode != 200 || len(body) != 500 {
+				t.Errorf("a held request: status %d, %d bytes", resp.StatusCode, len(body))
+			}
+		})
+	}
+	if !eventually(func() bool { return ts.Stats().Waited == 2 }) {
+		t.Fatalf("the requests were not held: %+v", ts.Stats())
+	}
+	// Its socket is the third descriptor, its file would be a fourth.
+	resp, _ := ts.get(t, "GET", "/live/cam/chunk-stream0-00001.m4s", nil)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a file past the descriptors: status %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	w := newSegmentWriter(t, filepath.Join(ts.dir, name))
+	w.write(pattern(500, 2))
+	w.finish()
+	wg.Wait()
+	resp, body := ts.get(t, "GET", "/live/cam/chunk-stream0-00001.m4s", nil)
+	if resp.StatusCode != 200 || len(body) != 100 {
+		t.Errorf("once the held ones are answered: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if !eventually(func() bool { return ts.fds.Load() == 0 }) {
+		t.Errorf("%d descriptors still counted with no request", ts.fds.Load())
+	}
+}
+
 // TestCacheBound: past Options.Cache, a segment in progress that no client holds yet is
 // not read into memory: its request is answered, whole and from the file, once the
 // segment is written. The segments held go on streaming, and their bytes are let go when

@@ -40,6 +40,10 @@ func newTestServer(t testing.TB, o Options) *testServer {
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()
+		// Every descriptor counted for a request is given back (open, closeFile).
+		if !eventually(func() bool { return s.fds.Load() == 0 }) {
+			t.Errorf("%d descriptors still counted once every request is over", s.fds.Load())
+		}
 		s.Close()
 	})
 	return &testServer{Server: s, root: root, dir: dir, url: hs.URL}

@@ -163,7 +163,7 @@ func (s *Server) readPlaylist(rel string) (*playlistFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer s.closeFile(f)
 	if fi.Size() > maxPlaylist {
 		return nil, errPlaylistTooLarge
 	}
@@ -185,7 +185,7 @@ func (s *Server) serveBlocking(w http.ResponseWriter, r *http.Request, rel strin
 	pf, err := s.readPlaylist(rel)
 	if errors.Is(err, errPlaylistTooLarge) {
 		if f, fi, err := s.open(rel); err == nil {
-			defer f.Close()
+			defer s.closeFile(f)
 			s.serveFile(w, r, f, fi, mt)
 			return
 		}

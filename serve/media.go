@@ -102,13 +102,12 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	if n := s.stats.serving.Add(1); s.o.MaxRequests > 0 && n > int64(s.o.MaxRequests) {
-		s.stats.serving.Add(-1)
+	if !s.admit() {
 		s.stats.refused.Add(1)
 		busy(w)
 		return
 	}
-	defer s.stats.serving.Add(-1)
+	defer s.leave()
 	if name, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, stream.MediaPrefix), "/"+stream.EventsName); ok && stream.Valid(name) {
 		s.serveEvents(w, r, name)
 		return
@@ -134,7 +133,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	}
 	f, fi, err := s.open(rel)
 	if err == nil {
-		defer f.Close()
+		defer s.closeFile(f)
 		s.serveFile(w, r, f, fi, mt)
 		return
 	}
@@ -144,7 +143,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	}
 	if mt.kind == manifest && errors.Is(err, fs.ErrNotExist) && s.awaitStart(r, rel) {
 		if f, fi, err = s.open(rel); err == nil {
-			defer f.Close()
+			defer s.closeFile(f)
 			s.serveFile(w, r, f, fi, mt)
 			return
 		}
@@ -184,7 +183,7 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, rel string
 	// Renamed between our looks?
 	f, fi, err2 := s.open(rel)
 	if err2 == nil {
-		defer f.Close()
+		defer s.closeFile(f)
 		s.serveFile(w, r, f, fi, mt)
 		return true
 	}
@@ -357,21 +356,57 @@ func numbered(name string, delta int64) []string {
 	return out
 }
 
-// open opens a regular file under the root, and refuses anything else. It opens with
-// O_NONBLOCK, so that a FIFO or a device cannot block the open (the flag changes nothing
-// for a regular file): one walk under the root, not a Stat's and an Open's.
+// admit counts a request under /live/ in, if MaxRequests and the descriptors allow
+// (DefaultMaxRequests); leave counts it out.
+func (s *Server) admit() bool {
+	if n := s.stats.serving.Add(1); s.o.MaxRequests > 0 && n > int64(s.o.MaxRequests) {
+		s.stats.serving.Add(-1)
+		return false
+	}
+	if s.fds.Add(1) > s.fdBudget {
+		s.fds.Add(-1)
+		s.stats.serving.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Server) leave() {
+	s.fds.Add(-1)
+	s.stats.serving.Add(-1)
+}
+
+// errFiles is open's error past the descriptors that requests may hold: as the process
+// out of them, a 503.
+var errFiles = fmt.Errorf("descriptors for requests all in use: %w", syscall.EMFILE)
+
+// open opens a regular file under the root, and refuses anything else; close it with
+// closeFile. It opens with O_NONBLOCK, so that a FIFO or a device cannot block the open
+// (the flag changes nothing for a regular file): one walk under the root, not a Stat's
+// and an Open's.
 func (s *Server) open(rel string) (*os.File, fs.FileInfo, error) {
+	if s.fds.Add(1) > s.fdBudget {
+		s.fds.Add(-1)
+		return nil, nil, fmt.Errorf("%s: %w", rel, errFiles)
+	}
 	root, name := s.under(rel)
 	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		s.fds.Add(-1)
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		f.Close()
+		s.closeFile(f)
 		return nil, nil, fmt.Errorf("%s: %w: not a regular file", rel, fs.ErrNotExist)
 	}
 	return f, fi, nil
+}
+
+// closeFile closes a file that open opened.
+func (s *Server) closeFile(f *os.File) {
+	f.Close()
+	s.fds.Add(-1)
 }
 
 // mediaHeaders sets the headers every media response has.

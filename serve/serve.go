@@ -172,7 +172,8 @@ type Options struct {
 	// held ones included: past it, a request is answered 503 with Retry-After, which
 	// players retry, rather than taking the descriptors and the CPU that publishers and
 	// packagers need. 0 means from the open-file limit (DefaultMaxRequests); negative,
-	// no bound.
+	// no bound but the descriptors', which always holds: a request that would take a
+	// descriptor past what the open-file limit leaves is a 503 too.
 	MaxRequests int
 	// Cache bounds the memory that segments in progress are read into (each once, into a
 	// buffer that all its clients write from), in bytes. Past it, a segment in progress
@@ -220,15 +221,19 @@ type Stats struct {
 // slowest clients finish it), so this holds some hundreds of streams.
 const DefaultCache = 256 << 20
 
-// DefaultMaxRequests is the MaxRequests that the process's open-file limit allows: a
-// request may hold a socket and a file, and 256 descriptors are left for the rest
-// (publishers, FFmpeg's pipes, the files being written). At least 64.
+// DefaultMaxRequests is the MaxRequests that the process's open-file limit allows: the
+// descriptors it leaves once 256 are kept back for the rest (publishers, FFmpeg's pipes,
+// the files being written), at least 64. A request holds its socket, and a file only
+// while it reads one (a complete segment, a playlist, its events): the requests and
+// their files share these descriptors, and a request that would open a file past them
+// is a 503 too. A request that follows a segment in progress holds its socket alone: the
+// segment is read once, for all its clients.
 func DefaultMaxRequests() int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
 		return 1 << 16
 	}
-	return max(64, (int(lim.Cur)-256)/2)
+	return max(64, int(lim.Cur)-256)
 }
 
 // Server serves the pages, the media under Options.Root, /time and the analysis events.
@@ -250,6 +255,10 @@ type Server struct {
 	playlists    playlistWatchers // of the playlists that blocking reloads wait on
 	gzips        gzipCache        // the gzipped versions of manifests and playlists
 	notify       notifier         // wakes the watchers when their files change
+	// fds counts the descriptors that requests under /live/ hold: a socket each, and
+	// the files opened for them (open, closeFile); at most fdBudget.
+	fds      atomic.Int64
+	fdBudget int64
 }
 
 // ErrRoot is returned by New when Options.Root is not a directory that can be opened.
@@ -290,7 +299,7 @@ func New(o Options) (*Server, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	s := &Server{o: o}
+	s := &Server{o: o, fdBudget: int64(DefaultMaxRequests())}
 	if o.Root != "" {
 		abs, err := filepath.Abs(o.Root)
 		if err == nil {

@@ -205,7 +205,7 @@ func (s *Server) described(name, base string) StreamInfo {
 		return StreamInfo{Name: name}
 	}
 	mpd, _ := io.ReadAll(io.LimitReader(f, maxMPD))
-	f.Close()
+	s.closeFile(f)
 	info := StreamInfo{Name: name, DASH: true, Updated: fi.ModTime().UTC()}
 	head := mpd[:min(len(mpd), 4096)]                           // the MPD element and its attributes come first
 	info.Live = mpdDynamic.Match(head) && !mpdEnded.Match(head) // an ended live MPD has a duration

@@ -559,6 +559,22 @@ func BenchmarkFanOut(b *testing.B) {
 // a request is a 503 with Retry-After; once they are answered, requests are served again.
 func TestMaxRequests(t *testing.T) {
 	ts := newTestServer(t, Options{MaxRequests: 2, Hold: testenv.Hang})
+	answer := holdTwo(t, ts)
+	resp, _ := ts.get(t, "GET", "/live/cam/manifest.mpd", nil)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Access-Control-Allow-Origin") == "" {
+		t.Errorf("a request past the bound: status %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	answer()
+	resp, _ = ts.get(t, "GET", "/live/cam/chunk-stream0-00002.m4s", nil)
+	if st := ts.Stats(); resp.StatusCode != 200 || st.Refused != 1 {
+		t.Errorf("once the held ones are answered: status %d, stats %+v", resp.StatusCode, st)
+	}
+}
+
+// holdTwo writes segment 1 of the stream cam (100 bytes) and has two requests for segment
+// 2 held; answer writes segment 2 (500 bytes) and waits for both to have it.
+func holdTwo(t *testing.T, ts *testServer) (answer func()) {
+	t.Helper()
 	ts.write(t, "chunk-stream0-00001.m4s", pattern(100, 1)) // the stream is live
 	const name = "chunk-stream0-00002.m4s"
 	var wg sync.WaitGroup
@@ -573,17 +589,11 @@ func TestMaxRequests(t *testing.T) {
 	if !eventually(func() bool { return ts.Stats().Waited == 2 }) {
 		t.Fatalf("the requests were not held: %+v", ts.Stats())
 	}
-	resp, _ := ts.get(t, "GET", "/live/cam/manifest.mpd", nil)
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Access-Control-Allow-Origin") == "" {
-		t.Errorf("a request past the bound: status %d, headers %v", resp.StatusCode, resp.Header)
-	}
-	w := newSegmentWriter(t, filepath.Join(ts.dir, name))
-	w.write(pattern(500, 2))
-	w.finish()
-	wg.Wait()
-	resp, _ = ts.get(t, "GET", "/live/cam/"+name, nil)
-	if st := ts.Stats(); resp.StatusCode != 200 || st.Refused != 1 {
-		t.Errorf("once the held ones are answered: status %d, stats %+v", resp.StatusCode, st)
+	return func() {
+		w := newSegmentWriter(t, filepath.Join(ts.dir, name))
+		w.write(pattern(500, 2))
+		w.finish()
+		wg.Wait()
 	}
 }
 
@@ -595,29 +605,13 @@ func TestMaxRequests(t *testing.T) {
 func TestDescriptors(t *testing.T) {
 	ts := newTestServer(t, Options{Hold: testenv.Hang, MaxRequests: -1})
 	ts.fdBudget = 3
-	ts.write(t, "chunk-stream0-00001.m4s", pattern(100, 1)) // the stream is live
-	const name = "chunk-stream0-00002.m4s"
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			resp, body := ts.get(t, "GET", "/live/cam/"+name, nil)
-			if resp.StatusCode != 200 || len(body) != 500 {
-				t.Errorf("a held request: status %d, %d bytes", resp.StatusCode, len(body))
-			}
-		})
-	}
-	if !eventually(func() bool { return ts.Stats().Waited == 2 }) {
-		t.Fatalf("the requests were not held: %+v", ts.Stats())
-	}
+	answer := holdTwo(t, ts)
 	// Its socket is the third descriptor, its file would be a fourth.
 	resp, _ := ts.get(t, "GET", "/live/cam/chunk-stream0-00001.m4s", nil)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("a file past the descriptors: status %d, headers %v", resp.StatusCode, resp.Header)
 	}
-	w := newSegmentWriter(t, filepath.Join(ts.dir, name))
-	w.write(pattern(500, 2))
-	w.finish()
-	wg.Wait()
+	answer()
 	resp, body := ts.get(t, "GET", "/live/cam/chunk-stream0-00001.m4s", nil)
 	if resp.StatusCode != 200 || len(body) != 100 {
 		t.Errorf("once the held ones are answered: status %d, %d bytes", resp.StatusCode, len(body))

@@ -303,8 +303,9 @@ func (pk *packager) packTrack(i int, r io.Reader) error {
 // in about four: it dropped the part when it moved to the next period, found the hole,
 // and nudged the playhead over it while its audio controller was parsing the next
 // period's first part, which never went on. HLS players also end a stream only where
-// every track has media. The audio waits at most for the video's next frame, which
-// players need to play it anyway.
+// every track has media. The audio waits only while it is ahead of the video (by up to
+// a quarter second with a browser's WebM, whose audio comes first), and players need
+// the video of the same time to play it anyway: glass-to-glass did not change.
 func (w *trackWriter) holdAudio() error {
 	for {
 		end, moved, left := w.videoEnd()

@@ -67,12 +67,10 @@ type packager struct {
 	// starts than the last run's ended (negative: earlier); gapped says it is known.
 	videoGap time.Duration
 	gapped   bool
-	// videoLeft counts the video tracks of this run still being read; ended is
-	// signalled (on mu) as each ends.
+	// videoLeft counts the video tracks of this run still being read.
 	videoLeft int
-	ended     *sync.Cond
 	// moved is closed, and replaced, whenever a video track of this run writes a
-	// fragment or ends: held audio may go (holdAudio).
+	// fragment or ends: held audio may go (holdAudio, endAudio).
 	moved  chan struct{}
 	live   bool  // the manifests have been written once
 	master []int // bandwidths in the last master playlist written
@@ -115,7 +113,6 @@ type stalePart struct {
 
 func newPackager(dir string, p presentation, log *slog.Logger, record bool, anchor func() (time.Time, bool), firsts func() (video, audio time.Duration)) *packager {
 	pk := &packager{dir: dir, log: log, record: record, anchor: anchor, firsts: firsts, now: time.Now, p: p, started: make([]bool, len(p.tracks))}
-	pk.ended = sync.NewCond(&pk.mu)
 	pk.moved = make(chan struct{})
 	pk.videoLeft = pk.videoTracks()
 	return pk
@@ -226,7 +223,6 @@ func (pk *packager) packTrack(i int, r io.Reader) error {
 		defer func() {
 			pk.mu.Lock()
 			pk.videoLeft--
-			pk.ended.Broadcast()
 			pk.videoMoved()
 			pk.mu.Unlock()
 		}()
@@ -339,11 +335,9 @@ func (w *trackWriter) holdAudio() error {
 // once every video track of the run has ended, and leaves out the rest.
 func (w *trackWriter) endAudio() error {
 	pk := w.pk
-	pk.mu.Lock()
-	for pk.videoLeft > 0 {
-		pk.ended.Wait()
+	for _, moved, left := w.videoEnd(); left > 0; _, moved, left = w.videoEnd() {
+		<-moved
 	}
-	pk.mu.Unlock()
 	if err := w.holdAudio(); err != nil { // which returns at once: no video is left
 		return err
 	}

@@ -36,7 +36,10 @@ func newTestServer(t testing.TB, o Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s.Handler())
+	// NewHTTPServer's server, as sv's: its responses that send a file cork the connection.
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Config = NewHTTPServer(s.Handler(), nil)
+	hs.Start()
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()

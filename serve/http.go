@@ -36,10 +36,20 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		ConnContext:       withConn,
 		// TLS handshake failures (a browser that does not trust a self-signed
 		// certificate yet) and the like: not worth more than a debug line.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// connKey is the context key of a request's connection.
+type connKey struct{}
+
+// withConn is NewHTTPServer's ConnContext: it puts the connection in its requests'
+// context, where a response that sends a file finds it to cork it.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
 }
 
 // Serve serves h on ln, over TLS when tlsConfig is not nil, until ctx ends. It then
@@ -85,6 +95,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
+	conn    *net.TCPConn // the request's connection, if NewHTTPServer's and plain TCP
 	timeout time.Duration
 	until   time.Time // the deadline set
 }
@@ -118,11 +129,22 @@ const sendChunk = 256 << 10
 // ReadFrom keeps the response's own ReadFrom reachable, which sends a file with sendfile
 // (http.ServeContent copies a file through it, as an *io.LimitedReader of the *os.File),
 // a chunk at a time, each chunk bounded like a write: the kernel copies finished segments
-// to the socket, never through the server's memory.
+// to the socket, never through the server's memory. The connection is corked meanwhile,
+// so that the headers, which the response writes first, leave with the body: one frame
+// fewer per response, which on loopback is a fifth of the server's CPU per segment.
 func (w *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
 		return io.Copy(writerOnly{w}, src)
+	}
+	if w.conn != nil {
+		cork(w.conn, true)
+		defer cork(w.conn, false)
+	}
+	if w.Header().Get("Content-Length") != "" {
+		// The headers now, rather than with the first 512 bytes of the body, which the
+		// response would otherwise read through memory to sniff a type it has.
+		w.rc.Flush()
 	}
 	// sendfile applies to an *os.File or one *io.LimitedReader of one: keep that shape.
 	r, limit := src, int64(-1)
@@ -159,6 +181,7 @@ type writerOnly struct{ io.Writer }
 // withWriteDeadlines wraps each response in a deadlineWriter.
 func (s *Server) withWriteDeadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.o.WriteTimeout}, r)
+		conn, _ := r.Context().Value(connKey{}).(*net.TCPConn)
+		next.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), conn: conn, timeout: s.o.WriteTimeout}, r)
 	})
 }

@@ -429,6 +429,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 	switch mt.kind {
 	case segment:
 		s.stats.segments.Add(1)
+		if whole(r) {
+			sendWhole(w, r, f, fi)
+			return
+		}
 		modtime = fi.ModTime()
 	case manifest:
 		w.Header().Add("Vary", "Accept-Encoding")
@@ -446,6 +450,37 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 	w.Header().Set("ETag", fileETag(fi))
 	http.ServeContent(w, r, "", modtime, f)
 }
+
+// whole reports whether r asks for a whole file with no condition: no Range, no If-*
+// header, as nearly every request of a player for a segment.
+func whole(r *http.Request) bool {
+	for _, k := range conditions {
+		if _, ok := r.Header[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// conditions are the request headers that whole leaves to http.ServeContent.
+var conditions = []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
+
+// sendWhole answers a request for a whole segment as http.ServeContent would, without
+// its work that such a request does not need: two seeks to learn a size that fi has, and
+// a read of the first bytes to sniff a type that is set.
+func sendWhole(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+	h := w.Header()
+	h["Accept-Ranges"] = acceptRanges
+	h["Etag"] = []string{fileETag(fi)}
+	h["Last-Modified"] = []string{fi.ModTime().UTC().Format(http.TimeFormat)}
+	h["Content-Length"] = []string{strconv.FormatInt(fi.Size(), 10)}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		io.CopyN(w, f, fi.Size())
+	}
+}
+
+var acceptRanges = []string{"bytes"}
 
 // serveManifest sends one version of a manifest or playlist from memory, gzipped when
 // the client takes it, its ETag made from its bytes: a file's size and modification time

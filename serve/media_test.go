@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,6 +146,46 @@ func TestRangeAndConditional(t *testing.T) {
 	resp, _ = ts.get(t, "GET", p, http.Header{"If-None-Match": {etag}})
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match: status %d", resp.StatusCode)
+	}
+}
+
+// TestWholeSegment checks that a request for a whole segment, which sendWhole answers,
+// gets what http.ServeContent gives a request it answers in full: the same body and
+// headers. The segment is larger than ReadFrom's sendChunk, so that it leaves in several
+// sendfiles under one cork.
+func TestWholeSegment(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	seg := pattern(sendChunk*2+1000, 3)
+	ts.write(t, "chunk-stream0-00001.m4s", seg)
+	const p = "/live/cam/chunk-stream0-00001.m4s"
+
+	resp, body := ts.get(t, "GET", p, nil)
+	// An If-None-Match that matches nothing goes through http.ServeContent, and is
+	// answered in full.
+	full, fullBody := ts.get(t, "GET", p, http.Header{"If-None-Match": {`"other"`}})
+	if resp.StatusCode != 200 || full.StatusCode != 200 {
+		t.Fatalf("status %d, and %d through ServeContent", resp.StatusCode, full.StatusCode)
+	}
+	if !bytes.Equal(body, seg) || !bytes.Equal(fullBody, seg) {
+		t.Fatalf("%d and %d bytes through ServeContent, of %d", len(body), len(fullBody), len(seg))
+	}
+	for k := range full.Header {
+		if k == "Date" {
+			continue
+		}
+		if got, want := resp.Header.Values(k), full.Header.Values(k); !slices.Equal(got, want) {
+			t.Errorf("%s: %q, through ServeContent %q", k, got, want)
+		}
+	}
+	if len(resp.Header) != len(full.Header) {
+		t.Errorf("headers %v, through ServeContent %v", resp.Header, full.Header)
+	}
+	if resp.ContentLength != int64(len(seg)) {
+		t.Errorf("Content-Length %d", resp.ContentLength)
+	}
+	resp, body = ts.get(t, "HEAD", p, nil)
+	if resp.StatusCode != 200 || resp.ContentLength != int64(len(seg)) || len(body) != 0 {
+		t.Errorf("HEAD: status %d, length %d, %d body bytes", resp.StatusCode, resp.ContentLength, len(body))
 	}
 }
 

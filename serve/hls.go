@@ -80,6 +80,7 @@ func (d directive) tooFar(pl playlist) bool { return d.msn > pl.lastMSN+2 }
 type playlist struct {
 	media   bool          // has #EXT-X-TARGETDURATION: a media playlist, not a multivariant one
 	target  time.Duration // #EXT-X-TARGETDURATION
+	part    time.Duration // #EXT-X-PART-INF's PART-TARGET, to the millisecond; 0 without parts
 	lastMSN int64         // media sequence number of the last complete segment; the first's - 1 when none
 	parts   int64         // complete parts (#EXT-X-PART) of the segment after it, in progress
 	ended   bool          // #EXT-X-ENDLIST
@@ -122,6 +123,8 @@ func parsePlaylist(b []byte) playlist {
 			} else if ok {
 				pl.target = maxTarget
 			}
+		case bytes.HasPrefix(line, []byte("#EXT-X-PART-INF:PART-TARGET=")):
+			pl.part = millis(line[len("#EXT-X-PART-INF:PART-TARGET="):])
 		case bytes.Equal(line, []byte("#EXT-X-ENDLIST")):
 			pl.ended = true
 		}
@@ -146,6 +149,26 @@ func decimal[T string | []byte](s T) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// millis reads a decimal-floating-point number of seconds, up to maxTarget, to the
+// millisecond: 0 when it cannot.
+func millis(v []byte) time.Duration {
+	whole, frac, _ := bytes.Cut(v, []byte("."))
+	s, ok := decimal(whole)
+	if !ok || s > int64(maxTarget/time.Second) {
+		return 0
+	}
+	d := time.Duration(s) * time.Second
+	unit := 100 * time.Millisecond
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		d += time.Duration(c-'0') * unit
+		unit /= 10
+	}
+	return d.Truncate(time.Millisecond)
 }
 
 // playlistFile is one version of a playlist as read from disk: what it says and its
@@ -232,6 +255,53 @@ func (s *Server) serveBlocking(w http.ResponseWriter, r *http.Request, rel strin
 		case <-changed:
 		}
 	}
+}
+
+// A player's first load of a low-latency media playlist has no directive, and is
+// answered with the playlist as it is. hls.js puts the live edge at the end of the
+// playlist's last part plus the time since the response began, and starts playing its
+// target latency behind that: a playlist whose last part was added 150 ms before the
+// request puts the player 150 ms further behind, for good (it does not speed up to
+// catch up). So such a request is answered when the playlist is fresh: at once if its
+// last version is younger than freshPart of a part, else with the next version, within
+// a part's target and a margin.
+const freshPart = 4 // a quarter of a part
+
+// serveFresh answers a request with no directive for playlist rel, as above, and
+// reports whether it did: not when the playlist cannot be read whole (serveLive then
+// serves it as any file).
+func (s *Server) serveFresh(w http.ResponseWriter, r *http.Request, rel string, mt mediaType) bool {
+	pf, err := s.readPlaylist(rel)
+	if err != nil {
+		return false
+	}
+	pl := pf.pl
+	if !pl.media || pl.ended || pl.part == 0 || time.Since(pf.fi.ModTime()) < pl.part/freshPart {
+		s.servePlaylist(w, r, pf, mt, manifestCache)
+		return true
+	}
+	pw := s.watchPlaylist(rel)
+	defer s.releasePlaylist(pw)
+	timer := time.NewTimer(pl.part + pl.part/2)
+	defer timer.Stop()
+	for {
+		changed := pw.next()
+		if cur := pw.cur.Load(); cur != nil && !bytes.Equal(cur.body, pf.body) {
+			pf = cur
+			break
+		}
+		select {
+		case <-r.Context().Done():
+			httpError(w, http.StatusServiceUnavailable, "gave up waiting for the playlist")
+			return true
+		case <-timer.C:
+		case <-changed:
+			continue
+		}
+		break
+	}
+	s.servePlaylist(w, r, pf, mt, manifestCache)
+	return true
 }
 
 // blockedCache is the Cache-Control of an answer to a blocking reload. Its URL names a

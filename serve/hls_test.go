@@ -382,6 +382,60 @@ func TestLowLatencyPlayer(t *testing.T) {
 	}
 }
 
+// TestFreshPlaylist: a request with no directive for a low-latency playlist whose last
+// version is older than a quarter of a part is answered with the next version, or with
+// that one if none comes within a part and a half (serveFresh).
+func TestFreshPlaylist(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	p := newPackager(t, ts.dir)
+	stale := func() {
+		old := time.Now().Add(-time.Second)
+		if err := os.Chtimes(filepath.Join(ts.dir, "media_0.m3u8"), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale()
+	before := p.playlist()
+	type answer struct {
+		status int
+		body   []byte
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, body, err := ts.fetch("GET", playlistPath, nil)
+		if err != nil {
+			t.Error(err)
+			got <- answer{}
+			return
+		}
+		got <- answer{resp.StatusCode, body}
+	}()
+	if !eventually(func() bool { return ts.playlistWaiters("live/cam/media_0.m3u8") == 1 }) {
+		t.Fatal("the request for a stale playlist did not wait for the next version")
+	}
+	p.step()
+	if a := <-got; a.status != 200 || !bytes.Equal(a.body, p.playlist()) {
+		t.Errorf("status %d, and the playlist\n%s\nwant the version written while it waited\n%s", a.status, a.body, p.playlist())
+	}
+
+	// No new version: the stale one, after a part and a half.
+	stale()
+	resp, body := ts.get(t, "GET", playlistPath, nil)
+	if resp.StatusCode != 200 || !bytes.Equal(body, p.playlist()) || bytes.Equal(body, before) {
+		t.Errorf("status %d, and the playlist\n%s", resp.StatusCode, body)
+	}
+	// Ended: at once, whatever its age.
+	p.end()
+	stale()
+	resp, body = ts.get(t, "GET", playlistPath, nil)
+	if resp.StatusCode != 200 || !bytes.Equal(body, p.playlist()) {
+		t.Errorf("ended: status %d, and the playlist\n%s", resp.StatusCode, body)
+	}
+	if n := ts.playlistWatches(); n != 0 {
+		t.Errorf("%d playlist watches left", n)
+	}
+}
+
 // TestHoldPart: a part asked for before it exists is held, then streamed as it is
 // written; many requests for it share one poller.
 func TestHoldPart(t *testing.T) {
@@ -510,13 +564,17 @@ func TestParsePlaylist(t *testing.T) {
 		text string
 		want playlist
 	}{
-		{"live", string(p.playlist()), playlist{media: true, target: time.Second, lastMSN: 50, parts: 2}},
+		{"live", string(p.playlist()), playlist{media: true, target: time.Second, part: 200 * time.Millisecond, lastMSN: 50, parts: 2}},
 		{"no segments yet", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PART:DURATION=0.2,URI=\"a\"\n",
 			playlist{media: true, target: 2 * time.Second, lastMSN: 6, parts: 1}},
 		{"no media sequence, CRLF, spaces", "#EXTM3U\r\n #EXT-X-TARGETDURATION:4 \r\n#EXTINF:4,\r\na.m4s\r\n#EXTINF:4,\r\nb.m4s\r\n#EXT-X-ENDLIST",
 			playlist{media: true, target: 4 * time.Second, lastMSN: 1, ended: true}},
 		{"lenient target, bad sequence", "#EXT-X-TARGETDURATION:1.5\n#EXT-X-MEDIA-SEQUENCE:x\n#EXT-X-PART-INF:PART-TARGET=0.2\n#EXTINF:1,\na\n",
-			playlist{media: true, target: time.Second, lastMSN: 0}},
+			playlist{media: true, target: time.Second, part: 200 * time.Millisecond, lastMSN: 0}},
+		{"part targets", "#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=x\n#EXT-X-PART-INF:PART-TARGET=1.0215\n",
+			playlist{media: true, target: 2 * time.Second, part: 1021 * time.Millisecond, lastMSN: -1}},
+		{"bad part targets", "#EXT-X-PART-INF:PART-TARGET=0.2\n#EXT-X-PART-INF:PART-TARGET=0.2x\n#EXT-X-PART-INF:PART-TARGET=99999\n",
+			playlist{lastMSN: -1}},
 		{"huge target", "#EXT-X-TARGETDURATION:99999\n", playlist{media: true, target: maxTarget, lastMSN: -1}},
 		{"multivariant", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nmedia_0.m3u8\n", playlist{lastMSN: -1}},
 		{"empty", "", playlist{lastMSN: -1}},
@@ -536,7 +594,7 @@ func FuzzParsePlaylist(f *testing.F) {
 	f.Add([]byte("#EXT-X-MEDIA-SEQUENCE:999999999999999999\n#EXTINF:1,\n#EXT-X-PART:\n#EXT-X-TARGETDURATION:0\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pl := parsePlaylist(b)
-		if pl.parts < 0 || pl.lastMSN < -1 || pl.target < 0 || pl.target > maxTarget {
+		if pl.parts < 0 || pl.lastMSN < -1 || pl.target < 0 || pl.target > maxTarget || pl.part < 0 || pl.part >= maxTarget+time.Second {
 			t.Errorf("%+v", pl)
 		}
 		// Whatever it says, a directive for its next part is not met, and no directive

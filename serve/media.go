@@ -120,7 +120,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	if mt.kind == segment && s.o.OnSegment != nil {
 		s.o.OnSegment(name, r)
 	}
-	if path.Ext(rel) == ".m3u8" && r.URL.RawQuery != "" {
+	if path.Ext(rel) == ".m3u8" {
 		d, ok, err := parseDirective(r.URL.Query())
 		if err != nil {
 			httpError(w, http.StatusBadRequest, err.Error())
@@ -128,6 +128,9 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		}
 		if ok {
 			s.serveBlocking(w, r, rel, mt, d)
+			return
+		}
+		if s.serveFresh(w, r, rel, mt) {
 			return
 		}
 	}

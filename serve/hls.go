@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -190,7 +189,7 @@ func (s *Server) readPlaylist(rel string) (*playlistFile, error) {
 	if fi.Size() > maxPlaylist {
 		return nil, errPlaylistTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(f, maxPlaylist+1))
+	body, err := readFile(f, fi.Size(), maxPlaylist+1)
 	if err != nil {
 		return nil, err
 	}

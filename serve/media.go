@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -406,6 +407,26 @@ func (s *Server) open(rel string) (*os.File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
+// readFile reads f, which its Stat says has size bytes, to its end or to limit bytes:
+// in one read, and one that finds the end, when the file has not grown since.
+func readFile(f *os.File, size, limit int64) ([]byte, error) {
+	b := make([]byte, 0, min(size+1, limit))
+	for int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, int(min(int64(cap(b)), limit-int64(len(b)))))
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
 // closeFile closes a file that open opened.
 func (s *Server) closeFile(f *os.File) {
 	f.Close()
@@ -440,7 +461,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, f
 	case manifest:
 		w.Header().Add("Vary", "Accept-Encoding")
 		if fi.Size() <= maxGzip {
-			body, err := io.ReadAll(io.LimitReader(f, maxGzip+1))
+			body, err := readFile(f, fi.Size(), maxGzip+1)
 			if err != nil {
 				s.o.Log.Warn("cannot read", "path", r.URL.Path, "err", err)
 				httpError(w, http.StatusInternalServerError, "cannot read the file")

@@ -575,3 +575,31 @@ func TestFolderReplaced(t *testing.T) {
 			status("/live/cam/new-00001.m4s"), status("/live/cam/old-00001.m4s"))
 	}
 }
+
+// TestReadFile: readFile reads a file whole up to its limit, whether the size it is told
+// is right, short (the file grew) or long (it shrank).
+func TestReadFile(t *testing.T) {
+	data := pattern(5000, 7)
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ size, limit, want int64 }{
+		{5000, 5001, 5000},
+		{100, 5001, 5000},
+		{0, 5001, 5000},
+		{9000, 5001, 5000},
+		{5000, 1000, 1000},
+		{5000, 5000, 5000},
+	} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := readFile(f, c.size, c.limit)
+		f.Close()
+		if err != nil || !bytes.Equal(b, data[:c.want]) {
+			t.Errorf("size %d, limit %d: %d bytes, %v; want %d", c.size, c.limit, len(b), err, c.want)
+		}
+	}
+}

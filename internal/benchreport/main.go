@@ -74,6 +74,16 @@ func run(benchPath, lab, notesPath, settings, out string) error {
 	}
 	var b bytes.Buffer
 	r := &report{w: &b, res: res, used: map[string]bool{}}
+	viewersPlot := ""
+	if cpu, late := r.viewerLines("sv-cpu-%", "cpu-%"), r.viewerLines("late-p99-ms", "late-p99-ms"); len(cpu) > 0 {
+		viewersPlot = filepath.Join(lab, "viewers.svg")
+		if err := os.WriteFile(viewersPlot, viewersSVG(cpu, late), 0o644); err != nil {
+			return err
+		}
+		if viewersPlot, err = filepath.Rel(filepath.Dir(out), viewersPlot); err != nil {
+			return err
+		}
+	}
 	m := machine(res)
 	if settings != "" {
 		m = append(m, "run with `"+settings+"`")
@@ -82,6 +92,7 @@ func run(benchPath, lab, notesPath, settings, out string) error {
 	r.latency(plot, series)
 	r.ingest()
 	r.scale(scale)
+	r.viewers(viewersPlot)
 	r.analysis()
 	r.others()
 	if len(notes) > 0 {

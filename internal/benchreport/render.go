@@ -263,7 +263,7 @@ func (r *report) scale(steps map[string]scaleResult) {
 
 func (r *report) analysis() {
 	r.p("")
-	r.p("## 4. Analysis")
+	r.p("## 5. Analysis")
 	r.p("")
 	r.p("Frames per second over the same 20 s H.264 file (test pattern with noise and scene changes, 1 s GOP): `sv frames` (decode and per-frame analysis, JSON lines out), FFmpeg decoding alone (`-f null`), and FFmpeg's `scdet` and `signalstats` filters, the nearest built-in analysis (`go -C internal/lab test -run '^$' -bench Analysis -benchtime 1x ./bench`).")
 	r.p("")
@@ -293,7 +293,7 @@ func (r *report) others() {
 		return
 	}
 	r.p("")
-	r.p("## 5. Every other benchmark")
+	r.p("## 6. Every other benchmark")
 	r.p("")
 	r.p("The packages' own benchmarks (`go test -run '^$' -bench . -benchmem ./...`), each figure the median of its runs.")
 	r.p("")

@@ -26,6 +26,11 @@ BenchmarkGlassToGlass/classic-2    	1	60000000000 ns/op	 7800 median-ms	 11000 p
 BenchmarkGlassToGlass/low-copy-2   	1	60000000000 ns/op	 820.0 median-ms	 1400 p95-ms	 1500 max-ms	 1.000 stalls	 1800 ttff-ms
 BenchmarkGlassToGlass/classic-2    	1	60000000000 ns/op	 8200 median-ms	 11500 p95-ms	 12500 max-ms	 1.000 stalls	 20000 ttff-ms
 BenchmarkAnalysis/480p/sv-frames-2      	1	1 ns/op	 1500 fps
+BenchmarkViewers/viewers=0-2   	1	0 ns/op	 0 MB/s	 0 errors	 110.0 packaged-p50-ms	 150.0 packaged-p99-ms	 12.00 sv-cpu-%	 80.00 sv-rss-MB
+BenchmarkViewers/viewers=5000-2   	1	0 ns/op	 200.0 MB/s	 0 errors	 4000 late-max-ms	 880.0 late-p50-ms	 3900 late-p99-ms	 150.0 packaged-p50-ms	 880.0 packaged-p99-ms	 73.00 sv-cpu-%	 485.0 sv-rss-MB	 73.00 viewers-cpu-%
+BenchmarkViewers/streams=20/viewers=5000-2   	1	0 ns/op	 190.0 MB/s	 2.000 errors	 300.0 late-max-ms	 20.00 late-p50-ms	 40.00 late-p99-ms	 160.0 packaged-p50-ms	 500.0 packaged-p99-ms	 90.00 sv-cpu-%	 600.0 sv-rss-MB	 70.00 viewers-cpu-%
+BenchmarkOrigin/viewers=1000/server=nginx-2   	1	12000000000 ns/op	 57.00 MB/s	 4.000 cpu-%	 0.7000 cpu-s/GB	 0 errors	 25.00 late-p50-ms	 90.00 late-p99-ms	 9.000 viewers-cpu-%
+BenchmarkOrigin/viewers=1000/server=sv-2   	1	12000000000 ns/op	 57.00 MB/s	 8.000 cpu-%	 1.400 cpu-s/GB	 0 errors	 24.00 late-p50-ms	 80.00 late-p99-ms	 9.000 viewers-cpu-%	 2.000 x-nginx-cpu/GB
 BenchmarkAnalysis/480p/ffmpeg-decode-2  	1	1 ns/op	 3000 fps
 PASS
 ok  	github.com/svtool/sv/internal/lab/bench	200.0s
@@ -103,6 +108,14 @@ func TestReport(t *testing.T) {
 		// What no section shows is listed, by package.
 		"| dash.Handoff/copy | 22.00 (21.00–23.00) p50-µs, 246 (241–250) p99-µs |",
 		"| queue.Handoff | 32388 ns/op, 2023 MB/s, 68728 B/op, 12.00 allocs/op |",
+		// The viewers, live and from finished files: the goal is judged at 5,000 viewers
+		// of one stream, and against nginx.
+		"| 1 | 5000 | 73 | 485 | 200.0 | 880 | 3900 | 4000 | 0 | 150 | 880 | 73 | **no** |",
+		"| 20 | 5000 | 90 | 600 | 190.0 | 20 | 40 | 300 | 2 | 160 | 500 | 70 | – |",
+		"| 1 | 0 | 12 | 80 | 0.0 | – | – | – | 0 | 110 | 150 | – | – |",
+		"| 1000 | 8 | 4 | 1.40 | 0.70 | 2.00× | 80 | 90 | 0 | 0 | yes |",
+		"![CPU and lateness against viewers](lab/viewers.svg)",
+		"## 6. Every other benchmark",
 		"## Notes\n\nhand-written\n",
 		"- run with `LAB_COUNT=3`",
 	} {
@@ -120,6 +133,12 @@ func TestReport(t *testing.T) {
 	}
 	if bytes.Contains(md, []byte("| bench.GlassToGlass")) {
 		t.Errorf("the latency benchmarks are listed again among the others:\n%s", md)
+	}
+	if bytes.Contains(md, []byte("| bench.Viewers")) || bytes.Contains(md, []byte("| bench.Origin")) {
+		t.Errorf("the viewers benchmarks are listed again among the others:\n%s", md)
+	}
+	if svg, err := os.ReadFile(filepath.Join(lab, "viewers.svg")); err != nil || bytes.Count(svg, []byte("<polyline")) != 6 || !bytes.Contains(svg, []byte(">nginx, finished segments</text>")) {
+		t.Errorf("viewers.svg (%v):\n%s", err, svg)
 	}
 	svg, err := os.ReadFile(filepath.Join(lab, "latency.svg"))
 	if err != nil || !bytes.Contains(svg, []byte("<polyline")) || !bytes.Contains(svg, []byte(">classic</text>")) {

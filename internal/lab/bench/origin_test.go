@@ -34,10 +34,12 @@ import (
 // without the segment in progress that only sv streams (reported with sv's figures as
 // x-nginx-cpu/GB).
 //
-//	SV_BENCH_ORIGIN_VIEWERS=500,1000,2000 go -C internal/lab test -run '^$' -bench Origin -benchtime 1x ./bench
+// N is 100, 500, 1000, 2000 and 5000 unless SV_BENCH_ORIGIN_VIEWERS says otherwise:
+//
+//	SV_BENCH_ORIGIN_VIEWERS=1000,2000 go -C internal/lab test -run '^$' -bench Origin -benchtime 1x ./bench
 func BenchmarkOrigin(b *testing.B) {
 	testenv.Require(b, "nginx")
-	counts := viewerCounts(b, "SV_BENCH_ORIGIN_VIEWERS", 1, []int{500, 1000, 2000})
+	counts := viewerCounts(b, "SV_BENCH_ORIGIN_VIEWERS", 1, []int{100, 500, 1000, 2000, 5000})
 	run := benchDuration(b, "SV_BENCH_ORIGIN_RUN", 10*time.Second)
 	root := b.TempDir()
 	segments := originSegments(b, root)

@@ -31,7 +31,7 @@ import (
 // With two CPUs or more, sv all and its FFmpeg are pinned to CPU 0 and this process to
 // the others (taskset), so that the viewers' own cost does not count as sv's.
 //
-// For each N in SV_BENCH_VIEWERS (default 100,500,1000,2000; 0 measures the stream
+// For each N in SV_BENCH_VIEWERS (default 0,100,500,1000,2000,5000; 0 measures the stream
 // alone) the viewers play for SV_BENCH_VIEWERS_RUN (default 10s) after their first
 // segment. With SV_BENCH_STREAMS=S (default 1), S recordings are published at once as S
 // streams and the N viewers are shared out among them. Reported per N: sv all's CPU (% of
@@ -48,7 +48,7 @@ import (
 //	SV_BENCH_STREAMS=20 SV_BENCH_VIEWERS=0,5000 go -C internal/lab test -run '^$' -bench Viewers -benchtime 1x ./bench
 func BenchmarkViewers(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
-	counts := viewerCounts(b, "SV_BENCH_VIEWERS", 0, []int{100, 500, 1000, 2000})
+	counts := viewerCounts(b, "SV_BENCH_VIEWERS", 0, []int{0, 100, 500, 1000, 2000, 5000})
 	streams := viewerCounts(b, "SV_BENCH_STREAMS", 1, []int{1})
 	if len(streams) != 1 {
 		b.Fatalf("SV_BENCH_STREAMS: one number")

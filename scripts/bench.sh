@@ -22,6 +22,9 @@ status=0
 $go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-5}" $pkgs | tee "$raw" || status=1
 SV_BENCH_DIR=$PWD/$lab $go -C internal/lab test -run '^$' -bench . -benchmem -count "${LAB_COUNT:-3}" -timeout 4h -v ./bench |
 	grep -v -e '^=== ' -e '^\s*\[' | tee -a "$raw" || status=1
+# 5,000 viewers again, shared out among 20 streams.
+SV_BENCH_STREAMS=20 SV_BENCH_VIEWERS=5000 $go -C internal/lab test -run '^$' -bench '^BenchmarkViewers$' -benchmem -count "${LAB_COUNT:-3}" -timeout 1h -v ./bench |
+	grep -v -e '^=== ' -e '^\s*\[' | tee -a "$raw" || status=1
 settings="BENCH_COUNT=${BENCH_COUNT:-5} LAB_COUNT=${LAB_COUNT:-3} SV_BENCH_LATENCY_RUN=${SV_BENCH_LATENCY_RUN:-60s} SV_BENCH_INGEST_RUN=${SV_BENCH_INGEST_RUN:-20s} SV_BENCH_SCALE_HOLD=${SV_BENCH_SCALE_HOLD:-15s} SV_BENCH_SCALE_MAX=${SV_BENCH_SCALE_MAX:-100}"
 $go run ./internal/benchreport -bench "$raw" -lab "$lab" -notes "$lab/notes.md" -settings "$settings" -out BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md and $lab/"

@@ -41,6 +41,7 @@ func BenchmarkOrigin(b *testing.B) {
 	testenv.Require(b, "nginx")
 	counts := viewerCounts(b, "SV_BENCH_ORIGIN_VIEWERS", 1, []int{100, 500, 1000, 2000, 5000})
 	run := benchDuration(b, "SV_BENCH_ORIGIN_RUN", 10*time.Second)
+	raiseFiles(b)
 	root := b.TempDir()
 	segments := originSegments(b, root)
 	for _, n := range counts {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ func BenchmarkViewers(b *testing.B) {
 	testenv.Require(b, "ffmpeg", "ffprobe")
 	counts := viewerCounts(b, "SV_BENCH_VIEWERS", 0, []int{0, 100, 500, 1000, 2000, 5000})
 	streams := viewerCounts(b, "SV_BENCH_STREAMS", 1, []int{1})
+	raiseFiles(b)
 	if len(streams) != 1 {
 		b.Fatalf("SV_BENCH_STREAMS: one number")
 	}
@@ -313,6 +315,28 @@ func packagingLateness(dir string, seen map[string]bool) []float64 {
 
 // viewerCounts reads the counts to measure from the environment variable env
 // (comma-separated, none below least), def when it is not set.
+// viewerFiles is the open-file limit raiseFiles asks for: thousands of viewers hold
+// two connections or more each, in this process and in the server.
+const viewerFiles = 65536
+
+// raiseFiles raises this process's open-file limit, which the servers it starts
+// inherit, to viewerFiles where it can (as root, past the hard limit too), else to the
+// hard limit, and logs what it got.
+func raiseFiles(b *testing.B) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Logf("open-file limit unknown: %v", err)
+		return
+	}
+	want := syscall.Rlimit{Cur: max(lim.Cur, viewerFiles), Max: max(lim.Max, viewerFiles)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		want = syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	}
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	b.Logf("open-file limit %d (this process and the servers it starts)", lim.Cur)
+}
+
 func viewerCounts(b *testing.B, env string, least int, def []int) []int {
 	v := os.Getenv(env)
 	if v == "" {

@@ -297,6 +297,7 @@ func Run(ctx context.Context, in io.Reader, o Options) error {
 	if pk != nil {
 		pk.resume(log, w.timeline, w.firsts)
 	} else {
+		pending.cancel(out) // the final MPD of the presentation before, not written yet
 		if err := prepareOut(out); err != nil {
 			return err
 		}
@@ -407,6 +408,8 @@ func outcome(ctx context.Context, out string, proc *ffmpeg.Process, pk *packager
 			removeLive(out)
 			return err
 		}
+		pk.scheduleFinal()
+		pk.waitFinal(ctx)
 	}
 	if rerr != nil {
 		return fmt.Errorf("read input: %w (the presentation ends there)", rerr)

@@ -44,6 +44,7 @@ type presentationFixture struct {
 	ended        bool
 	waiting      bool // the last run has ended, the presentation has not: its period is closed
 	static       bool
+	final        bool          // a while after the end: the final MPD (finalAfter)
 	gaps         []int64       // segments that follow a gap in media time, with a new init segment (a new period)
 	audioTail    time.Duration // the audio's last segment ends this much after the video's
 	tracks       []trackFixture
@@ -88,6 +89,11 @@ func testPresentations() map[string]presentationFixture {
 			first: 1, last: 8, open: -1, ended: true, audioTail: 80 * time.Millisecond, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
 		"ended after runs": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
 			first: 3, last: 12, open: -1, ended: true, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
+		"final": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
+			first: 1, last: 8, open: -1, final: true, audioTail: 80 * time.Millisecond, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
+		"final after runs, with a window": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 6,
+			first: 3, last: 12, open: -1, final: true, gaps: []int64{7, 10}, tracks: []trackFixture{specH264, specOpus, specAACForHLS}},
+		"final, normal latency": {window: 6, first: 1, last: 10, open: -1, final: true, tracks: []trackFixture{specH264, specAAC}},
 		"audio only": {part: 200 * time.Millisecond, target: 500 * time.Millisecond, window: 5,
 			first: 1, last: 6, open: 4, tracks: []trackFixture{specAAC}},
 	}
@@ -98,7 +104,7 @@ func testPresentations() map[string]presentationFixture {
 // a gap 250 ms later, and every track's boundaries fall on its own frames.
 func fakePresentation(s presentationFixture) *presentation {
 	p := &presentation{id: "mtest1", ast: manifestAST, seg: time.Second, part: s.part, target: s.target,
-		timeURL: "https://example.com/time?iso&ms", window: s.window, ended: s.ended || s.static, static: s.static}
+		timeURL: "https://example.com/time?iso&ms", window: s.window, ended: s.ended || s.static || s.final, static: s.static, final: s.final}
 	start := func(n int64) float64 {
 		at := float64(n-1) + float64((n*7)%5)*0.01
 		if slices.Contains(s.gaps, n) {
@@ -326,13 +332,16 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 		}
 	}
 	periods := []*period{{startNumber: 1}}
-	if doc.Type == "static" {
+	if p.final != (doc.Type == "static" && !p.static) {
+		t.Errorf("MPD type %q, final %v", doc.Type, p.final)
+	}
+	if doc.Type == "static" && !p.final {
 		if len(doc.Periods) != 1 {
 			t.Fatalf("%d periods in a static MPD", len(doc.Periods))
 		}
 	} else {
-		// A live MPD has a Period for each run of the packager that still has segments
-		// listed, and the newest.
+		// A live MPD (and the final one) has a Period for each run of the packager that
+		// still has segments listed, and the newest.
 		periods = livePeriods(p, dashTracks)
 		if len(doc.Periods) != len(periods) {
 			t.Fatalf("%d periods, want %d", len(doc.Periods), len(periods))
@@ -399,6 +408,30 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 				}
 
 				switch {
+				case p.final:
+					// Every period lists exactly its segments still listed, from its
+					// start, at the times the live MPD had them.
+					if doc.AST != "" || doc.MUP != "" || doc.TSBD != "" || len(doc.UTCTiming) > 0 || len(rep.PRT) > 0 || st.ATO != "" || st.EndNumber != 0 {
+						t.Errorf("track %d: the final MPD with live attributes", id)
+					}
+					listed, end := timeline()
+					var want []int64
+					for _, s := range periodSegments(p, tr, per) {
+						want = append(want, s.number)
+					}
+					if !slices.Equal(listed, want) || len(want) == 0 {
+						t.Errorf("period %s, track %d: the timeline lists %v, want %v", dp.ID, id, listed, want)
+					}
+					if st.PTO != pto(tr) || st.Duration != 0 || st.Init != initName(id, p.id, per.index) {
+						t.Errorf("period %s, track %d: the final template: %+v", dp.ID, id, st)
+					}
+					if pi+1 < len(periods) && end > periods[pi+1].start.Seconds()+1e-9 {
+						t.Errorf("period %s, track %d: the timeline ends at %vs, in the next period", dp.ID, id, end)
+					}
+					// It ends where the ended live MPD said, with the media of every track.
+					if liveEnd, err := liveEnd(p, dashTracks); err != nil || doc.Duration != xsDuration(liveEnd) || end > xsSeconds(t, doc.Duration)+1e-9 {
+						t.Errorf("track %d: timeline to %vs, duration %s, the live end %v (%v)", id, end, doc.Duration, liveEnd, err)
+					}
 				case doc.Type == "static":
 					if doc.AST != "" || doc.MUP != "" || len(doc.UTCTiming) > 0 || len(rep.PRT) > 0 || st.ATO != "" {
 						t.Errorf("track %d: a static MPD with live attributes", id)
@@ -512,14 +545,15 @@ func checkMPD(t *testing.T, p *presentation, mpd []byte) {
 	if doc.Type == "dynamic" {
 		switch {
 		case p.ended:
-			if doc.MUP != "" || doc.Duration == "" {
+			// Updates go on, for players to see the final MPD (Shaka ends only a static MPD).
+			if doc.MUP != xsDuration(endedUpdate(p)) || doc.Duration == "" {
 				t.Errorf("an ended MPD: minimumUpdatePeriod %q, mediaPresentationDuration %q", doc.MUP, doc.Duration)
 			}
 		case doc.MUP == "" || doc.Duration != "":
 			t.Error("a live MPD without minimumUpdatePeriod, or with a duration")
 		}
 	}
-	if (p.target > 0 && !p.static) != (doc.Latency != nil) || doc.Latency != nil && doc.Latency.Target != int(p.target.Milliseconds()) {
+	if (p.target > 0 && !p.static && !p.final) != (doc.Latency != nil) || doc.Latency != nil && doc.Latency.Target != int(p.target.Milliseconds()) {
 		t.Errorf("ServiceDescription latency %+v for target %v", doc.Latency, p.target)
 	}
 	// Shaka subtracts suggestedPresentationDelay from its low-latency live edge and then

@@ -26,7 +26,10 @@ type presentation struct {
 	window  int           // segments listed in a live manifest; 0: all
 	ended   bool          // the input ended: no segment will follow the last one
 	static  bool          // write a static (on-demand) MPD: the presentation is over
-	tracks  []*track
+	// final is set a while after a live presentation that is not recorded ended
+	// (finalAfter): its MPD is static, with its periods and timeline as they were live.
+	final  bool
+	tracks []*track
 	// periods are the runs of the packager that made the presentation, oldest first: a
 	// restarted FFmpeg or a publisher that reconnected continues the presentation in a new
 	// period (DASH) after a discontinuity (HLS), with the numbers going on. A manifest lists

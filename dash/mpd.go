@@ -26,13 +26,24 @@ package dash
 // ends, the last period also tells players, while the presentation waits for the next
 // run, that no segment follows its last until the MPD says otherwise.
 //
-// The end of a live presentation is said the DASH-IF IOP way: minimumUpdatePeriod goes
-// and mediaPresentationDuration comes, and players fire ended. The last period keeps its
-// @duration template (dash.js did not end on a SegmentTimeline there), with @endNumber:
-// the duration is where the media ends (liveEnd), often a little past the last
-// segment's nominal end, and players would otherwise count a segment more. dash.js stops
-// at @endNumber; Shaka, which ignores it and never ends a dynamic MPD anyway, asks for
-// the segment after the last.
+// The end of a live presentation is said in two steps. First the MPD stays dynamic and
+// gets its mediaPresentationDuration, the DASH-IF IOP way, with a minimumUpdatePeriod
+// of half a second at most (endedUpdate): dash.js plays to the end and fires ended. The
+// last period keeps its @duration template (dash.js did not end on a SegmentTimeline
+// there), with @endNumber: the duration is where the media ends (liveEnd), often a
+// little past the last segment's nominal end, and players would otherwise count a
+// segment more. Shaka ignores @endNumber, asks for the segment after the last, and ends
+// no dynamic MPD: its StreamingEngine counts the time to the end as infinite while the
+// MPD is dynamic. So finalAfter later (three updates, so that every player has seen the
+// first step), the MPD becomes static (the final MPD), with the same periods and
+// timeline as live, each period's segments listed by SegmentTimeline: Shaka plays to
+// its end and fires ended. The order matters to Shaka: a static MPD straight after a
+// live one (no duration) is, to it, a live stream turned into an on-demand one whose
+// timeline starts where its seek range started, and it shifts every period by that much
+// (DashParser's dynamic-to-static transition); after a dynamic MPD with a duration it
+// takes the static one as it is. dash.js ignores a static MPD after a dynamic one (DASH-IF
+// IOP 4.6.4: it stops updating and asks for no more segments) and has asked for every
+// segment by then.
 //
 // Low latency (parts): @availabilityTimeOffset = segment - part on the open period's
 // SegmentTemplate makes a segment available when its first part is written (the server
@@ -126,19 +137,28 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 		return fmt.Errorf("part target %v is not below the segment duration %v", p.part, p.seg)
 	}
 
-	attrs := mpdAttrs("dynamic",
-		"availabilityStartTime", isoMillis(p.ast),
-		"publishTime", isoMillis(p.published))
-	if p.ended {
+	var attrs []string
+	if p.final {
+		attrs = mpdAttrs("static", "publishTime", isoMillis(p.published))
+	} else {
+		attrs = mpdAttrs("dynamic",
+			"availabilityStartTime", isoMillis(p.ast),
+			"publishTime", isoMillis(p.published))
+	}
+	switch {
+	case p.ended:
 		end, err := liveEnd(p, tracks)
 		if err != nil {
 			return err
 		}
 		attrs = append(attrs, "mediaPresentationDuration", xsDuration(end))
-	} else {
+		if !p.final {
+			attrs = append(attrs, "minimumUpdatePeriod", xsDuration(endedUpdate(p)))
+		}
+	default:
 		attrs = append(attrs, "minimumUpdatePeriod", xsDuration(p.seg))
 	}
-	if p.window > 0 {
+	if p.window > 0 && !p.final {
 		attrs = append(attrs, "timeShiftBufferDepth", xsDuration(time.Duration(p.window)*p.seg))
 	}
 	longest := time.Duration(0)
@@ -152,7 +172,7 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 	attrs = append(attrs,
 		"maxSegmentDuration", xsDuration(longest),
 		"minBufferTime", xsDuration(p.seg))
-	if !lowLatency {
+	if !lowLatency && !p.final {
 		// Read by Shaka (dash.js prefers the ServiceDescription): how far behind its
 		// live edge, now - availabilityStartTime - maxSegmentDuration, to play.
 		//
@@ -173,8 +193,8 @@ func (x *xmlWriter) liveMPD(p *presentation, tracks []*track) error {
 	x.declaration()
 	x.open("MPD", attrs...)
 
-	prt := p.timeURL != ""
-	if p.target > 0 {
+	prt := p.timeURL != "" && !p.final
+	if p.target > 0 && !p.final {
 		target := p.target.Milliseconds()
 		latency := []string{
 			"target", strconv.FormatInt(target, 10),
@@ -296,10 +316,18 @@ func livePeriods(p *presentation, tracks []*track) []*period {
 // listedExactly says whether a live MPD lists period per's segments by SegmentTimeline:
 // when it is closed, but for the last period of an ended presentation, which stays
 // @duration (dash.js, given its segments by SegmentTimeline in the MPD that ended it,
-// waited at its end and never fired ended).
+// waited at its end and never fired ended); every period of the final MPD.
 func listedExactly(p *presentation, per *period) bool {
-	return per.closed && !(p.ended && per.index == len(p.periods)-1)
+	return p.final || per.closed && !(p.ended && per.index == len(p.periods)-1)
 }
+
+// endedUpdate is the minimumUpdatePeriod of the MPD of a live presentation that has
+// ended: a segment, at most half a second, so that players soon see the final MPD.
+func endedUpdate(p *presentation) time.Duration { return min(p.seg, 500*time.Millisecond) }
+
+// finalAfter is how long after the end the final MPD replaces the ended one: three of
+// its updates, so that every player has read the ended one first.
+func finalAfter(p *presentation) time.Duration { return 3 * endedUpdate(p) }
 
 // periodSegments returns the complete segments of t in period per that a live manifest
 // lists.

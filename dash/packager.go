@@ -2,6 +2,7 @@ package dash
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,10 @@ type packager struct {
 	moved  chan struct{}
 	live   bool  // the manifests have been written once
 	master []int // bandwidths in the last master playlist written
+	// final is closed once the final MPD of the ended presentation is written, or once
+	// it will not be (another presentation took the folder): see scheduleFinal.
+	final      chan struct{}
+	finalTimer *time.Timer
 }
 
 // trackWriter is the goroutine side of one track: the files it is writing.
@@ -788,6 +793,105 @@ func (pk *packager) end() error {
 	}
 	pk.writeMaster()
 	return pk.writeMPD()
+}
+
+// scheduleFinal writes the final MPD of a live presentation that has ended (mpd.go),
+// finalAfter from now, unless another presentation takes the folder first (prepareFolder).
+// waitFinal waits for it.
+func (pk *packager) scheduleFinal() {
+	pk.mu.Lock()
+	if !pk.live || !pk.p.ended || pk.p.static || pk.final != nil {
+		pk.mu.Unlock()
+		return
+	}
+	pk.final = make(chan struct{})
+	pk.finalTimer = time.AfterFunc(finalAfter(&pk.p), pk.writeFinal)
+	pk.mu.Unlock()
+	pending.add(pk)
+}
+
+func (pk *packager) writeFinal() {
+	pk.mu.Lock()
+	select {
+	case <-pk.final: // cancelled
+		pk.mu.Unlock()
+		return
+	default:
+	}
+	pk.p.final = true
+	if err := pk.writeMPD(); err != nil {
+		pk.log.Warn("cannot write the final manifest", "err", err)
+	}
+	close(pk.final)
+	pk.mu.Unlock()
+	pending.remove(pk)
+}
+
+// cancelFinal gives up the final MPD: another presentation has taken the folder.
+func (pk *packager) cancelFinal() {
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	if pk.final == nil {
+		return
+	}
+	select {
+	case <-pk.final:
+	default:
+		pk.finalTimer.Stop()
+		close(pk.final)
+	}
+}
+
+// waitFinal waits until the final MPD is written or given up, or ctx ends.
+func (pk *packager) waitFinal(ctx context.Context) {
+	pk.mu.Lock()
+	final := pk.final
+	pk.mu.Unlock()
+	if final == nil {
+		return
+	}
+	select {
+	case <-final:
+	case <-ctx.Done():
+	}
+}
+
+// pending are the packagers whose final MPD is still to be written, by folder: a new
+// presentation in the folder cancels it, so that it does not replace the new MPD.
+var pending = finals{m: map[string]*packager{}}
+
+type finals struct {
+	mu sync.Mutex
+	m  map[string]*packager
+}
+
+func (f *finals) add(pk *packager) {
+	f.mu.Lock()
+	old := f.m[pk.dir]
+	f.m[pk.dir] = pk
+	f.mu.Unlock()
+	if old != nil && old != pk {
+		old.cancelFinal()
+	}
+}
+
+func (f *finals) remove(pk *packager) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m[pk.dir] == pk {
+		delete(f.m, pk.dir)
+	}
+}
+
+// cancel gives up the final MPD pending in folder dir, if any.
+func (f *finals) cancel(dir string) {
+	f.mu.Lock()
+	pk := f.m[dir]
+	delete(f.m, dir)
+	f.mu.Unlock()
+	if pk != nil {
+		pk.cancelFinal()
+	}
 }
 
 // stamp sets each segment's wall-clock start and the publish time. Called with pk.mu held.

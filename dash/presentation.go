@@ -1,6 +1,7 @@
 package dash
 
 import (
+	"context"
 	"errors"
 	"sync"
 )
@@ -60,13 +61,23 @@ func (pr *Presentation) done(pk *packager) {
 // static), so that players play to the end and stop. The next Run starts a new
 // presentation. End does nothing while a Run is using the Presentation, or when there is
 // nothing to end.
+//
+// A live presentation's final MPD comes a moment later (finalAfter, mpd.go says why): End
+// returns once it is written, or once a Run has started a new presentation in the folder.
 func (pr *Presentation) End() error {
 	pr.mu.Lock()
-	defer pr.mu.Unlock()
 	if pr.running || pr.pk == nil {
+		pr.mu.Unlock()
 		return nil
 	}
 	pk := pr.pk
 	pr.pk = nil
-	return pk.end()
+	err := pk.end()
+	pr.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	pk.scheduleFinal()
+	pk.waitFinal(context.Background())
+	return nil
 }

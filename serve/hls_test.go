@@ -449,7 +449,7 @@ func TestHoldPart(t *testing.T) {
 			t.Error("the requests were never all held")
 		}
 		ts.watchers.mu.Lock()
-		if w := len(ts.watchers.files); w != 2 { // the part, and the one after it
+		if w := len(ts.watchers.files); w != 3 { // the part, the one after it, and the MPD
 			t.Errorf("%d file watches for one part", w)
 		}
 		ts.watchers.mu.Unlock()

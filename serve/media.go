@@ -162,9 +162,13 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not written yet? A player asks for a part a moment before it exists (an LL-HLS
 	// preload hint), or for a segment when its clock is a little ahead.
-	found, release := s.hold(r, rel)
+	found, over, release := s.hold(r, rel)
 	defer release()
 	if found && s.serveSegment(w, r, rel, mt) {
+		return
+	}
+	if over {
+		noMore(w)
 		return
 	}
 	s.stats.missing.Add(1)
@@ -198,6 +202,21 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, rel string
 	return false
 }
 
+// pastEnd is how many segments after the last of a presentation that is over are
+// answered 204 rather than 404 (hold). Shaka counts a live stream's segments by its
+// clock, one ahead with low latency, keeps every segment it has counted after the MPD
+// ends the presentation (it ignores @endNumber), and asks for them: one or two after
+// the last, three after an FFmpeg restart. A 404 there stops it for good once the MPD
+// is static.
+const pastEnd = 5
+
+// noMore answers a request for a segment after the last of a presentation that has
+// ended: 204, no content.
+func noMore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", segmentCache)
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // outOfFiles reports whether err is the process or the system out of file descriptors.
 func outOfFiles(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
@@ -227,23 +246,49 @@ const liveFolder = 30 * time.Second
 // watches, so that a tail of the segment shares their pollers. A request is held only in
 // a stream folder that is live, and not when the next segment already exists: rel is
 // then in the past (deleted, or never written) and will not come.
-func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) {
+func (s *Server) hold(r *http.Request, rel string) (found, over bool, release func()) {
 	release = func() {}
 	if s.o.Hold <= 0 {
-		return false, release
+		return false, false, release
 	}
 	dir, name := path.Split(rel)
 	if !s.changedSince(strings.TrimSuffix(dir, "/"), time.Now().Add(-liveFolder)) {
-		return false, release
+		return false, false, release
+	}
+	// Nor once the stream's MPD says its presentation is over, before the wait or during
+	// it: Shaka asks for the segment after the last (its count of segments ignores
+	// @endNumber), retries a 404 while the MPD is dynamic, and ends with the final MPD
+	// (dash/mpd.go); a request held to its end, past that MPD, stopped it for good.
+	ended := func() bool { return false }
+	if folder, ok := strings.CutPrefix(strings.TrimSuffix(dir, "/"), stream.LiveDir+"/"); ok {
+		ended = func() bool {
+			info := s.described(folder, dir)
+			return info.DASH && !info.Live
+		}
 	}
 	next := numbered(name, 1) // at most two names
 	for _, n := range next {
 		if s.exists(dir+n+".tmp") || s.exists(dir+n) {
-			return false, release
+			return false, false, release
 		}
 	}
+	// One of the few right after the last segment of a presentation that is over: Shaka
+	// asks for them (pastEnd).
+	last := func() bool {
+		for d := int64(-1); d >= -pastEnd; d-- {
+			for _, n := range numbered(name, d) {
+				if s.exists(dir + n) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if ended() {
+		return false, last(), release
+	}
 	s.stats.waited.Add(1)
-	fws := []*fileWatch{s.watch(rel)}
+	fws := []*fileWatch{s.watch(rel), s.watch(dir + stream.Manifest)}
 	for _, n := range next {
 		fws = append(fws, s.watch(dir+n))
 	}
@@ -254,27 +299,31 @@ func (s *Server) hold(r *http.Request, rel string) (found bool, release func()) 
 	}
 	timer := time.NewTimer(s.o.Hold + max(0, s.o.Pause))
 	defer timer.Stop()
-	var changed [3]<-chan struct{} // nil ones never fire
+	var changed [4]<-chan struct{} // nil ones never fire
 	for {
 		for i, fw := range fws {
 			changed[i] = fw.next()
 		}
 		if s.exists(rel+".tmp") || s.exists(rel) {
-			return true, release
+			return true, false, release
 		}
 		for _, n := range next {
 			if s.exists(dir+n+".tmp") || s.exists(dir+n) {
-				return true, release
+				return true, false, release
 			}
+		}
+		if ended() {
+			return false, last(), release
 		}
 		select {
 		case <-r.Context().Done():
-			return false, release
+			return false, false, release
 		case <-timer.C:
-			return false, release
+			return false, false, release
 		case <-changed[0]:
 		case <-changed[1]:
 		case <-changed[2]:
+		case <-changed[3]:
 		}
 	}
 }

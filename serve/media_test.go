@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/svtool/sv/internal/testenv"
 )
 
 func TestMediaHeaders(t *testing.T) {
@@ -600,6 +602,54 @@ func TestReadFile(t *testing.T) {
 		f.Close()
 		if err != nil || !bytes.Equal(b, data[:c.want]) {
 			t.Errorf("size %d, limit %d: %d bytes, %v; want %d", c.size, c.limit, len(b), err, c.want)
+		}
+	}
+}
+
+// TestAfterTheEnd: a request for one of the pastEnd segments after the last of a
+// presentation that is over (its MPD has a duration, or is static) is answered 204, no
+// content, and one held while it was live is answered so the moment the MPD says it is
+// over. Shaka asks for them, and a 404 once the MPD is static, or a request held until
+// it times out, stops it for good. Any other missing segment is still a 404.
+func TestAfterTheEnd(t *testing.T) {
+	ts := newTestServer(t, Options{Hold: testenv.Hang})
+	for i := 1; i <= 3; i++ {
+		ts.write(t, fmt.Sprintf("chunk-stream0-%05d.m4s", i), pattern(100, byte(i)))
+	}
+	ts.write(t, "manifest.mpd", []byte(`<MPD type="dynamic" availabilityStartTime="2026-12-04T21:00:00Z"></MPD>`))
+	const next = "/live/cam/chunk-stream0-00004.m4s"
+	held := make(chan int, 1)
+	go func() {
+		resp, _, err := ts.fetch("GET", next, nil)
+		if err != nil {
+			t.Error(err)
+			held <- 0
+			return
+		}
+		held <- resp.StatusCode
+	}()
+	if !eventually(func() bool { return ts.Stats().Waited == 1 }) {
+		t.Fatal("the request for the next segment of a live presentation was not held")
+	}
+	ts.write(t, "manifest.mpd", []byte(`<MPD type="dynamic" availabilityStartTime="2026-12-04T21:00:00Z" mediaPresentationDuration="PT3S"></MPD>`))
+	if status := <-held; status != http.StatusNoContent {
+		t.Errorf("the held request, once the presentation ended: status %d", status)
+	}
+	for _, mpd := range []string{
+		`<MPD type="dynamic" availabilityStartTime="2026-12-04T21:00:00Z" mediaPresentationDuration="PT3S"></MPD>`,
+		`<MPD type="static" mediaPresentationDuration="PT3S"></MPD>`,
+	} {
+		ts.write(t, "manifest.mpd", []byte(mpd))
+		for p, want := range map[string]int{
+			next:                                http.StatusNoContent,
+			"/live/cam/chunk-stream0-00008.m4s": http.StatusNoContent,
+			"/live/cam/chunk-stream0-00009.m4s": http.StatusNotFound,
+			"/live/cam/chunk-stream1-00004.m4s": http.StatusNotFound,
+			"/live/cam/chunk-stream0-00001.m4s": http.StatusOK,
+		} {
+			if resp, body := ts.get(t, "GET", p, nil); resp.StatusCode != want || want == http.StatusNoContent && len(body) != 0 {
+				t.Errorf("%s, with %s: status %d, %d bytes; want %d", p, mpd, resp.StatusCode, len(body), want)
+			}
 		}
 	}
 }

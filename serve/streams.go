@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/svtool/sv/stream"
@@ -200,12 +202,20 @@ func (s *Server) described(name, base string) StreamInfo {
 	if ok && d.mtime.Equal(fi.ModTime()) && d.size == fi.Size() {
 		return d.info
 	}
-	f, fi, err := s.open(base + stream.Manifest)
+	// Not s.open: a look at the MPD for a held request (hold) must not take a descriptor
+	// from the requests', only one of the few that DefaultMaxRequests leaves aside.
+	root, rel := s.under(base + stream.Manifest)
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return StreamInfo{Name: name}
 	}
+	fi, err = f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return StreamInfo{Name: name}
+	}
 	mpd, _ := io.ReadAll(io.LimitReader(f, maxMPD))
-	s.closeFile(f)
+	f.Close()
 	info := StreamInfo{Name: name, DASH: true, Updated: fi.ModTime().UTC()}
 	head := mpd[:min(len(mpd), 4096)]                           // the MPD element and its attributes come first
 	info.Live = mpdDynamic.Match(head) && !mpdEnded.Match(head) // an ended live MPD has a duration

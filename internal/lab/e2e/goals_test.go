@@ -30,24 +30,17 @@ const (
 	// ended (1 run in 3). @endNumber keeps dash.js from asking for a segment more.
 	goalDashEnded = "dash-ended"
 	// goalShakaEnded: Shaka Player fires ended too. Shaka 5 ends a stream only when its
-	// MPD is static (StreamingEngine: "timeUntilEnd" is Infinity while the presentation
-	// is dynamic, in progress or not); an ended dynamic MPD, which stops its updates,
-	// leaves it asking for the segment after the last (its low-latency template index
-	// counts one ahead while it has an availabilityTimeOffset) until it gives up. Its
-	// dynamic-to-static transition adds its seek range start to every period's duration
-	// (the static MPD is taken to start where the live window did), so a static MPD that
-	// keeps the live periods makes the last period end that much late; one rebased to
-	// start at 0 plays right only when the live window still reached back to 0. Tried: an
-	// ended MPD made static while it still listed the first period, from 0 (a presentation
-	// of one run): Shaka, which had joined while that period was listed, still asked for
-	// the segment after the last, and timed out on it (sv holds such a request); with that
-	// request answered 404 at once, Shaka ended in 1 of 3 runs, and dash.js reported the
-	// 404 as a download error before ending. Not kept: dash.js ignores a static
-	// MPD after a dynamic one and ends at once (DASH-IF IOP 4.6.4), cutting off players
-	// still behind the end. (Ending the duration at the
-	// last segment's start, where Shaka would ask for no more, came too late: players
-	// 0.3-0.6 s behind had already played into that segment, and dash.js and Shaka both
-	// stalled there.)
+	// MPD is static (StreamingEngine counts the time to the end as infinite while the MPD
+	// is dynamic, duration or not), and takes a static MPD straight after a live one for
+	// a live stream turned into an on-demand one whose timeline starts where its seek
+	// range started (it shifts every period by that much). It needed three things: the
+	// ended MPD (dynamic, with its duration) kept updating, and a final static MPD with the
+	// live timeline finalAfter later, which Shaka, having read the ended one, takes as it
+	// is; and an answer to the segment after the last, which Shaka asks for while live
+	// (its low-latency template index counts one ahead) and again after the end (it ignores
+	// @endNumber): a request held until it timed out, or a 404 once the MPD was static,
+	// stopped it for good, so sv serve answers 204, no content, once the MPD says the
+	// presentation is over, releasing a held request at once.
 	goalShakaEnded = "shaka-ended"
 	// goalReconnect: stock players play on across a publisher's reconnect, without a
 	// reload of their page (one presentation across sessions).
@@ -75,7 +68,7 @@ const (
 )
 
 // packagerGoals are the goals met by the packager in this tree: their checks fail tests.
-var packagerGoals = []string{goalLLHLS, goalReconnect, goalRestart, goalEnded, goalDashEnded, goalOpus, goalFirefoxWatch}
+var packagerGoals = []string{goalLLHLS, goalReconnect, goalRestart, goalEnded, goalDashEnded, goalShakaEnded, goalOpus, goalFirefoxWatch}
 
 // goalCheck is the check of one goal in one test: failures while the goal is on, log
 // lines while it is off.

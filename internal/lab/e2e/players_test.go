@@ -322,8 +322,8 @@ func logManifests(t *testing.T, dir string) {
 // TestPlayersEnd: stock players opened before the publisher starts play its stream from
 // the start, and a recording published by sv send, one presentation with no reconnect
 // and no restart, ends with the publisher's normal close, and the stock players watching
-// it fire ended (packager goals "ended", "dash-ended" and "shaka-ended": Shaka ends no
-// dynamic MPD). The players ask for the manifest 2 s before it exists: sv holds their
+// it fire ended (packager goals "ended", "dash-ended" and "shaka-ended": Shaka ends only
+// with the final, static MPD). The players ask for the manifest 2 s before it exists: sv holds their
 // requests (serve's Hold), where a 404 is the end of the stream to them, or a few
 // retries and the end.
 func TestPlayersEnd(t *testing.T) {

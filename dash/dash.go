@@ -79,10 +79,14 @@
 // low-latency modes of dash.js and Shaka Player. A ServiceDescription (low latency) gives
 // the target latency (Options.TargetLatency) and catch-up rates, UTCTiming points the players at
 // Options.TimeURL, and a ProducerReferenceTime in each Representation ties a media time
-// to the wall clock. When the presentation ends the MPD stays dynamic: its
-// minimumUpdatePeriod gives way to a mediaPresentationDuration, the end as DASH-IF IOP
-// says it, and players play to it and stop. Only with Options.Record does it become
-// static: an on-demand MPD listing every segment in a SegmentTimeline of exact times.
+// to the wall clock. When the presentation ends the MPD stays dynamic and gets a
+// mediaPresentationDuration, the end as DASH-IF IOP says it, with updates every half
+// second; a moment later (finalAfter) the final MPD replaces it, static, with the same
+// periods and every segment listed by SegmentTimeline: dash.js ends on the first, Shaka
+// Player only on the second (mpd.go says why both, in that order). Run waits for the final
+// MPD before it returns, and writes it at once when interrupted; Presentation.End
+// likewise. With Options.Record the MPD becomes an on-demand one instead: every segment in
+// a SegmentTimeline of exact times, rebased to start at 0.
 //
 // master.m3u8 and one media_N.m3u8 per track (hls.go gives their exact form) are LL-HLS
 // with low latency: EXT-X-PART for the parts listed, EXT-X-PRELOAD-HINT for the next part,
@@ -410,6 +414,7 @@ func outcome(ctx context.Context, out string, proc *ffmpeg.Process, pk *packager
 		}
 		pk.scheduleFinal()
 		pk.waitFinal(ctx)
+		pk.finishFinal() // interrupted: now rather than never
 	}
 	if rerr != nil {
 		return fmt.Errorf("read input: %w (the presentation ends there)", rerr)

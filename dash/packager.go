@@ -842,6 +842,17 @@ func (pk *packager) cancelFinal() {
 	}
 }
 
+// finishFinal writes the final MPD now if it is still to come: the process is ending,
+// and an ended MPD left asking players to update it would be left so for good.
+func (pk *packager) finishFinal() {
+	pk.mu.Lock()
+	t := pk.finalTimer
+	pk.mu.Unlock()
+	if t != nil && t.Stop() {
+		pk.writeFinal()
+	}
+}
+
 // waitFinal waits until the final MPD is written or given up, or ctx ends.
 func (pk *packager) waitFinal(ctx context.Context) {
 	pk.mu.Lock()

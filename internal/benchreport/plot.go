@@ -183,14 +183,19 @@ func latencySVG(series []latencySeries) []byte {
 			for _, p := range binned(s.Samples) {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(p[0]), py(p[1])))
 			}
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", c, strings.Join(pts, " "))
-			ly := y0 + 14 + float64(j)*18
-			fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.0f" y2="%.0f" stroke="%s" stroke-width="3"/><text x="%.0f" y="%.0f">%s</text>`+"\n",
-				left+pw+10, left+pw+30, ly, ly, c, left+pw+36, ly+4, s.Config)
+			plotLine(&b, c, pts, left+pw+10, y0+14+float64(j)*18, s.Config)
 		}
 	}
 	b.WriteString("</svg>\n")
 	return b.Bytes()
+}
+
+// plotLine draws a line of color c through pts, and its legend at (x, y): a stroke of its
+// color, then its label.
+func plotLine(b *bytes.Buffer, c string, pts []string, x, y float64, label string) {
+	fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", c, strings.Join(pts, " "))
+	fmt.Fprintf(b, `<line x1="%.0f" x2="%.0f" y1="%.0f" y2="%.0f" stroke="%s" stroke-width="3"/><text x="%.0f" y="%.0f">%s</text>`+"\n",
+		x, x+20, y, y, c, x+26, y+4, label)
 }
 
 func colorIndex(all []latencySeries, config string) int {

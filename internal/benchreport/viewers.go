@@ -204,10 +204,7 @@ func viewersSVG(cpu, late []viewerLine) []byte {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(p[0]), py(p[1])))
 				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", px(p[0]), py(p[1]), c)
 			}
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", c, strings.Join(pts, " "))
-			ly := y0 + 14 + float64(j)*18
-			fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.0f" y2="%.0f" stroke="%s" stroke-width="3"/><text x="%.0f" y="%.0f">%s</text>`+"\n",
-				left+pw+10, left+pw+30, ly, ly, c, left+pw+36, ly+4, l.label)
+			plotLine(&b, c, pts, left+pw+10, y0+14+float64(j)*18, l.label)
 		}
 	}
 	b.WriteString("</svg>\n")

@@ -412,9 +412,7 @@ func outcome(ctx context.Context, out string, proc *ffmpeg.Process, pk *packager
 			removeLive(out)
 			return err
 		}
-		pk.scheduleFinal()
-		pk.waitFinal(ctx)
-		pk.finishFinal() // interrupted: now rather than never
+		pk.finish(ctx)
 	}
 	if rerr != nil {
 		return fmt.Errorf("read input: %w (the presentation ends there)", rerr)

@@ -76,9 +76,8 @@ type packager struct {
 	live   bool  // the manifests have been written once
 	master []int // bandwidths in the last master playlist written
 	// final is closed once the final MPD of the ended presentation is written, or once
-	// it will not be (another presentation took the folder): see scheduleFinal.
-	final      chan struct{}
-	finalTimer *time.Timer
+	// it will not be (another presentation took the folder): see finish.
+	final chan struct{}
 }
 
 // trackWriter is the goroutine side of one track: the files it is writing.
@@ -795,26 +794,32 @@ func (pk *packager) end() error {
 	return pk.writeMPD()
 }
 
-// scheduleFinal writes the final MPD of a live presentation that has ended (mpd.go),
-// finalAfter from now, unless another presentation takes the folder first (prepareFolder).
-// waitFinal waits for it.
-func (pk *packager) scheduleFinal() {
+// finish writes the final MPD of a live presentation that has ended (mpd.go) finalAfter
+// from now, or at once when ctx ends first (the process is ending, and an ended MPD left
+// asking players to update it would be left so for good), and returns once it is written.
+// It writes none if another presentation takes the folder meanwhile (finals.cancel).
+func (pk *packager) finish(ctx context.Context) {
 	pk.mu.Lock()
 	if !pk.live || !pk.p.ended || pk.p.static || pk.final != nil {
 		pk.mu.Unlock()
 		return
 	}
 	pk.final = make(chan struct{})
-	pk.finalTimer = time.AfterFunc(finalAfter(&pk.p), pk.writeFinal)
 	pk.mu.Unlock()
 	pending.add(pk)
-}
-
-func (pk *packager) writeFinal() {
-	pk.mu.Lock()
+	defer pending.remove(pk)
+	t := time.NewTimer(finalAfter(&pk.p))
+	defer t.Stop()
 	select {
-	case <-pk.final: // cancelled
-		pk.mu.Unlock()
+	case <-t.C:
+	case <-ctx.Done():
+	case <-pk.final:
+		return
+	}
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	select {
+	case <-pk.final: // cancelled meanwhile
 		return
 	default:
 	}
@@ -823,8 +828,6 @@ func (pk *packager) writeFinal() {
 		pk.log.Warn("cannot write the final manifest", "err", err)
 	}
 	close(pk.final)
-	pk.mu.Unlock()
-	pending.remove(pk)
 }
 
 // cancelFinal gives up the final MPD: another presentation has taken the folder.
@@ -837,33 +840,7 @@ func (pk *packager) cancelFinal() {
 	select {
 	case <-pk.final:
 	default:
-		pk.finalTimer.Stop()
 		close(pk.final)
-	}
-}
-
-// finishFinal writes the final MPD now if it is still to come: the process is ending,
-// and an ended MPD left asking players to update it would be left so for good.
-func (pk *packager) finishFinal() {
-	pk.mu.Lock()
-	t := pk.finalTimer
-	pk.mu.Unlock()
-	if t != nil && t.Stop() {
-		pk.writeFinal()
-	}
-}
-
-// waitFinal waits until the final MPD is written or given up, or ctx ends.
-func (pk *packager) waitFinal(ctx context.Context) {
-	pk.mu.Lock()
-	final := pk.final
-	pk.mu.Unlock()
-	if final == nil {
-		return
-	}
-	select {
-	case <-final:
-	case <-ctx.Done():
 	}
 }
 

@@ -77,7 +77,6 @@ func (pr *Presentation) End() error {
 	if err != nil {
 		return err
 	}
-	pk.scheduleFinal()
-	pk.waitFinal(context.Background())
+	pk.finish(context.Background())
 	return nil
 }

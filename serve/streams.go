@@ -214,7 +214,7 @@ func (s *Server) described(name, base string) StreamInfo {
 		f.Close()
 		return StreamInfo{Name: name}
 	}
-	mpd, _ := io.ReadAll(io.LimitReader(f, maxMPD))
+	mpd, _ := readFile(f, fi.Size(), maxMPD)
 	f.Close()
 	info := StreamInfo{Name: name, DASH: true, Updated: fi.ModTime().UTC()}
 	head := mpd[:min(len(mpd), 4096)]                           // the MPD element and its attributes come first

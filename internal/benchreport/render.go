@@ -84,35 +84,43 @@ func (r *report) header(machine []string) {
 }
 
 // latencyConfigs are the lab's configurations, with the median each should meet (ms; 0:
-// none): sv's own page 600, every stock player 1000.
+// none): sv's own page 600, every stock player 1000. The first frame is held to its goal
+// (firstFrameGoal) where the viewer was opened before the publisher started (first):
+// a stock page that joins a stream already playing counts its own load after the
+// stream's start, which is no measure of sv.
 var latencyConfigs = []struct {
 	name, what string
 	goal       float64
+	first      bool
 }{
-	{"low-copy", "sv all, `--latency low --video copy`, sv's viewer", 600},
-	{"low-copy-dashjs", "the same, stock dash.js, its defaults", 1000},
-	{"low-copy-shaka", "the same, stock Shaka Player, `lowLatencyMode`", 1000},
-	{"low-copy-hlsjs", "the same, stock hls.js on LL-HLS", 1000},
-	{"low-transcode", "sv all, `--latency low --video h264`, sv's viewer", 600},
-	{"low-transcode-dashjs", "the same, stock dash.js", 1000},
-	{"low-transcode-shaka", "the same, stock Shaka Player", 1000},
-	{"low-transcode-hlsjs", "the same, stock hls.js", 1000},
-	{"low-copy-dashjs-waiting", "low copy, stock dash.js opened before the publisher starts", 1000},
-	{"low-copy-shaka-waiting", "low copy, stock Shaka Player opened before the publisher starts", 1000},
-	{"low-copy-hlsjs-waiting", "low copy, stock hls.js opened before the publisher starts", 1000},
-	{"normal-copy", "sv all, `--latency normal --video copy`", 0},
-	{"normal-transcode", "sv all, `--latency normal --video h264`", 0},
-	{"classic", "classic: 1 s chunks, `ffmpeg -i - -f dash -seg_duration 2`, dash.js defaults", 0},
+	{"low-copy", "sv all, `--latency low --video copy`, sv's viewer", 600, true},
+	{"low-copy-dashjs", "the same, stock dash.js, its defaults", 1000, false},
+	{"low-copy-shaka", "the same, stock Shaka Player, `lowLatencyMode`", 1000, false},
+	{"low-copy-hlsjs", "the same, stock hls.js on LL-HLS", 1000, false},
+	{"low-transcode", "sv all, `--latency low --video h264`, sv's viewer", 600, true},
+	{"low-transcode-dashjs", "the same, stock dash.js", 1000, false},
+	{"low-transcode-shaka", "the same, stock Shaka Player", 1000, false},
+	{"low-transcode-hlsjs", "the same, stock hls.js", 1000, false},
+	{"low-copy-dashjs-waiting", "low copy, stock dash.js opened before the publisher starts", 1000, true},
+	{"low-copy-shaka-waiting", "low copy, stock Shaka Player opened before the publisher starts", 1000, true},
+	{"low-copy-hlsjs-waiting", "low copy, stock hls.js opened before the publisher starts", 1000, true},
+	{"normal-copy", "sv all, `--latency normal --video copy`", 0, true},
+	{"normal-transcode", "sv all, `--latency normal --video h264`", 0, true},
+	{"classic", "classic: 1 s chunks, `ffmpeg -i - -f dash -seg_duration 2`, dash.js defaults", 0, false},
 }
+
+// firstFrameGoal is the time to first frame, from the capture page's start, that a
+// viewer opened first should meet (ms).
+const firstFrameGoal = 1500
 
 func (r *report) latency(plot string, series []latencySeries) {
 	const bench = "BenchmarkGlassToGlass/"
 	r.p("")
 	r.p("## 1. Glass-to-glass latency and time to first frame")
 	r.p("")
-	r.p("Headless Chromium publishes the test clock (capture page, `source=clock`, 640x480 at 30 fps, H.264) over loopback; the viewer page plays it and decodes the capture time from every frame it shows, on the server's clock. Each configuration is watched for a minute from its first frame, with a fresh server and browser (`go -C internal/lab test -run '^$' -bench GlassToGlass -benchtime 1x ./bench`). Stalls are the player waiting for data after its first frame. The time to first frame runs from the capture page's start (before it asks for the camera) to the viewer's first frame on screen, the viewer having been opened first.")
+	r.p("Headless Chromium publishes the test clock (capture page, `source=clock`, 640x480 at 30 fps, H.264) over loopback; the viewer page plays it and decodes the capture time from every frame it shows, on the server's clock. Each configuration is watched for a minute from its first frame, with a fresh server and browser (`go -C internal/lab test -run '^$' -bench GlassToGlass -benchtime 1x ./bench`). Stalls are the player waiting for data after its first frame. The time to first frame runs from the capture page's start (before it asks for the camera) to the viewer's first frame on screen. sv's viewer and the stock pages *opened before the publisher starts* are opened first; the other stock pages join the stream once it can be played, as most viewers join a stream that is on, and their first frame includes their own page's load.")
 	r.p("")
-	r.p("Goal: median ≤ 600 ms in sv's viewer and ≤ 1000 ms in every stock player (their own pages, their documented low-latency settings, no sv code), no stall after start-up, first frame ≤ 1500 ms.")
+	r.p("Goal: median ≤ 600 ms in sv's viewer and ≤ 1000 ms in every stock player (their own pages, their documented low-latency settings, no sv code), no stall after start-up, first frame ≤ 1500 ms for a viewer opened first.")
 	r.p("")
 	r.p("| configuration | median, ms | p95, ms | max, ms | stalls | first frame, ms | median vs classic | goal met |")
 	r.p("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -131,7 +139,7 @@ func (r *report) latency(plot string, series []latencySeries) {
 				vs = "–"
 			}
 			if c.goal > 0 {
-				goal = mark(med.med <= c.goal && stalls.max == 0 && ttff.med <= 1500)
+				goal = mark(med.med <= c.goal && stalls.max == 0 && (!c.first || ttff.med <= firstFrameGoal))
 			} else {
 				goal = "– (2 s segments, announced whole)"
 			}

@@ -22,7 +22,7 @@ const (
 	exitOK          = 0
 	exitFailure     = 1
 	exitUsage       = 2
-	exitInterrupted = 130
+	exitInterrupted = 130 // Ctrl-C (SIGINT); a SIGTERM, a service manager's stop, that ends cleanly exits 0
 )
 
 // env carries a run's standard streams and its signal-aware context to the subcommands,
@@ -42,7 +42,7 @@ func envOf(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
 
 // run is the whole CLI: it parses args, runs a subcommand and maps its error to an exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	// A closed stdout pipe must be an error we can report and clean up after, not a
 	// silent death by SIGPIPE in the middle of flushing tee files.
@@ -167,6 +167,10 @@ func exitCode(e *env, err error) int {
 		return exitOK
 	}
 	if errors.Is(err, context.Canceled) && e.ctx.Err() != nil {
+		if errors.Is(context.Cause(e.ctx), errTerminated) {
+			e.logger().Info("terminated")
+			return exitOK
+		}
 		e.logger().Info("interrupted")
 		return exitInterrupted
 	}
@@ -177,4 +181,32 @@ func exitCode(e *env, err error) int {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// errTerminated is the cause of a run's context ended by SIGTERM: a service manager
+// stopping sv, which is no failure (exit 0) once sv has finished cleanly.
+var errTerminated = errors.New("terminated")
+
+// signalContext is a context ended by SIGINT or SIGTERM, its cause telling which.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM {
+				cancel(errTerminated)
+			} else {
+				cancel(context.Canceled)
+			}
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(context.Canceled)
+	}
 }

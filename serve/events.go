@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,9 @@ const (
 // event "reset" is sent and the new file is streamed from its start. While there is no
 // file, the stream stays open and waits for one, with a comment every 15 s. A stream with
 // no folder is a 404: anyone could otherwise hold every slot with names that do not exist.
+// ?types=scene_cut,black_start (comma-separated, or repeated) sends only the lines of
+// those types ("frame", "summary", an event's type): an application that wants the
+// events need not take 30 frames a second.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, name string) {
 	if fi, err := s.root.Stat(stream.LiveDir + "/" + name); err != nil || !fi.IsDir() {
 		notFound(w)
@@ -69,7 +73,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, name string
 			resume = n
 		}
 	}
-	e := &eventTail{s: s, rel: stream.LiveFile(name, stream.Analysis), resume: resume}
+	e := &eventTail{s: s, rel: stream.LiveFile(name, stream.Analysis), resume: resume, types: lineTypes(r.URL.Query()["types"])}
 	defer e.close()
 	if err := e.run(r.Context(), w, rc.Flush); err != nil && !errors.Is(err, context.Canceled) {
 		s.o.Log.Debug("events stream ended", "stream", name, "err", err)
@@ -85,8 +89,41 @@ type eventTail struct {
 	fi      fs.FileInfo
 	off     int64 // bytes of f consumed
 	partial []byte
-	skip    bool // dropping the rest of an overlong line
-	opened  bool // a file was streamed before: the next one is a new session
+	skip    bool            // dropping the rest of an overlong line
+	opened  bool            // a file was streamed before: the next one is a new session
+	types   map[string]bool // the lines' types to send; nil: all
+}
+
+// lineTypes is the set of types that ?types= names, nil for none.
+func lineTypes(params []string) map[string]bool {
+	var set map[string]bool
+	for _, p := range params {
+		for t := range strings.SplitSeq(p, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				if set == nil {
+					set = map[string]bool{}
+				}
+				set[t] = true
+			}
+		}
+	}
+	return set
+}
+
+// typePrefix begins every line of frames.jsonl: its type comes first (frames.Writer).
+const typePrefix = `{"type":"`
+
+// wanted reports whether a line is of a type the client asked for.
+func (e *eventTail) wanted(line []byte) bool {
+	if e.types == nil {
+		return true
+	}
+	rest, ok := bytes.CutPrefix(line, []byte(typePrefix))
+	if !ok {
+		return false
+	}
+	end := bytes.IndexByte(rest, '"')
+	return end >= 0 && e.types[string(rest[:end])]
 }
 
 func (e *eventTail) close() {
@@ -202,7 +239,7 @@ func (e *eventTail) read(out, buf []byte) ([]byte, error) {
 				line = e.partial
 			}
 			line = bytes.TrimSpace(line)
-			if len(line) > 0 && len(line) <= maxEventLine {
+			if len(line) > 0 && len(line) <= maxEventLine && e.wanted(line) {
 				out = append(out, "id: "...)
 				out = strconv.AppendInt(out, e.off-int64(len(chunk)), 10)
 				out = append(out, "\ndata: "...)

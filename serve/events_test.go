@@ -164,6 +164,36 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// TestEventsTypes: ?types= sends the lines of those types only, with the ids of the
+// whole stream, so that Last-Event-ID resumes a filtered stream too.
+func TestEventsTypes(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	p := filepath.Join(ts.dir, stream.Analysis)
+	lines := `{"type":"frame","n":0}` + "\n" + `{"type":"scene_cut","n":1,"score":0.5}` + "\n" +
+		`{"type":"frame","n":1}` + "\n" + `{"type":"black_start","n":2}` + "\n" + `{"type":"frame","n":2}` + "\n"
+	appendFile(t, p, lines)
+	c := openEvents(t, ts.url+"/live/cam/events?types=scene_cut&types=summary,black_start", "")
+	first := c.next(t)
+	if first.data != `{"type":"scene_cut","n":1,"score":0.5}` {
+		t.Fatalf("first: %+v", first)
+	}
+	if want := fmt.Sprint(strings.Index(lines, `{"type":"frame","n":1}`)); first.id != want {
+		t.Errorf("id %s, want %s", first.id, want)
+	}
+	if ev := c.next(t); ev.data != `{"type":"black_start","n":2}` {
+		t.Fatalf("second: %+v", ev)
+	}
+	appendFile(t, p, `{"type":"frame","n":3}`+"\n"+`{"type":"summary","frames":4}`+"\n")
+	if ev := c.next(t); ev.data != `{"type":"summary","frames":4}` {
+		t.Fatalf("third: %+v", ev)
+	}
+	// Resumed after the first, filtered: the black stretch comes next, no frame.
+	r := openEvents(t, ts.url+"/live/cam/events?types=black_start", first.id)
+	if ev := r.next(t); ev.data != `{"type":"black_start","n":2}` {
+		t.Errorf("resumed: %+v", ev)
+	}
+}
+
 // TestEventsBacklog: a client joining a long file gets only its last lines, whole.
 func TestEventsBacklog(t *testing.T) {
 	ts := newTestServer(t, Options{})

@@ -3,6 +3,7 @@ package ws
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,8 @@ type PublishOptions struct {
 	Realtime bool
 	// OnSend is called after each message is sent.
 	OnSend func(Sent)
+	// TLS configures a wss:// connection; nil means the system's roots.
+	TLS *tls.Config
 }
 
 // Sent describes one message Publish sent.
@@ -110,8 +113,9 @@ func dial(ctx context.Context, url string, opts PublishOptions) (*client, error)
 	}
 	var refusal error
 	d := ws.Dialer{
-		Timeout: HandshakeTimeout,
-		Header:  ws.HandshakeHeaderHTTP(h),
+		TLSConfig: opts.TLS,
+		Timeout:   HandshakeTimeout,
+		Header:    ws.HandshakeHeaderHTTP(h),
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
 			refusal = fmt.Errorf("server refused the stream: %d %s: %s", status, reason, responseBody(resp))
 		},

@@ -10,6 +10,7 @@ package demo
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -36,8 +37,9 @@ const retry = 2 * time.Second
 
 // Options configures Run.
 type Options struct {
-	FFmpeg string // the FFmpeg binary; "" means "ffmpeg"
-	Token  string // sent to the server when set
+	FFmpeg string      // the FFmpeg binary; "" means "ffmpeg"
+	Token  string      // sent to the server when set
+	TLS    *tls.Config // for a wss:// url
 	Log    *slog.Logger
 }
 
@@ -91,7 +93,7 @@ func publish(ctx context.Context, url, file string, o Options) error {
 	go func() {
 		pw.CloseWithError(p.Wait())
 	}()
-	err = ws.Publish(ctx, url, pr, ws.PublishOptions{Token: o.Token, Realtime: true})
+	err = ws.Publish(ctx, url, pr, ws.PublishOptions{Token: o.Token, Realtime: true, TLS: o.TLS})
 	pr.CloseWithError(errors.New("publisher ended"))
 	cancel()
 	p.Wait()

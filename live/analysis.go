@@ -5,8 +5,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/svtool/sv/event"
 	"github.com/svtool/sv/frames"
 )
+
+// appEvents are the analysis' events the application is told of (Options.Events).
+var appEvents = map[frames.EventType]event.Type{
+	frames.SceneCut:    event.SceneCut,
+	frames.BlackStart:  event.BlackStart,
+	frames.BlackEnd:    event.BlackEnd,
+	frames.FreezeStart: event.FreezeStart,
+	frames.FreezeEnd:   event.FreezeEnd,
+}
 
 // analysisOut writes the analysis of a session as one stream of JSON lines, as if one
 // run of frames.Run had analysed the whole stream when there were several (the analysis
@@ -15,8 +25,9 @@ import (
 // every run. Its methods are called from the analysis branch's goroutine, finish after
 // the branch has returned.
 type analysisOut struct {
-	w *frames.Writer
-	m *streamMetrics
+	w     *frames.Writer
+	m     *streamMetrics
+	event func(event.Event) // tells the application of the analysis' events
 
 	base      int64 // frames decoded by the runs before this one
 	runFrames int64 // frames decoded by this run
@@ -54,6 +65,9 @@ func (o *analysisOut) emit(rec frames.Record) error {
 		o.m.analysed.Inc()
 	case *frames.Event:
 		r.N += o.base
+		if t, ok := appEvents[r.Type]; ok && o.event != nil {
+			o.event(event.Event{Type: t, DurationMs: r.Duration.Milliseconds(), Media: &event.Media{Frame: r.N, PTSMs: r.PTS.Milliseconds(), Score: r.Score}})
+		}
 	case *frames.Summary:
 		if o.runs == 0 {
 			o.sum = *r

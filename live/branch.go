@@ -50,9 +50,11 @@ type branch struct {
 	stage func(ctx context.Context, in io.Reader, n int) error
 	// ended, if set, is called after each run with the video frames pushed into it.
 	ended func(n int, frames int64, skipped bool)
-	// restarted, if set, counts restarts after a death; lost counts the video frames
-	// the stage never got.
-	restarted func()
+	// restarted, if set, is told of each restart after a death, with its cause; failed,
+	// of the failure that ended the branch for good while its input went on; lost counts
+	// the video frames the stage never got.
+	restarted func(err error)
+	failed    func(err error)
 	lost      func(frames int64)
 	ctx       context.Context
 	log       *slog.Logger
@@ -70,6 +72,7 @@ type branch struct {
 	restarts   atomic.Int64 // runs started again after their FFmpeg died
 	skips      atomic.Int64 // runs stopped because they fell behind
 	highWater  atomic.Int64 // the largest backlog of any run
+	gaveUp     atomic.Bool  // failed told of the failure that ended the branch
 }
 
 // A run is one run of a branch's stage.
@@ -133,6 +136,10 @@ func (b *branch) loop(r *run) error {
 				err = errors.New("stage ended before its input")
 			}
 			b.log.Error(b.name+" failed; the stream goes on without it", "err", err)
+			b.gaveUp.Store(true)
+			if b.failed != nil {
+				b.failed(err)
+			}
 			return err
 		default:
 			if time.Since(started) >= stableRun {
@@ -140,7 +147,7 @@ func (b *branch) loop(r *run) error {
 			}
 			b.restarts.Add(1)
 			if b.restarted != nil {
-				b.restarted()
+				b.restarted(err)
 			}
 			b.log.Warn(b.name+": FFmpeg died; restarting at the next keyframe", "err", err, "after", backoff)
 			select {

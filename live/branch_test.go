@@ -314,7 +314,7 @@ func TestBranchRestarts(t *testing.T) {
 		return err
 	}
 	restarts := 0
-	b.restarted = func() { restarts++ }
+	b.restarted = func(error) { restarts++ }
 	done := make(chan error, 1)
 	b.start(done)
 	var c cursor

@@ -65,6 +65,7 @@ package live
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -78,7 +79,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/svtool/sv/auth"
 	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/event"
 	"github.com/svtool/sv/frames"
 	"github.com/svtool/sv/serve"
 	"github.com/svtool/sv/stream"
@@ -110,10 +113,11 @@ type Options struct {
 	// Cache bounds the memory that the segments being written are read into for their
 	// viewers (serve.Options.Cache).
 	Cache int64
-	// Token, when set, is required from publishers. Keys, when set, maps streams to the
-	// key their publisher must present instead (or as well: either is accepted).
-	Token string
-	Keys  map[string]string
+	// Auth, when set, decides who may publish (auth.Publish), watch (auth.Read: served
+	// by serve.Server, which also carries a manifest's token to the URLs it names) and
+	// read /metrics (auth.Metrics), for the actions it protects. /metrics counts its
+	// decisions.
+	Auth *auth.Authorizer
 	// Takeover lets a second publisher of a live stream take it over: the first is closed
 	// (ws.ErrTakenOver) and its session finished, then the second is admitted. Without
 	// it the second is refused (HTTP 409).
@@ -121,6 +125,9 @@ type Options struct {
 	// AllowOrigins are the page origins, besides the server's own and loopback, that may
 	// publish ("*" for any).
 	AllowOrigins []string
+	// AllowHosts, when set, are the names (and addresses) publishers may reach the
+	// server by, besides loopback ones ("*" for any): ws.Ingest.AllowHost.
+	AllowHosts []string
 	// AnalysisBuffer bounds the bytes waiting for the analysis of one stream; 0 means
 	// DefaultAnalysisBuffer. AnalysisLag bounds how long they may wait; 0 means
 	// DefaultAnalysisLag. Past either bound, the analysis skips ahead (see Fan-out).
@@ -131,6 +138,9 @@ type Options struct {
 	Dash dash.Options
 	// Frames is the template of every stream's frames.Options (LowDelay is always set).
 	Frames frames.Options
+	// TLS, when set, makes Serve speak HTTPS (and HTTP/2 to clients that ask for it):
+	// publishers at wss://, the pages and the media at https://.
+	TLS *tls.Config
 	// Version is shown by the pages.
 	Version string
 	// Log receives the server's and the sessions' messages, FFmpeg's log at debug level;
@@ -155,6 +165,12 @@ type Options struct {
 	Reconnect time.Duration
 	// OnSession, if set, is called when a session has ended, with what it did.
 	OnSession func(SessionStats)
+	// Events, if set, receives what happens to the streams as it happens (package
+	// event): publish_start, publish_end, recording_ready, ffmpeg_restart, stage_failed
+	// and the analysis' scene_cut, black_start, black_end, freeze_start, freeze_end.
+	// Emitting never blocks the media. /metrics counts the events and their deliveries.
+	// The caller closes the Bus once Serve has returned.
+	Events *event.Bus
 }
 
 // SessionStats is what one session did.
@@ -237,7 +253,8 @@ func New(o Options) (*Server, error) {
 	web, err := serve.New(serve.Options{
 		Root:          o.Out,
 		Ingest:        serve.SameOriginIngest,
-		TokenRequired: o.Token != "" || len(o.Keys) > 0,
+		TokenRequired: o.Auth.Protects(auth.Publish),
+		Auth:          o.Auth,
 		Version:       o.Version,
 		Log:           log,
 		OnSegment:     m.segmentRequest,
@@ -251,21 +268,28 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	m.serving(web)
+	if o.Events != nil {
+		m.reg.MustRegister(eventCollector{o.Events})
+	}
+	if o.Auth != nil {
+		m.reg.MustRegister(authCollector{o.Auth})
+	}
 	s := &Server{o: o, log: log, web: web, metrics: m, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.killCtx, s.kill = context.WithCancel(context.Background())
 	s.ingest = &ws.Ingest{
 		Open:        s.open,
+		Check:       s.check,
 		AllowOrigin: ws.SameOrigin(o.AllowOrigins...),
 		Log:         log,
 		Context:     s.stopCtx,
 	}
-	if o.Token != "" || len(o.Keys) > 0 {
-		s.ingest.Authorize = func(stream, got string) bool {
-			if key, ok := o.Keys[stream]; ok && ws.TokenEqual(got, key) {
-				return true
-			}
-			return o.Token != "" && ws.TokenEqual(got, o.Token)
+	if o.AllowHosts != nil {
+		s.ingest.AllowHost = ws.Hosts(o.AllowHosts...)
+	}
+	if o.Auth.Protects(auth.Publish) {
+		s.ingest.Authorize = func(r *http.Request, stream string) bool {
+			return o.Auth.Allow(r.Context(), auth.FromHTTP(r, auth.Publish, stream)) == auth.Allowed
 		}
 	}
 	s.mux = http.NewServeMux()
@@ -279,9 +303,27 @@ func New(o Options) (*Server, error) {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	})
-	s.mux.Handle("/metrics", m.handler())
+	s.mux.Handle("/metrics", s.authorized(auth.Metrics, m.handler()))
 	s.mux.Handle("/", web.Handler())
 	return s, nil
+}
+
+// authorized lets through to next only the requests Options.Auth allows action.
+func (s *Server) authorized(action auth.Action, next http.Handler) http.Handler {
+	if !s.o.Auth.Protects(action) {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := s.o.Auth.Allow(r.Context(), auth.FromHTTP(r, action, ""))
+		if d != auth.Allowed {
+			if d == auth.NoCredentials {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sv"`)
+			}
+			http.Error(w, string(action)+" needs a valid token", d.Status())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler is the whole site: /ingest/{stream}, /healthz, /metrics and everything
@@ -294,14 +336,18 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.timeURL == "" {
-		s.timeURL = "http://" + timeHost(ln.Addr()) + "/time"
+		scheme := "http://"
+		if s.o.TLS != nil {
+			scheme = "https://"
+		}
+		s.timeURL = scheme + timeHost(ln.Addr()) + "/time"
 	}
 	s.mu.Unlock()
 	// Publishers are told at once, not after the HTTP server's shutdown grace: their
 	// connections are hijacked, which http.Server.Shutdown does not wait for.
 	stopSessions := context.AfterFunc(ctx, s.stop)
 	defer stopSessions()
-	err := serve.Serve(ctx, ln, s.mux, nil, s.log)
+	err := serve.Serve(ctx, ln, s.mux, s.o.TLS, s.log)
 	s.Close()
 	return err
 }
@@ -419,7 +465,24 @@ func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 	s.streams[p.Stream] = sess
 	s.sessions.Add(1)
 	s.metrics.live.Set(float64(len(s.streams)))
+	sess.emit(event.Event{Type: event.PublishStart, Time: sess.started, Remote: p.Remote})
 	return sess, nil
+}
+
+// check reports whether open would admit a publisher of stream now (ws.Ingest.Check).
+func (s *Server) check(stream string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, live := s.streams[stream]
+	switch {
+	case s.stopCtx.Err() != nil:
+		return ws.ErrShutdown
+	case live && !s.o.Takeover:
+		return ws.ErrBusy
+	case !live && len(s.streams) >= s.o.MaxStreams:
+		return fmt.Errorf("%w: %d", ErrTooMany, s.o.MaxStreams)
+	}
+	return nil
 }
 
 // takeoverWait bounds how long a publisher taking a stream over waits for the previous

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svtool/sv/auth"
+	"github.com/svtool/sv/event"
 	"github.com/svtool/sv/internal/testenv"
 	"github.com/svtool/sv/ws"
 )
@@ -176,7 +178,8 @@ func TestFailingAnalysis(t *testing.T) {
 	}
 	out := t.TempDir()
 	ended := make(chan SessionStats, 1)
-	o := Options{Out: out, Seekable: true, OnSession: func(st SessionStats) { ended <- st }}
+	log := newEventLog(t)
+	o := Options{Out: out, Seekable: true, Events: log.bus, OnSession: func(st SessionStats) { ended <- st }}
 	o.Frames.FFmpeg = fake
 	addr, _ := serveTest(t, o)
 	rec := filepath.Join(testenv.Dir(), "h264-video-only.webm")
@@ -200,6 +203,12 @@ func TestFailingAnalysis(t *testing.T) {
 	})
 	if fi, err := os.Stat(st.Seekable); err != nil || fi.Size() == 0 || !strings.HasSuffix(st.Seekable, ".seekable.mkv") {
 		t.Errorf("seekable copy %q: %v", st.Seekable, err)
+	}
+	// The application is told of the failure once, and the recording is ready all the same.
+	testenv.WaitFor(t, "recording_ready", func() bool { return len(of(log.events(t), event.RecordingReady)) == 1 })
+	failed := of(log.events(t), event.StageFailed)
+	if len(failed) != 1 || failed[0].Stage != "analysis" || !strings.Contains(failed[0].Error, "broken") {
+		t.Errorf("stage_failed events: %+v", failed)
 	}
 }
 
@@ -276,7 +285,8 @@ func TestFFmpegKilled(t *testing.T) {
 	testenv.RequireFFmpeg(t)
 	out := t.TempDir()
 	ended := make(chan SessionStats, 1)
-	addr, _ := serveTest(t, Options{Out: out, OnSession: func(st SessionStats) { ended <- st }})
+	log := newEventLog(t)
+	addr, _ := serveTest(t, Options{Out: out, Events: log.bus, OnSession: func(st SessionStats) { ended <- st }})
 	rec := filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm")
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- publish(context.Background(), addr, "k", rec, true) }()
@@ -320,6 +330,11 @@ func TestFFmpegKilled(t *testing.T) {
 	}
 	if st.DashRestarts != 1 || st.AnalysisRestarts != 1 || st.Err != nil {
 		t.Errorf("session: %d packager and %d analysis restarts, err %v; want 1, 1, nil", st.DashRestarts, st.AnalysisRestarts, st.Err)
+	}
+	restarts := of(log.events(t), event.FFmpegRestart)
+	if len(restarts) != 2 || restarts[0].Stage != "packaging" || restarts[1].Stage != "analysis" ||
+		restarts[0].Restarts != 1 || restarts[1].Restarts != 1 || restarts[0].Error == "" {
+		t.Errorf("ffmpeg_restart events: %+v", restarts)
 	}
 	testenv.WaitFor(t, "the manifest saying the stream has ended", func() bool { return mpdEnded(mpd) })
 	jsonl, _ := os.ReadFile(filepath.Join(out, "live", "k", "frames.jsonl"))
@@ -411,7 +426,11 @@ func TestKeysAndTakeover(t *testing.T) {
 	testenv.RequireFFmpeg(t)
 	out := t.TempDir()
 	ended := make(chan SessionStats, 2)
-	addr, _ := serveTest(t, Options{Out: out, Token: "shared", Keys: map[string]string{"cam": "k-cam"}, Takeover: true,
+	keys := &auth.Keys{}
+	keys.Add(auth.AnyStream, "shared", auth.Publish)
+	keys.Add("cam", "k-cam", auth.Publish)
+	az := auth.New(auth.Options{Methods: []auth.Method{keys}, Protect: []auth.Action{auth.Publish}})
+	addr, _ := serveTest(t, Options{Out: out, Auth: az, Takeover: true,
 		OnSession: func(st SessionStats) { ended <- st }})
 	rec := filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm")
 	pub := func(ctx context.Context, stream, token string, realtime bool) error {

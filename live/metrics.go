@@ -1,6 +1,7 @@
 package live
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/svtool/sv/auth"
+	"github.com/svtool/sv/event"
 	"github.com/svtool/sv/serve"
 )
 
@@ -209,5 +212,57 @@ func (c viewerCollector) Collect(ch chan<- prometheus.Metric) {
 	for stream := range c.m.seen {
 		n := c.m.countViewers(stream, now)
 		ch <- prometheus.MustNewConstMetric(c.m.viewers, prometheus.GaugeValue, float64(n), stream)
+	}
+}
+
+// authCollector reports the decisions of Options.Auth at each scrape.
+type authCollector struct{ a *auth.Authorizer }
+
+var authDesc = prometheus.NewDesc("sv_auth_decisions_total",
+	"Requests for a protected action, by action and result: allowed, refused, or error (a method could not decide, as a callback down or slow: refused too).",
+	[]string{"action", "result"}, nil)
+
+func (c authCollector) Describe(ch chan<- *prometheus.Desc) { ch <- authDesc }
+
+func (c authCollector) Collect(ch chan<- prometheus.Metric) {
+	for act, n := range c.a.Counts() {
+		ch <- prometheus.MustNewConstMetric(authDesc, prometheus.CounterValue, float64(n.Allowed), string(act), "allowed")
+		ch <- prometheus.MustNewConstMetric(authDesc, prometheus.CounterValue, float64(n.Refused), string(act), "refused")
+		ch <- prometheus.MustNewConstMetric(authDesc, prometheus.CounterValue, float64(n.Errors), string(act), "error")
+	}
+}
+
+// eventCollector reports the events emitted and what became of them, per sink, at each
+// scrape (Options.Events).
+type eventCollector struct{ bus *event.Bus }
+
+var (
+	eventsDesc    = prometheus.NewDesc("sv_events_total", "Events emitted, by type.", []string{"type"}, nil)
+	deliveredDesc = prometheus.NewDesc("sv_event_deliveries_total", "Events delivered, by sink.", []string{"sink"}, nil)
+	failedDesc    = prometheus.NewDesc("sv_event_delivery_failures_total", "Failed attempts to deliver an event, retries included, by sink.", []string{"sink"}, nil)
+	droppedDesc   = prometheus.NewDesc("sv_events_dropped_total", "Events a sink never got: its queue was full, or delivery was given up.", []string{"sink"}, nil)
+	queuedDesc    = prometheus.NewDesc("sv_event_queue", "Events waiting for a sink.", []string{"sink"}, nil)
+)
+
+func (c eventCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{eventsDesc, deliveredDesc, failedDesc, droppedDesc, queuedDesc} {
+		ch <- d
+	}
+}
+
+func (c eventCollector) Collect(ch chan<- prometheus.Metric) {
+	for t, n := range c.bus.Emitted() {
+		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(n), string(t))
+	}
+	seen := map[string]int{}
+	for _, st := range c.bus.Stats() {
+		sink := st.Sink
+		if seen[sink]++; seen[sink] > 1 { // two sinks by one name: a series each
+			sink = fmt.Sprintf("%s #%d", sink, seen[sink])
+		}
+		ch <- prometheus.MustNewConstMetric(deliveredDesc, prometheus.CounterValue, float64(st.Delivered), sink)
+		ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.CounterValue, float64(st.Failures), sink)
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.Dropped), sink)
+		ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(st.Queued), sink)
 	}
 }

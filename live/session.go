@@ -2,15 +2,20 @@ package live
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/event"
 	"github.com/svtool/sv/frames"
 	"github.com/svtool/sv/media"
 	"github.com/svtool/sv/stream"
@@ -27,12 +32,14 @@ type session struct {
 	log     *slog.Logger
 	m       *streamMetrics
 	started time.Time
+	id      string // names the session in its events (event.SessionID)
 	recDir  string
 	done    chan struct{} // closed when the session has ended
 
 	cur        cursor
 	rec        *ws.Recording
 	recPath    string
+	recHash    hash.Hash // SHA-256 of the recording, as written
 	bytes      int64
 	messages   int64
 	ingestHigh int64 // the ingest queue's high-water mark last reported
@@ -76,17 +83,26 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 		m:          m,
 		started:    time.Now(),
 		recDir:     recDir,
+		recHash:    sha256.New(),
 		done:       make(chan struct{}),
 		dashDone:   make(chan error, 1),
 		framesDone: make(chan error, 1),
 		jsonl:      jsonl,
 		out:        &analysisOut{w: frames.NewWriter(jsonl, frames.WriterOptions{FlushEach: true, Name: stream.Analysis}), m: m}, // at once, for /events
 	}
+	sess.id = event.SessionID(sess.started)
+	sess.out.event = sess.emit
 	s.metrics.sessions.WithLabelValues(p.Stream).Inc()
 
 	pres := s.presentation(p.Stream)
 	sess.dash = newBranch("packaging", false, dashQueue, s.killCtx, log)
-	sess.dash.restarted = m.dashRestarts.Inc
+	sess.dash.restarted = func(err error) {
+		m.dashRestarts.Inc()
+		sess.emit(event.Event{Type: event.FFmpegRestart, Stage: stagePackaging, Restarts: sess.dash.restarts.Load(), Error: errText(err)})
+	}
+	sess.dash.failed = func(err error) {
+		sess.emit(event.Event{Type: event.StageFailed, Stage: stagePackaging, Error: errText(err)})
+	}
 	sess.dash.stage = func(ctx context.Context, in io.Reader, n int) error {
 		o := s.dashOptions(liveDir, log, m)
 		o.Presentation = pres
@@ -104,7 +120,13 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 	fopts.Log = log
 	sess.analysis = newBranch("analysis", true, s.o.AnalysisBuffer, s.killCtx, log)
 	sess.analysis.maxLag = s.o.AnalysisLag
-	sess.analysis.restarted = m.analysisRestarts.Inc
+	sess.analysis.restarted = func(err error) {
+		m.analysisRestarts.Inc()
+		sess.emit(event.Event{Type: event.FFmpegRestart, Stage: stageAnalysis, Restarts: sess.analysis.restarts.Load(), Error: errText(err)})
+	}
+	sess.analysis.failed = func(err error) {
+		sess.emit(event.Event{Type: event.StageFailed, Stage: stageAnalysis, Error: errText(err)})
+	}
 	sess.analysis.lost = func(n int64) { m.skipped.Add(float64(n)) }
 	sess.analysis.stage = func(ctx context.Context, in io.Reader, n int) error {
 		sess.out.begin(n)
@@ -131,6 +153,7 @@ func (sess *session) Write(p []byte) (int, error) {
 	if _, err := sess.rec.Write(p); err != nil {
 		return 0, fmt.Errorf("write recording: %w", err)
 	}
+	sess.recHash.Write(p)
 	sess.bytes += int64(len(p))
 	sess.m.bytes.Add(float64(len(p)))
 	st := sess.pub.Stats()
@@ -173,6 +196,8 @@ func (sess *session) createRecording(first []byte) error {
 func (sess *session) Close(cause error) error {
 	defer sess.srv.end(sess, cause == nil)
 	recErr := sess.closeRecording()
+	sess.emit(event.Event{Type: event.PublishEnd, Bytes: sess.bytes, DurationMs: time.Since(sess.started).Milliseconds(),
+		Cause: endCause(cause, recErr), Error: errText(errors.Join(cause, recErr))})
 	sess.dash.closeInput()
 	sess.analysis.closeInput()
 	dashErr := <-sess.dashDone
@@ -191,14 +216,21 @@ func (sess *session) Close(cause error) error {
 	raise(sess.m.analysisHigh, sess.analysis.highWater.Load())
 	if recErr != nil {
 		sess.m.fail("recording")
+		sess.emit(event.Event{Type: event.StageFailed, Stage: stageRecording, Error: errText(recErr)})
 	}
 	if dashErr != nil {
 		sess.m.fail("dash")
 		sess.log.Error("packaging failed", "err", dashErr)
+		if !sess.dash.gaveUp.Load() { // else told already
+			sess.emit(event.Event{Type: event.StageFailed, Stage: stagePackaging, Error: errText(dashErr)})
+		}
 	}
 	if framesErr != nil {
 		sess.m.fail("analysis")
 		sess.log.Warn("analysis failed", "err", framesErr)
+		if !sess.analysis.gaveUp.Load() {
+			sess.emit(event.Event{Type: event.StageFailed, Stage: stageAnalysis, Error: errText(framesErr)})
+		}
 	}
 	var seekable string
 	var seekErr error
@@ -206,7 +238,12 @@ func (sess *session) Close(cause error) error {
 		seekable, seekErr = remux(sess.srv.killCtx, sess.srv.o.Dash.FFmpeg, sess.recPath)
 		if seekErr != nil {
 			sess.log.Warn("no seekable copy of the recording", "err", seekErr)
+			sess.emit(event.Event{Type: event.StageFailed, Stage: stageSeekable, Error: errText(seekErr)})
 		}
+	}
+	if sess.recPath != "" && recErr == nil {
+		sess.emit(event.Event{Type: event.RecordingReady, Recording: absPath(sess.recPath), Seekable: absPath(seekable),
+			Size: sess.bytes, SHA256: hex.EncodeToString(sess.recHash.Sum(nil))})
 	}
 	st := SessionStats{
 		Stream:           sess.stream,
@@ -239,4 +276,63 @@ func (sess *session) closeRecording() error {
 		return fmt.Errorf("store recording: %w", err)
 	}
 	return nil
+}
+
+// The stages, as events name them.
+const (
+	stageRecording = "recording"
+	stagePackaging = "packaging"
+	stageAnalysis  = "analysis"
+	stageSeekable  = "seekable"
+)
+
+// emit hands e, of this session, to Options.Events.
+func (sess *session) emit(e event.Event) {
+	bus := sess.srv.o.Events
+	if bus == nil {
+		return
+	}
+	e.Stream, e.Session = sess.stream, sess.id
+	bus.Emit(e)
+}
+
+// endCause is why a session ended, as publish_end says it: cause is the publisher's
+// (nil: it closed normally), recErr the recording's failure.
+func endCause(cause, recErr error) string {
+	var ne net.Error
+	switch {
+	case recErr != nil:
+		return event.CauseError
+	case cause == nil:
+		return event.CauseStopped
+	case errors.Is(cause, ws.ErrShutdown):
+		return event.CauseShutdown
+	case errors.Is(cause, ws.ErrTakenOver):
+		return event.CauseTakenOver
+	case errors.Is(cause, ws.ErrIdle):
+		return event.CauseIdle
+	case errors.Is(cause, ws.ErrLost), errors.Is(cause, io.EOF), errors.Is(cause, io.ErrUnexpectedEOF), errors.As(cause, &ne):
+		return event.CauseDropped
+	default:
+		return event.CauseError
+	}
+}
+
+// errText is err's message, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// absPath is name made absolute, "" for "".
+func absPath(name string) string {
+	if name == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(name); err == nil {
+		return abs
+	}
+	return name
 }

@@ -317,7 +317,7 @@ func blockedCache(target time.Duration) string {
 func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, pf *playlistFile, mt mediaType, cache string) {
 	s.mediaHeaders(w, mt)
 	h := w.Header()
-	h.Set("Cache-Control", cache)
+	h.Set("Cache-Control", s.cacheControl(cache))
 	h.Add("Vary", "Accept-Encoding")
 	s.serveManifest(w, r, pf.body)
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/svtool/sv/auth"
 	"github.com/svtool/sv/stream"
 )
 
@@ -109,6 +110,9 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
+	if name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, stream.MediaPrefix), "/"); stream.Valid(name) && !s.allowRead(w, r, name) {
+		return
+	}
 	if name, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, stream.MediaPrefix), "/"+stream.EventsName); ok && stream.Valid(name) {
 		s.serveEvents(w, r, name)
 		return
@@ -168,7 +172,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if over {
-		noMore(w)
+		s.noMore(w)
 		return
 	}
 	s.stats.missing.Add(1)
@@ -212,8 +216,8 @@ const pastEnd = 5
 
 // noMore answers a request for a segment after the last of a presentation that has
 // ended: 204, no content.
-func noMore(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", segmentCache)
+func (s *Server) noMore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", s.cacheControl(segmentCache))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -488,7 +492,7 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
 	h.Set("Content-Type", mt.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
 	if mt.kind == segment {
-		h.Set("Cache-Control", segmentCache)
+		h.Set("Cache-Control", s.cacheControl(segmentCache))
 	} else {
 		h.Set("Cache-Control", manifestCache)
 	}
@@ -561,10 +565,15 @@ var acceptRanges = []string{"bytes"}
 // milliseconds and a packager may rewrite a playlist twice within a tick, with as many
 // bytes.
 func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, body []byte) {
+	key := r.URL.Path
+	if tok := r.URL.Query().Get(auth.TokenParam); tok != "" && s.o.Auth.Protects(auth.Read) {
+		body = withToken(body, tok, path.Ext(r.URL.Path) == ".m3u8")
+		key += "?" + tok
+	}
 	etag := fmt.Sprintf(`"%x-%016x"`, len(body), crc64.Checksum(body, crcTable))
 	w.Header().Set("ETag", etag)
 	if r.Header.Get("Range") == "" && acceptsGzip(r) {
-		gz, _ := s.gzips.get(r.URL.Path, etag, bytes.NewReader(body)) // no error from memory
+		gz, _ := s.gzips.get(key, etag, bytes.NewReader(body)) // no error from memory
 		serveGzipped(w, r, gz, etag)
 		return
 	}

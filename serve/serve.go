@@ -106,6 +106,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/svtool/sv/auth"
 	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/web"
 )
@@ -190,6 +191,13 @@ type Options struct {
 	// finished or in progress) with the stream's name, before it is served: how sv all
 	// counts segment requests and viewers. It must be quick.
 	OnSegment func(stream string, r *http.Request)
+	// Auth, if it protects auth.Read, decides who may watch a stream: every request under
+	// /live/{stream}/ (manifests, playlists, segments, events) and the stream's entry in
+	// /streams.json. A refusal is a 401 (no token) or a 403. A manifest or playlist asked
+	// for with ?token= names every URL in it with that token too: players do not carry
+	// a token from a manifest's URL to the URLs it names, and Apple's send no headers
+	// but their own. Protected responses are private to shared caches.
+	Auth *auth.Authorizer
 
 	now func() time.Time // the clock of /time; tests replace it
 }
@@ -448,7 +456,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	s.cors(w)
 	h := w.Header()
 	h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-	h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since, Last-Event-ID, Cache-Control")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Range, If-None-Match, If-Modified-Since, Last-Event-ID, Cache-Control")
 	h.Set("Access-Control-Max-Age", "86400")
 	w.WriteHeader(http.StatusNoContent)
 }

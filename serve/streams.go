@@ -107,6 +107,9 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "bad stream name")
 			return
 		}
+		if !s.allowRead(w, r, name) {
+			return
+		}
 		info, ok := s.stream(name)
 		if wait, set := r.URL.Query()["wait"]; set && !(ok && info.Live) {
 			d, valid := decimal(wait[0])
@@ -120,7 +123,11 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 			streams = append(streams, info)
 		}
 	} else {
-		streams = s.Streams()
+		for _, info := range s.Streams() {
+			if s.mayRead(r, info.Name) {
+				streams = append(streams, info)
+			}
+		}
 	}
 	if streams == nil {
 		streams = []StreamInfo{}

@@ -24,6 +24,17 @@
   const STABLE = 10000; // a session this long resets the backoff
   const BACKLOG_WARN = 512 * 1024; // bytes, or 2 s of media, whichever is more
   const TAKEN_OVER = 4001; // close code: another publisher took the stream over (sv all --takeover)
+  // What a refusal means, by the status the ingest's preflight answers: the page stops
+  // on these, as trying again cannot help; it retries only when the server cannot be
+  // reached.
+  const REFUSED = {
+    400: 'the stream name is not valid',
+    401: 'the key (token) is wrong or missing',
+    403: 'this page\'s origin may not publish to this server',
+    409: 'the stream is already live: another publisher has it',
+    421: 'the server does not answer to this address (sv --allow-host)',
+    503: 'the server is full or stopping',
+  };
   const DIGESTS_KEPT = 100; // sessions whose digests svCapture.sentDigests() returns
 
   const st = {
@@ -42,6 +53,7 @@
     retryTimer: 0,
     openedAt: 0,
     lastClose: '',
+    refusal: null, // {status, reason}: why the server refused this page, which then stopped
     rate: [], // [time, bytes sent] samples
     bitrate: NaN,
     stopTimer: 0,
@@ -146,6 +158,7 @@
     }
     hint('');
     st.running = true;
+    st.refusal = null;
     st.startedAt = sv.clock.now();
     setPhase('starting');
     try {
@@ -166,12 +179,48 @@
     connect();
   }
 
-  function connect() {
+  // preflight asks the ingest whether this page may publish now (?preflight, answered
+  // as the WebSocket upgrade would be, which a browser's WebSocket never tells a page).
+  // It resolves to null when it may, or to {status, reason}; it rejects when the server
+  // cannot be reached or does not answer preflights (an older sv recv).
+  async function preflight(url) {
+    const u = new URL(url.replace(/^ws/, 'http'));
+    u.searchParams.set('preflight', '1');
+    const r = await fetch(u, { cache: 'no-store' });
+    if (r.status === 204 || r.status === 426) return null; // 426: no preflight here, try
+    const reason = (await r.text()).trim();
+    return { status: r.status, reason };
+  }
+
+  // refused stops the page for good: the server said no, and why.
+  function refused(r) {
+    st.running = false;
+    st.refusal = r;
+    clearTimeout(st.retryTimer);
+    stopRecorder();
+    releaseMedia();
+    const what = REFUSED[r.status] || 'the server refused';
+    setPhase('refused', what + ' (' + r.status + (r.reason ? ': ' + r.reason : '') + ')');
+    hint(what);
+  }
+
+  async function connect() {
     if (!st.running) return;
     const s = settings();
     const url = ingestURL(s);
     setText('ingest', url.replace(/token=[^&]*/, 'token=…'));
     setPhase('connecting');
+    let r = null;
+    try {
+      r = await preflight(url);
+    } catch (e) {
+      // Unreachable, or no answer: the WebSocket tries, and retries if it must.
+    }
+    if (!st.running) return;
+    if (r && REFUSED[r.status]) {
+      refused(r);
+      return;
+    }
     let ws;
     try {
       ws = new WebSocket(url);
@@ -199,8 +248,16 @@
       if (opened && performance.now() - st.openedAt > STABLE) st.attempt = 0;
       st.openedAt = 0;
       st.lastClose = ev.code + (ev.reason ? ' ' + ev.reason : '');
-      setText('closed', st.lastClose + (opened ? '' : ' (refused: check the token, the origin, or that sv recv is running)'));
-      if (ev.code === TAKEN_OVER) {
+      setText('closed', st.lastClose + (opened ? '' : ' (not connected)'));
+      if (!opened && st.running) {
+        // Refused, or the server is unreachable: the preflight tells which.
+        setPhase('reconnecting');
+        preflight(ingestURL(settings())).then((r) => {
+          if (!st.running) return;
+          if (r && REFUSED[r.status]) refused(r);
+          else retry();
+        }, () => st.running && retry());
+      } else if (ev.code === TAKEN_OVER) {
         // Another publisher has the stream now: reconnecting would take it back, and the
         // two would fight over it.
         st.running = false;
@@ -543,6 +600,8 @@
       bitrate: st.bitrate,
       mime: st.mime,
       lastClose: st.lastClose,
+      // refusal is {status, reason} once the server refused the page, which stopped.
+      refusal: st.refusal,
       offset: sv.clock.offset,
       // startedAt is when start() was called, on the server's clock (ms): the viewer's
       // firstFrameAt minus this is the time to first frame.

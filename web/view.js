@@ -32,6 +32,10 @@
   const DASH_FATAL = new Set([10, 11, 23, 28, 31, 32, 34, 35]);
   const WINDOW = 60000; // ms of glass-to-glass samples kept for the statistics
   const VIEWER = Math.random().toString(36).slice(2, 10); // this page, for viewer counts
+  // TOKEN (?token=) goes with every request for the stream when the server protects
+  // watching it: /streams.json, the manifest (which the server answers with the token in
+  // every URL it names) and the events.
+  const TOKEN = sv.param('token', '');
 
   let video = $('video'); // replaced by a fresh element for each load
   const st = {
@@ -89,6 +93,7 @@
       if (u.origin === location.origin && u.pathname.startsWith(st.base) && st.key) {
         u.searchParams.set('s', st.key);
         u.searchParams.set('v', VIEWER);
+        if (TOKEN) u.searchParams.set('token', TOKEN);
         return u.href;
       }
     } catch (e) {
@@ -284,7 +289,8 @@
     // WAIT s): the player loads the moment the manifest is there, not at the next poll.
     const wait = !st.tech || st.ended ? '&wait=' + WAIT : '';
     try {
-      const r = await fetch('/streams.json?stream=' + encodeURIComponent(st.stream) + wait, { cache: 'no-store' });
+      const token = TOKEN ? '&token=' + encodeURIComponent(TOKEN) : '';
+      const r = await fetch('/streams.json?stream=' + encodeURIComponent(st.stream) + wait + token, { cache: 'no-store' });
       const list = (await r.json()).streams || [];
       info = list.find((s) => s.name === st.stream) || null;
     } catch (e) {
@@ -635,10 +641,11 @@
       return;
     }
     st.base = sv.fill(st.cfg.media, st.stream);
+    const token = (url) => (TOKEN ? url + (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(TOKEN) : url);
     st.urls = {
-      manifest: sv.fill(st.cfg.manifest, st.stream),
-      playlist: sv.fill(st.cfg.playlist, st.stream),
-      events: sv.fill(st.cfg.events, st.stream),
+      manifest: token(sv.fill(st.cfg.manifest, st.stream)),
+      playlist: token(sv.fill(st.cfg.playlist, st.stream)),
+      events: token(sv.fill(st.cfg.events, st.stream)),
     };
     await sv.clock.sync(st.cfg.time);
     sv.clock.keep(st.cfg.time);

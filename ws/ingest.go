@@ -33,7 +33,6 @@ package ws
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -111,11 +110,22 @@ type Ingest struct {
 	// Open is called for a publisher that passed every check, before the upgrade. It returns
 	// where the session's bytes go, or ErrBusy (HTTP 409) or another error (HTTP 503).
 	Open func(p *Publisher) (Session, error)
-	// Authorize reports whether token may publish to stream; nil lets anyone publish.
-	Authorize func(stream, token string) bool
+	// Check, if set, reports whether a publisher of stream would be admitted now, as Open
+	// would answer (nil, ErrBusy or another error), without admitting one. It answers a
+	// preflight (PreflightParam): a page asks before it connects, and learns why it
+	// would be refused, which a browser's WebSocket never tells it.
+	Check func(stream string) error
+	// Authorize reports whether r may publish to stream (its token: auth.TokenFrom);
+	// nil lets anyone publish. A refusal is a 401.
+	Authorize func(r *http.Request, stream string) bool
 	// AllowOrigin reports whether a browser page from origin may publish; nil means
 	// SameOrigin.
 	AllowOrigin func(r *http.Request, origin string) bool
+	// AllowHost reports whether a publisher may reach the server by host, the name in
+	// its request's Host header (without the port); nil allows any (see Hosts). It stops
+	// DNS rebinding: a page on a name its owner points at this machine is of the same
+	// origin as its requests, which the origin check alone lets through.
+	AllowHost func(host string) bool
 	// MaxMessage bounds one message (DefaultMaxMessage when 0).
 	MaxMessage int64
 	// Buffer bounds the queue between the socket and the session (DefaultBuffer when 0).
@@ -128,6 +138,15 @@ type Ingest struct {
 	// Context, when set, ends live sessions with 1001 when it is done.
 	Context context.Context
 }
+
+// PreflightParam, in the query of a plain GET (or HEAD) of /ingest/{stream}, asks
+// whether a publisher could connect now with that request's token and origin: 204 if it
+// could, otherwise the status and reason the WebSocket upgrade would be refused with (400
+// a bad name, 401 a missing or wrong token, 403 an origin not allowed, 409 a stream
+// already live, 503 full or stopping). The answer allows any origin to read it: it says
+// nothing a refused upgrade would not, and a page refused for its origin must be able to
+// read why.
+const PreflightParam = "preflight"
 
 // StatusTakenOver is the close code of a publisher stopped with ErrTakenOver, one of
 // the codes RFC 6455 leaves to applications: sv's capture page stops rather than
@@ -183,23 +202,6 @@ func (p *Publisher) Stats() PublisherStats {
 	}
 }
 
-// TokenFrom returns the token a request carries: the token query parameter, or an
-// "Authorization: Bearer" header.
-func TokenFrom(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
-		return t
-	}
-	if a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(a)
-	}
-	return ""
-}
-
-// TokenEqual compares two tokens in constant time.
-func TokenEqual(got, want string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
 // SameOrigin allows a page served by the same host as the request, pages on loopback
 // addresses, and any origin listed in extra (exact match, or "*" for all).
 func SameOrigin(extra ...string) func(r *http.Request, origin string) bool {
@@ -218,6 +220,29 @@ func SameOrigin(extra ...string) func(r *http.Request, origin string) bool {
 		}
 		return IsLoopback(u.Hostname())
 	}
+}
+
+// Hosts returns an Ingest.AllowHost that accepts loopback names and addresses
+// (IsLoopback) and the names and addresses in hosts, compared without case; "*" accepts
+// any.
+func Hosts(hosts ...string) func(host string) bool {
+	set := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		set[strings.ToLower(strings.Trim(h, "[]"))] = true
+	}
+	return func(host string) bool {
+		host = strings.ToLower(strings.Trim(host, "[]"))
+		return set["*"] || set[host] || IsLoopback(host)
+	}
+}
+
+// HostName is the name in a Host header: without its port, and an IPv6 address without
+// its brackets.
+func HostName(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
 }
 
 // IsLoopback reports whether host names this machine: localhost or a loopback address.
@@ -259,7 +284,17 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusBadRequest, "stream names are "+stream.NameRule+", at "+stream.IngestPrefix+stream.Placeholder)
 		return
 	}
-	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if in.AllowHost != nil && !in.AllowHost(HostName(r.Host)) {
+		log.Warn("refused publisher", "status", http.StatusMisdirectedRequest, "host", r.Host)
+		refuse(w, http.StatusMisdirectedRequest, "this server does not answer to the name "+HostName(r.Host))
+		return
+	}
+	preflight := (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Query().Has(PreflightParam)
+	if preflight {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Cache-Control", "no-store")
+	} else if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		w.Header().Set("Upgrade", "websocket")
 		refuse(w, http.StatusUpgradeRequired, "this is a WebSocket endpoint: publish with a WebSocket client")
 		return
@@ -270,15 +305,23 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			allow = SameOrigin()
 		}
 		if !allow(r, origin) {
-			log.Warn("refused publisher", "status", http.StatusForbidden, "origin", origin)
+			if !preflight {
+				log.Warn("refused publisher", "status", http.StatusForbidden, "origin", origin)
+			}
 			refuse(w, http.StatusForbidden, "origin "+origin+" may not publish here")
 			return
 		}
 	}
-	if in.Authorize != nil && !in.Authorize(name, TokenFrom(r)) {
-		log.Warn("refused publisher", "status", http.StatusUnauthorized, "reason", "missing or wrong token")
+	if in.Authorize != nil && !in.Authorize(r, name) {
+		if !preflight {
+			log.Warn("refused publisher", "status", http.StatusUnauthorized, "reason", "missing or wrong token")
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sv"`)
 		refuse(w, http.StatusUnauthorized, "a valid token is required to publish")
+		return
+	}
+	if preflight {
+		in.preflight(w, name)
 		return
 	}
 	p := &Publisher{Stream: name, Remote: r.RemoteAddr, Request: r, started: time.Now(), q: queue.New(in.buffer())}
@@ -306,6 +349,24 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Warn("publisher session ended", "err", err, "bytes", st.Bytes, "messages", st.Messages)
 	} else {
 		log.Info("publisher closed", "bytes", st.Bytes, "messages", st.Messages)
+	}
+}
+
+// preflight answers whether a publisher of stream would be admitted now, all other
+// checks passed.
+func (in *Ingest) preflight(w http.ResponseWriter, name string) {
+	var err error
+	if in.Check != nil {
+		err = in.Check(name)
+	}
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, ErrBusy):
+		refuse(w, http.StatusConflict, "stream "+name+" already has a publisher")
+	default:
+		w.Header().Set("Retry-After", "5")
+		refuse(w, http.StatusServiceUnavailable, "cannot publish: "+err.Error())
 	}
 }
 

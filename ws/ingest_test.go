@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -271,6 +272,76 @@ func TestIngestRefusals(t *testing.T) {
 				t.Errorf("session got %d bytes, want %d", len(s.bytes()), len(tt.want))
 			}
 		})
+	}
+}
+
+// A preflight answers as the upgrade would, and admits no one: a page learns why it
+// would be refused, whatever its origin, and a plain GET without it is still told to
+// use a WebSocket.
+func TestPreflight(t *testing.T) {
+	busy := map[string]bool{"live": true}
+	opened := 0
+	in := &Ingest{
+		AllowHost: Hosts("sv.example", "[2001:db8::1]"),
+		Open:      func(*Publisher) (Session, error) { opened++; return newSink(), nil },
+		Authorize: func(r *http.Request, stream string) bool { return r.URL.Query().Get("token") == "k" },
+		Check: func(stream string) error {
+			switch {
+			case busy[stream]:
+				return ErrBusy
+			case stream == "full":
+				return errors.New("too many live streams: 16")
+			}
+			return nil
+		},
+	}
+	base := "http" + strings.TrimPrefix(serve(t, in), "ws")
+	for _, tt := range []struct {
+		path, origin string
+		status       int
+		body         string
+		host         string
+	}{
+		{"/ingest/cam?preflight&token=k", "", 204, "", ""},
+		{"/ingest/cam?preflight=1&token=k", "", 204, "", ""},
+		{"/ingest/cam?preflight", "", 401, "a valid token is required to publish\n", ""},
+		{"/ingest/cam?preflight&token=wrong", "", 401, "a valid token is required to publish\n", ""},
+		{"/ingest/live?preflight&token=k", "", 409, "stream live already has a publisher\n", ""},
+		{"/ingest/full?preflight&token=k", "", 503, "cannot publish: too many live streams: 16\n", ""},
+		{"/ingest/cam?preflight&token=k", "https://elsewhere.example", 403, "origin https://elsewhere.example may not publish here\n", ""},
+		{"/ingest/bad%20name?preflight&token=k", "", 400, "", ""},
+		{"/ingest/cam?token=k", "", 426, "this is a WebSocket endpoint: publish with a WebSocket client\n", ""},
+		// DNS rebinding: a name that is not this server's is refused, whatever the origin.
+		{"/ingest/cam?preflight&token=k", "http://rebound.example:8080", 421, "this server does not answer to the name rebound.example\n", "rebound.example:8080"},
+		{"/ingest/cam?token=k", "", 421, "", "rebound.example"},
+		{"/ingest/cam?preflight&token=k", "", 204, "", "SV.example:8080"},
+		{"/ingest/cam?preflight&token=k", "", 204, "", "[2001:db8::1]:8080"},
+		{"/ingest/cam?preflight&token=k", "", 204, "", "localhost"},
+		{"/ingest/cam?preflight&token=k", "", 204, "", "[::1]:8080"},
+	} {
+		req, _ := http.NewRequest("GET", base+tt.path, nil)
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || (tt.body != "" && string(body) != tt.body) {
+			t.Errorf("%s (origin %q): %d %q, want %d %q", tt.path, tt.origin, resp.StatusCode, body, tt.status, tt.body)
+		}
+		preflight := strings.Contains(tt.path, "preflight") && tt.status != 400 && tt.status != 421
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); preflight != (got == "*") {
+			t.Errorf("%s: Access-Control-Allow-Origin %q", tt.path, got)
+		}
+	}
+	if opened != 0 {
+		t.Errorf("preflights opened %d sessions", opened)
 	}
 }
 

@@ -15,8 +15,10 @@ import (
 
 // ReceiveOptions configures Receive. The fields it shares with Ingest mean the same.
 type ReceiveOptions struct {
-	Authorize   func(stream, token string) bool
+	Authorize   func(r *http.Request, stream string) bool
 	AllowOrigin func(r *http.Request, origin string) bool
+	// AllowHost: see Ingest.
+	AllowHost   func(host string) bool
 	MaxMessage  int64
 	Buffer      int64
 	IdleTimeout time.Duration
@@ -46,8 +48,10 @@ func Receive(ctx context.Context, ln net.Listener, dst io.WriteCloser, o Receive
 	one := &single{dst: dst, onPublisher: o.OnPublisher, done: make(chan struct{})}
 	in := &Ingest{
 		Open:        one.open,
+		Check:       one.check,
 		Authorize:   o.Authorize,
 		AllowOrigin: o.AllowOrigin,
+		AllowHost:   o.AllowHost,
 		MaxMessage:  o.MaxMessage,
 		Buffer:      o.Buffer,
 		IdleTimeout: o.IdleTimeout,
@@ -104,6 +108,16 @@ func (s *single) open(p *Publisher) (Session, error) {
 		s.onPublisher(p)
 	}
 	return s, nil
+}
+
+// check reports whether open would admit a publisher now.
+func (s *single) check(string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != nil || s.closed {
+		return ErrBusy
+	}
+	return nil
 }
 
 // closeUnstarted closes dst if no publisher was admitted, and then admits none.

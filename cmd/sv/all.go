@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -17,10 +15,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/svtool/sv/auth"
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/internal/demo"
 	"github.com/svtool/sv/live"
 	"github.com/svtool/sv/stream"
+	"github.com/svtool/sv/ws"
 )
 
 func allCommand() *cli.Command {
@@ -44,31 +44,57 @@ publisher of a live stream is refused, or takes it over with --takeover. When FF
 dies mid-stream it is started again at the next keyframe; an analysis that falls behind
 skips ahead to the next keyframe. /metrics counts it all (Prometheus). Ctrl-C closes
 the publishers, finishes every stream at once (recordings fsynced, manifests saying the
-stream has ended) and exits 130.
+stream has ended) and exits 130; SIGTERM (a service manager's stop) does the same and
+exits 0.
+
+Events tell an application what happens, one JSON object each (see the README):
+publish_start, publish_end, recording_ready (with the recording's SHA-256),
+ffmpeg_restart, stage_failed, and the analysis' scene_cut, black_start/end and
+freeze_start/end. --events appends them to a file (- for stdout), --webhook POSTs them
+(signed with --webhook-secret, retried while the receiver is down), --on-event runs a
+command per event. None of them ever holds up the streams: each has a queue of 1024
+events, and past it the oldest are dropped and counted in /metrics.
 
 --demo publishes a recording built into sv, in a loop, as the stream "demo": live video
-and analysis with no camera. --keys FILE gives each stream its own publishing key: one
-"STREAM KEY" pair per line, # for comments. On a terminal, a status line shows the live
-streams, their bitrate and viewers.
+and analysis with no camera. On a terminal, a status line shows the live streams, their
+bitrate and viewers.
+
+Who may publish, watch (--protect read) and read /metrics (--protect metrics): --token
+is one publishing secret for every stream; --keys FILE holds "STREAM KEY [ACTION,...]"
+lines (STREAM * for all, actions publish, the default, read and metrics); --jwt-secret
+and --jwt-jwks accept signed tokens whose claims name the streams and actions;
+--auth-url asks the application. A token comes as ?token= or Authorization: Bearer; a
+viewer's token on a manifest's URL is carried to every URL in it. --allow-host: the
+names publishers may reach sv by, besides this machine's own.
 
 Examples:
    sv all --demo --open                           # the demo stream in your browser
    sv all                                         # then open http://127.0.0.1:8080/capture?stream=cam
    sv send --rate realtime testdata/h264-opus-kf1s.webm ws://127.0.0.1:8080/ingest/test
-   sv all --listen 0.0.0.0:8080 --token "$SV_TOKEN" --max-streams 4 --log-format json`,
+   sv all --listen 0.0.0.0:8080 --token "$SV_TOKEN" --max-streams 4 --log-format json
+   sv all --events - | jq -c 'select(.type == "recording_ready")'`,
 		Flags: []cli.Flag{
 			listenFlag("127.0.0.1:8080", "SV_LISTEN"),
 			&cli.StringFlag{Name: "out", Value: "output", Usage: "output `DIR`: DIR/live/{stream} and DIR/recordings/{stream}", EnvVars: []string{"SV_OUT"}},
 			&cli.IntFlag{Name: "max-streams", Value: live.DefaultMaxStreams, Usage: "most live streams at once; more are refused (HTTP 503)", EnvVars: []string{"SV_MAX_STREAMS"}},
 			maxRequestsFlag,
 			cacheFlag,
+			tlsFlag,
+			tlsCertFlag,
+			tlsKeyFlag,
 			tokenFlag,
+			keysFlag,
+			authURLFlag,
+			authTTLFlag,
+			jwtSecretFlag,
+			jwtJWKSFlag,
+			protectFlag,
 			allowOriginFlag,
+			allowHostFlag,
 			latencyFlag,
 			partFlag,
 			hlsAudioFlag,
 			videoFlag,
-			&cli.StringFlag{Name: "keys", Usage: "per-stream publishing keys: `FILE` of \"STREAM KEY\" lines", EnvVars: []string{"SV_KEYS"}},
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
 			&cli.DurationFlag{Name: "reconnect", Value: live.DefaultReconnect, Usage: "how long a stream's presentation waits for a publisher whose connection dropped to come back before its manifests say it has ended (players keep playing across a reconnect within it); a publisher that stops ends it at once", EnvVars: []string{"SV_RECONNECT"}},
 			&cli.DurationFlag{Name: "stop-grace", Value: live.DefaultStopGrace, Usage: "on Ctrl-C, how long live streams may take to finish on their own (manifests, analyses, seekable copies) before their FFmpeg are stopped", EnvVars: []string{"SV_STOP_GRACE"}},
@@ -76,6 +102,10 @@ Examples:
 			&cli.StringFlag{Name: "time-url", Usage: "the clock `URL` put in the manifests (default: this server's /time; set it when players reach the server by another address)", EnvVars: []string{"SV_TIME_URL"}},
 			&cli.BoolFlag{Name: "demo", Usage: "publish the built-in recording in a loop as the stream \"demo\"", EnvVars: []string{"SV_DEMO"}},
 			&cli.BoolFlag{Name: "open", Usage: "open the viewer (and, without --demo, the capture page) in the default browser"},
+			eventsFlag,
+			webhookFlag,
+			webhookSecretFlag,
+			onEventFlag,
 			ffmpegFlag,
 			logFormatFlag,
 			verboseFlag,
@@ -92,13 +122,24 @@ func allAction(c *cli.Context) error {
 		return err
 	}
 	log := logger(c)
-	o, err := allOptions(c, log)
+	o, keys, err := allOptions(c, log)
 	if err != nil {
 		return err
 	}
+	tlsConf, fingerprint, err := serveTLS(c)
+	if err != nil {
+		return err
+	}
+	o.TLS = tlsConf
 	if _, err := ffmpeg.LookPath(o.Dash.FFmpeg); err != nil {
 		return withHint(err, ffmpegHint)
 	}
+	bus, closeEvents, err := eventBus(c, e.stdout, log)
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
+	o.Events = bus
 	ln, err := listen(c, "is another sv running? choose another address with --listen")
 	if err != nil {
 		return err
@@ -109,16 +150,21 @@ func allAction(c *cli.Context) error {
 		return err
 	}
 	addr := listenAddr(c.String("listen"), ln)
-	warnOpen(c, addr, o.Token != "" || len(o.Keys) > 0, "--token or --keys")
-	pages := allBanner(c, addr, o.Out)
+	warnOpen(c, addr, o.Auth.Protects(auth.Publish), "--token, --keys, --jwt-secret, --jwt-jwks or --auth-url")
+	pages := allBanner(c, addr, o.Out, tlsConf != nil, fingerprint)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	if c.Bool("demo") {
-		url := "ws://" + addr + stream.IngestPath(demo.Stream)
-		wg.Go(func() { demo.Run(ctx, url, demo.Options{FFmpeg: o.Dash.FFmpeg, Token: demoToken(o), Log: log}) })
+		url, dt := "ws://"+addr+stream.IngestPath(demo.Stream), (*tls.Config)(nil)
+		if tlsConf != nil { // the demo trusts this server's own certificate
+			url, dt = "wss://"+addr+stream.IngestPath(demo.Stream), trusting(tlsConf)
+		}
+		wg.Go(func() {
+			demo.Run(ctx, url, demo.Options{FFmpeg: o.Dash.FFmpeg, Token: demoToken(keys), TLS: dt, Log: log})
+		})
 	}
 	if c.Bool("open") {
 		openPages(c, pages)
@@ -134,15 +180,23 @@ func allAction(c *cli.Context) error {
 
 // allBanner tells the user where everything is, and returns the pages --open opens: the
 // viewer and, without --demo, the capture page.
-func allBanner(c *cli.Context, addr, out string) (pages []string) {
+func allBanner(c *cli.Context, addr, out string, https bool, fingerprint string) (pages []string) {
 	stream := "cam"
 	if c.Bool("demo") {
 		stream = demo.Stream
 	}
-	capture := fmt.Sprintf("http://%s/capture?stream=%s", addr, stream)
-	viewer := fmt.Sprintf("http://%s/view?stream=%s", addr, stream)
+	scheme, wsScheme := "http", "ws"
+	if https {
+		scheme, wsScheme = "https", "wss"
+	}
+	capture := fmt.Sprintf("%s://%s/capture?stream=%s", scheme, addr, stream)
+	viewer := fmt.Sprintf("%s://%s/view?stream=%s", scheme, addr, stream)
 	if !c.Bool("quiet") {
-		infof(c, "serving http://%s/ (pages, media, /healthz, /metrics); publishers at ws://%s/ingest/{stream}", addr, addr)
+		infof(c, "serving %s://%s/ (pages, media, /healthz, /metrics); publishers at %s://%s/ingest/{stream}", scheme, addr, wsScheme, addr)
+		if fingerprint != "" && c.String("tls") == "self-signed" {
+			infof(c, "self-signed certificate, SHA-256 fingerprint %s", fingerprint)
+			infof(c, "browsers warn about it once: check the fingerprint, then accept it")
+		}
 		if c.Bool("demo") {
 			infof(c, "demo: publishing a built-in recording in a loop as the stream %q", demo.Stream)
 			infof(c, "viewer: %s", viewer)
@@ -150,6 +204,9 @@ func allBanner(c *cli.Context, addr, out string) (pages []string) {
 			infof(c, "capture: %s   viewer: %s", capture, viewer)
 		}
 		infof(c, "writing %s/live/{stream} and %s/recordings/{stream}", out, out)
+		if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && !https {
+			warnf(c, "browsers allow the camera only on localhost or over HTTPS: other machines need --tls self-signed (or --tls-cert)")
+		}
 	}
 	if c.Bool("demo") {
 		return []string{viewer}
@@ -166,12 +223,10 @@ func openPages(c *cli.Context, pages []string) {
 	}
 }
 
-// demoToken is what the demo publisher presents: its own key, or the shared token.
-func demoToken(o live.Options) string {
-	if key, ok := o.Keys[demo.Stream]; ok {
-		return key
-	}
-	return o.Token
+// demoToken is what the demo publisher presents: a key that may publish it.
+func demoToken(keys *auth.Keys) string {
+	key, _ := keys.Key(demo.Stream, auth.Publish)
+	return key
 }
 
 // showLive redraws the status line every second until ctx ends: each live stream with its
@@ -248,91 +303,67 @@ func openBrowser(url string) error {
 	return nil
 }
 
-// readKeys reads a --keys file: one "STREAM KEY" pair per line; blank lines and lines
-// starting with # are skipped.
-func readKeys(r io.Reader) (map[string]string, error) {
-	keys := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		switch {
-		case len(f) != 2:
-			return nil, fmt.Errorf("line %d: want \"STREAM KEY\", got %d fields", n, len(f))
-		case !stream.Valid(f[0]):
-			return nil, fmt.Errorf("line %d: %q is not a stream name", n, f[0])
-		case len(f[1]) < 8:
-			return nil, fmt.Errorf("line %d: the key of %s is shorter than 8 characters", n, f[0])
-		}
-		if _, dup := keys[f[0]]; dup {
-			return nil, fmt.Errorf("line %d: stream %s has a key already", n, f[0])
-		}
-		keys[f[0]] = f[1]
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("no keys in it")
-	}
-	return keys, nil
-}
-
-// allOptions turns the flags into live.Options; mistakes are usage errors.
-func allOptions(c *cli.Context, log *slog.Logger) (live.Options, error) {
+// allOptions turns the flags into live.Options, and returns the static keys (the demo
+// publisher presents one); mistakes are usage errors.
+func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, error) {
 	cache, err := cacheSize(c)
 	if err != nil {
-		return live.Options{}, err
+		return live.Options{}, nil, err
+	}
+	az, keys, err := authorizer(c, log)
+	if err != nil {
+		return live.Options{}, nil, err
 	}
 	o := live.Options{
 		Cache:        cache,
 		Out:          c.String("out"),
 		MaxStreams:   c.Int("max-streams"),
 		MaxRequests:  c.Int("max-requests"),
-		Token:        c.String("token"),
+		Auth:         az,
 		Takeover:     c.Bool("takeover"),
 		AllowOrigins: c.StringSlice("allow-origin"),
+		AllowHosts:   allowedHosts(c),
 		Seekable:     c.Bool("seekable"),
 		StopGrace:    c.Duration("stop-grace"),
 		Reconnect:    c.Duration("reconnect"),
 		Version:      versionString(),
 		Log:          log,
 	}
-	if name := c.String("keys"); name != "" {
-		f, err := os.Open(name)
-		if err != nil {
-			return o, fmt.Errorf("--keys: %w", err)
-		}
-		o.Keys, err = readKeys(f)
-		f.Close()
-		if err != nil {
-			return o, usagef("--keys %s: %v", name, err)
-		}
-	}
 	o.Dash.FFmpeg = c.String("ffmpeg")
 	o.Dash.TimeURL = c.String("time-url")
 	o.Frames.FFmpeg = c.String("ffmpeg")
 	if err := latencyAndVideo(c, &o.Dash); err != nil {
-		return o, err
+		return o, nil, err
 	}
 	switch {
 	case o.Out == "":
-		return o, usagef("--out must not be empty")
+		return o, nil, usagef("--out must not be empty")
 	case o.MaxStreams < 1:
-		return o, usagef("--max-streams must be at least 1, not %d", o.MaxStreams)
+		return o, nil, usagef("--max-streams must be at least 1, not %d", o.MaxStreams)
 	case o.Reconnect < 0:
-		return o, usagef("--reconnect must not be negative, not %s", o.Reconnect)
+		return o, nil, usagef("--reconnect must not be negative, not %s", o.Reconnect)
 	case o.StopGrace <= 0:
-		return o, usagef("--stop-grace must be above 0, not %s", o.StopGrace)
+		return o, nil, usagef("--stop-grace must be above 0, not %s", o.StopGrace)
 	}
 	if o.Reconnect == 0 {
 		o.Reconnect = -1 // end with the session
 	}
 	if _, _, err := net.SplitHostPort(c.String("listen")); err != nil {
-		return o, usagef("--listen: want host:port, got %q", c.String("listen"))
+		return o, nil, usagef("--listen: want host:port, got %q", c.String("listen"))
 	}
-	return o, nil
+	return o, keys, nil
+}
+
+// trusting is a client configuration that trusts the server configuration's own
+// certificate (the demo publisher, dialling its own server).
+func trusting(server *tls.Config) *tls.Config {
+	pool := x509.NewCertPool()
+	for _, cert := range server.Certificates {
+		if cert.Leaf != nil {
+			pool.AddCert(cert.Leaf)
+		} else if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+			pool.AddCert(leaf)
+		}
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }

@@ -24,10 +24,14 @@ func listenFlag(value, env string) *cli.StringFlag {
 var (
 	// Publishing: sv recv, sv all.
 	tokenFlag       = &cli.StringFlag{Name: "token", Usage: "require this token from publishers (?token= or Authorization: Bearer)", EnvVars: []string{"SV_TOKEN"}}
+	allowHostFlag   = &cli.StringSliceFlag{Name: "allow-host", Usage: "also take publishers that reach sv by `NAME` (repeatable; * for any); this machine's own names and addresses are always taken, any other name is refused (421): DNS rebinding", EnvVars: []string{"SV_ALLOW_HOST"}}
 	allowOriginFlag = &cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}}
 
 	// Serving: sv serve, sv all.
 	maxRequestsFlag = &cli.IntFlag{Name: "max-requests", Usage: "most requests for media served at once, held ones included; more get 503 with Retry-After (0: from the open-file limit, -1: no bound)", EnvVars: []string{"SV_MAX_REQUESTS"}}
+	tlsFlag         = &cli.StringFlag{Name: "tls", Usage: "self-signed: serve HTTPS (and HTTP/2) with a certificate made at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}}
+	tlsCertFlag     = &cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS (and HTTP/2) with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}}
+	tlsKeyFlag      = &cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}}
 	cacheFlag       = &cli.StringFlag{Name: "cache", Value: fmt.Sprintf("%dMiB", serve.DefaultCache>>20), Usage: "memory for the segments being written, each read once for all its viewers; past it, a viewer of one not held yet gets it whole once written (none: no bound)", EnvVars: []string{"SV_CACHE"}}
 
 	// Packaging: sv dash, sv all.
@@ -76,6 +80,16 @@ func warnOpen(c *cli.Context, addr string, authorized bool, flags string) {
 	if host, _, _ := net.SplitHostPort(addr); !ws.IsLoopback(host) && !authorized {
 		warnf(c, "listening on %s without a token: anyone who can reach it can publish (set %s)", addr, flags)
 	}
+}
+
+// allowedHosts is what publishers may call this server (ws.Hosts): this machine's names
+// and addresses, the --listen host, and --allow-host.
+func allowedHosts(c *cli.Context) []string {
+	hosts := serve.LocalHosts()
+	if host, _, err := net.SplitHostPort(c.String("listen")); err == nil && host != "" {
+		hosts = append(hosts, host)
+	}
+	return append(hosts, c.StringSlice("allow-host")...)
 }
 
 // latencyAndVideo parses --latency and --video.

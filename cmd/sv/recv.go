@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/svtool/sv/auth"
 	"github.com/svtool/sv/ws"
 )
 
@@ -36,6 +38,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "tee", Usage: "also write the stream to `FILE` (repeatable)"},
 			tokenFlag,
 			allowOriginFlag,
+			allowHostFlag,
 			&cli.StringFlag{Name: "max-message", Value: "16MiB", Usage: "largest message accepted", EnvVars: []string{"SV_MAX_MESSAGE"}},
 			&cli.StringFlag{Name: "buffer", Value: "64MiB", Usage: "queue between the socket and stdout; past it, backpressure to the publisher", EnvVars: []string{"SV_BUFFER"}},
 			&cli.DurationFlag{Name: "handshake-timeout", Value: ws.HandshakeTimeout, Usage: "drop a client that has not completed its upgrade request by then", EnvVars: []string{"SV_HANDSHAKE_TIMEOUT"}},
@@ -87,6 +90,7 @@ func recvAction(c *cli.Context) error {
 func recvOptions(c *cli.Context) (ws.ReceiveOptions, error) {
 	o := ws.ReceiveOptions{
 		AllowOrigin:      ws.SameOrigin(c.StringSlice("allow-origin")...),
+		AllowHost:        ws.Hosts(allowedHosts(c)...),
 		IdleTimeout:      c.Duration("idle-timeout"),
 		HandshakeTimeout: c.Duration("handshake-timeout"),
 		Log:              logger(c),
@@ -99,7 +103,12 @@ func recvOptions(c *cli.Context) (ws.ReceiveOptions, error) {
 		return o, usagef("--buffer: %v", err)
 	}
 	if token := c.String("token"); token != "" {
-		o.Authorize = func(_, got string) bool { return ws.TokenEqual(got, token) }
+		keys := &auth.Keys{}
+		keys.Add(auth.AnyStream, token, auth.Publish)
+		o.Authorize = func(r *http.Request, stream string) bool {
+			ok, _ := keys.Allow(r.Context(), auth.FromHTTP(r, auth.Publish, stream))
+			return ok
+		}
 	}
 	return o, nil
 }

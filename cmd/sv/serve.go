@@ -55,10 +55,16 @@ Examples:
 			&cli.StringFlag{Name: "cors", Value: "*", Usage: "Access-Control-Allow-Origin of the media and /time", EnvVars: []string{"SV_CORS"}},
 			maxRequestsFlag,
 			cacheFlag,
+			keysFlag,
+			authURLFlag,
+			authTTLFlag,
+			jwtSecretFlag,
+			jwtJWKSFlag,
+			protectFlag,
 			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
-			&cli.StringFlag{Name: "tls", Usage: "self-signed: make a certificate at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}},
-			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}},
-			&cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}},
+			tlsFlag,
+			tlsCertFlag,
+			tlsKeyFlag,
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every request on stderr", EnvVars: []string{"SV_VERBOSE"}},
 			quietFlag,
 			logFormatFlag,
@@ -124,7 +130,12 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	az, _, err := authorizer(c, log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := serve.New(serve.Options{
+		Auth:          az,
 		Root:          root,
 		Ingest:        ingest,
 		TokenRequired: c.Bool("token-required"),

@@ -11,8 +11,15 @@ type CaptureState struct {
 	Bitrate   float64  `json:"bitrate"`
 	Mime      string   `json:"mime"`
 	LastClose string   `json:"lastClose"`
+	Refusal   *Refusal `json:"refusal"`
 	Offset    int      `json:"offset"`
 	StartedAt *float64 `json:"startedAt"`
+}
+
+// Refusal is why the server refused the capture page, which then stopped.
+type Refusal struct {
+	Status int    `json:"status"`
+	Reason string `json:"reason"`
 }
 
 // ViewerStats is what the viewer page's svViewer.stats() says.

@@ -47,6 +47,12 @@ func (p Player) URL(pages, server, name string) string {
 	return pages + "/" + p.Page + "?src=" + url.QueryEscape(server+stream.MediaPath(name, p.Manifest))
 }
 
+// URLWith is URL for a manifest asked for with the token (?token=).
+func (p Player) URLWith(pages, server, name, token string) string {
+	src := server + stream.MediaPath(name, p.Manifest) + "?token=" + url.QueryEscape(token)
+	return pages + "/" + p.Page + "?src=" + url.QueryEscape(src)
+}
+
 // Reporting is the address of the player's page, as URL gives it, for a browser that the
 // lab cannot drive (Firefox): the page posts its stats every second, to be read with
 // PlayerPages.Report(id).
@@ -188,11 +194,22 @@ func (o overlay) Open(name string) (fs.File, error) {
 // its MPD is served, and its HLS playlists list a segment. It fails the test after d.
 func WaitPlayable(t testing.TB, server, name string, d time.Duration) {
 	t.Helper()
+	WaitPlayableWith(t, server, name, "", d)
+}
+
+// WaitPlayableWith is WaitPlayable for a viewer that asks with the token (?token=) when
+// it is not "".
+func WaitPlayableWith(t testing.TB, server, name, token string, d time.Duration) {
+	t.Helper()
+	query := ""
+	if token != "" {
+		query = "?token=" + url.QueryEscape(token)
+	}
 	WaitFor(t, d, "the stream "+name+" to be playable", func() (bool, string) {
-		if _, err := get(server + stream.MediaPath(name, stream.Manifest)); err != nil {
+		if _, err := get(server + stream.MediaPath(name, stream.Manifest) + query); err != nil {
 			return false, err.Error()
 		}
-		master, err := get(server + stream.MediaPath(name, stream.Playlist))
+		master, err := get(server + stream.MediaPath(name, stream.Playlist) + query)
 		if err != nil {
 			return false, err.Error()
 		}

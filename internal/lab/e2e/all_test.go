@@ -300,6 +300,73 @@ func TestBrowserAllFFmpegKilled(t *testing.T) {
 	}
 }
 
+// TestCaptureRefused: the capture page asks the server before it connects, says why it
+// is refused (a wrong key, a stream already live), and stops rather than trying again
+// every few seconds.
+func TestCaptureRefused(t *testing.T) {
+	testenv.Require(t, "ffmpeg", "ffprobe")
+	chromium := testenv.RequireChromium(t)
+	const token = "good-token-1"
+	s := lab.StartAll(t, lab.Bin(t, lab.SV), "--token", token)
+	b := lab.StartBrowser(t, chromium)
+	page := "/capture?stream=cam&source=clock&autostart=1&resolution=320x240&fps=15&token="
+
+	bad := b.Open(t, s.URL(page+"wrong"))
+	st := waitRefused(t, bad)
+	if st.Refusal.Status != 401 || st.Refusal.Reason != "a valid token is required to publish" || st.Sessions != 0 {
+		t.Errorf("a wrong key: %+v, refusal %+v", st, st.Refusal)
+	}
+	checkStateText(t, bad, "the key (token) is wrong or missing (401: a valid token is required to publish)")
+
+	good := b.Open(t, s.URL(page+token))
+	lab.WaitFor(t, hang, "the capture page with the key to go live", func() (bool, string) {
+		lab.EvalJSON(t, good, "svCapture.state()", &st)
+		return st.Phase == "live", fmt.Sprintf("%+v", st)
+	})
+	second := b.Open(t, s.URL(page+token))
+	st = waitRefused(t, second)
+	if st.Refusal.Status != 409 || st.Refusal.Reason != "stream cam already has a publisher" || st.Sessions != 0 {
+		t.Errorf("a stream already live: %+v, refusal %+v", st, st.Refusal)
+	}
+	checkStateText(t, second, "the stream is already live: another publisher has it (409: stream cam already has a publisher)")
+	// The live page was not disturbed, and the refused ones are not trying again.
+	lab.EvalJSON(t, good, "svCapture.state()", &st)
+	if st.Phase != "live" || st.Sessions != 1 {
+		t.Errorf("the live page: %+v", st)
+	}
+	lab.EvalJSON(t, bad, "svCapture.state()", &st)
+	if st.Phase != "refused" || st.Sessions != 0 {
+		t.Errorf("the page with the wrong key, later: %+v", st)
+	}
+	lab.EvalJSON(t, good, "(svCapture.stop(), true)", new(bool))
+	waitStopped(t, good)
+	s.Interrupt(t)
+	if t.Failed() {
+		b.LogConsole(t)
+	}
+}
+
+// waitRefused waits for the capture page to be refused, and returns its state.
+func waitRefused(t testing.TB, capture context.Context) lab.CaptureState {
+	t.Helper()
+	var cs lab.CaptureState
+	lab.WaitFor(t, hang, "the capture page to be refused", func() (bool, string) {
+		lab.EvalJSON(t, capture, "svCapture.state()", &cs)
+		return cs.Phase == "refused" && cs.Refusal != nil, fmt.Sprintf("%+v", cs)
+	})
+	return cs
+}
+
+// checkStateText checks what the capture page shows as its state.
+func checkStateText(t testing.TB, capture context.Context, want string) {
+	t.Helper()
+	var got string
+	lab.EvalJSON(t, capture, "document.getElementById('state').textContent", &got)
+	if want = "refused · " + want; got != want {
+		t.Errorf("the page shows %q, want %q", got, want)
+	}
+}
+
 // waitStopped waits for the capture page to be told by the server that its stream is
 // stored (the server's close frame comes once the session is finished).
 func waitStopped(t testing.TB, capture context.Context) lab.CaptureState {

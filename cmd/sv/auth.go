@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/svtool/sv/auth"
+	"github.com/svtool/sv/stream"
+)
+
+// The flags that decide who may publish, watch and read /metrics: sv all, sv serve.
+var (
+	keysFlag      = &cli.StringFlag{Name: "keys", Usage: "keys `FILE`: \"STREAM KEY [ACTION,...]\" lines (STREAM * for all; actions publish, the default, read, metrics)", EnvVars: []string{"SV_KEYS"}}
+	authURLFlag   = &cli.StringFlag{Name: "auth-url", Usage: "ask `URL` about each protected request (a JSON POST; 2xx allows), the answer kept for --auth-ttl", EnvVars: []string{"SV_AUTH_URL"}}
+	authTTLFlag   = &cli.DurationFlag{Name: "auth-ttl", Value: auth.DefaultCallbackTTL, Usage: "how long an --auth-url answer is kept per action, stream and token", EnvVars: []string{"SV_AUTH_TTL"}}
+	jwtSecretFlag = &cli.StringFlag{Name: "jwt-secret", Usage: "accept JWTs signed with HS256 and this `SECRET` (32 bytes or more)", EnvVars: []string{"SV_JWT_SECRET"}}
+	jwtJWKSFlag   = &cli.StringFlag{Name: "jwt-jwks", Usage: "accept JWTs signed with RS256 or ES256 by a key of this JWKS `FILE`", EnvVars: []string{"SV_JWT_JWKS"}}
+	protectFlag   = &cli.StringSliceFlag{Name: "protect", Usage: "also require a credential to `ACTION` (read: watch a stream; metrics: /metrics); publishing is protected once any credential is set", EnvVars: []string{"SV_PROTECT"}}
+)
+
+// authorizer builds the Authorizer the flags describe, and returns the static keys too
+// (the demo publisher presents one). It is nil when no flag sets a credential. Its
+// methods are tried cheapest first: keys, JWT, then the callback.
+func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys, error) {
+	keys := &auth.Keys{}
+	if name := c.String("keys"); name != "" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--keys: %w", err)
+		}
+		keys, err = auth.ParseKeys(f, stream.Valid)
+		f.Close()
+		if err != nil {
+			return nil, nil, usagef("--keys %s: %v", name, err)
+		}
+	}
+	if token := c.String("token"); token != "" {
+		keys.Add(auth.AnyStream, token, auth.Publish)
+	}
+	var methods []auth.Method
+	if keys.Len() > 0 {
+		methods = append(methods, keys)
+	}
+	if secret := c.String("jwt-secret"); secret != "" {
+		m, err := auth.NewJWTSecret([]byte(secret))
+		if err != nil {
+			return nil, nil, usagef("--jwt-secret: %v", err)
+		}
+		methods = append(methods, m)
+	}
+	if name := c.String("jwt-jwks"); name != "" {
+		m, err := auth.LoadJWKS(name)
+		if err != nil {
+			return nil, nil, usagef("--jwt-jwks %s: %v", name, err)
+		}
+		methods = append(methods, m)
+	}
+	if u := c.String("auth-url"); u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, nil, usagef("--auth-url: want an http:// or https:// URL, got %q", u)
+		}
+		methods = append(methods, &auth.Callback{URL: u, TTL: c.Duration("auth-ttl")})
+	}
+	var protect []auth.Action
+	for _, list := range c.StringSlice("protect") {
+		for name := range strings.SplitSeq(list, ",") {
+			a, ok := auth.ParseAction(strings.TrimSpace(name))
+			if !ok {
+				return nil, nil, usagef("--protect: %q is not an action (publish, read, metrics)", name)
+			}
+			protect = append(protect, a)
+		}
+	}
+	if len(methods) == 0 {
+		if len(protect) > 0 {
+			return nil, nil, usagef("--protect needs a credential: --token, --keys, --jwt-secret, --jwt-jwks or --auth-url")
+		}
+		return nil, keys, nil
+	}
+	// Publishing is protected once there is a credential, as it always was with --token;
+	// an action a key names is protected, or its key would be pointless.
+	protect = append(protect, auth.Publish)
+	protect = append(protect, keys.Actions()...)
+	slices.Sort(protect)
+	protect = slices.Compact(protect)
+	return auth.New(auth.Options{Methods: methods, Protect: protect, Log: log.With("part", "auth")}), keys, nil
+}

@@ -284,6 +284,18 @@ func TestJWT(t *testing.T) {
 			t.Errorf("%s: %v, %v; want %v", tt.name, got, err, tt.want)
 		}
 	}
+	// A token checked once is not checked again, but its exp still is.
+	short := jwtToken(t, jose.HS256, secret, "", time.Now().Add(time.Minute), readCam)
+	for range 2 {
+		if ok, _ := hs.Allow(ctx, &Request{Action: Read, Stream: "cam", Token: short}); !ok {
+			t.Error("a valid token refused")
+		}
+	}
+	hs.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if ok, _ := hs.Allow(ctx, &Request{Action: Read, Stream: "cam", Token: short}); ok {
+		t.Error("a token verified before it expired is allowed after")
+	}
+	hs.now = time.Now
 	if _, err := NewJWTSecret([]byte("short")); err == nil {
 		t.Error("a 5-byte HS256 secret accepted")
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -37,7 +38,20 @@ type JWT struct {
 	algs []jose.SignatureAlgorithm
 	name string
 	now  func() time.Time
+
+	// verified keeps the claims of tokens whose signature checked out, so that a
+	// player's every segment request does not check it again.
+	mu       sync.Mutex
+	verified map[string]verified
 }
+
+type verified struct {
+	claims Claims
+	std    jwt.Claims
+}
+
+// maxVerified bounds JWT.verified: past it, it is emptied.
+const maxVerified = 1 << 14
 
 // NewJWTSecret checks tokens signed with HS256 and secret.
 func NewJWTSecret(secret []byte) (*JWT, error) {
@@ -89,15 +103,11 @@ func (j *JWT) Allow(_ context.Context, r *Request) (bool, error) {
 	if strings.Count(r.Token, ".") != 2 {
 		return false, nil
 	}
-	tok, err := jwt.ParseSigned(r.Token, j.algs)
-	if err != nil {
+	v, ok := j.verify(r.Token)
+	if !ok {
 		return false, nil
 	}
-	var std jwt.Claims
-	var sv Claims
-	if err := tok.Claims(j.key, &std, &sv); err != nil {
-		return false, nil
-	}
+	std, sv := v.std, v.claims
 	if std.Expiry == nil || std.ValidateWithLeeway(jwt.Expected{Time: j.now()}, JWTLeeway) != nil {
 		return false, nil
 	}
@@ -108,3 +118,27 @@ func (j *JWT) Allow(_ context.Context, r *Request) (bool, error) {
 }
 
 func (j *JWT) String() string { return j.name }
+
+// verify returns the claims of a token whose signature checks out.
+func (j *JWT) verify(token string) (verified, bool) {
+	j.mu.Lock()
+	v, ok := j.verified[token]
+	j.mu.Unlock()
+	if ok {
+		return v, true
+	}
+	tok, err := jwt.ParseSigned(token, j.algs)
+	if err != nil {
+		return v, false
+	}
+	if err := tok.Claims(j.key, &v.std, &v.claims); err != nil {
+		return v, false
+	}
+	j.mu.Lock()
+	if j.verified == nil || len(j.verified) >= maxVerified {
+		j.verified = map[string]verified{}
+	}
+	j.verified[token] = v
+	j.mu.Unlock()
+	return v, true
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,7 +74,7 @@ Examples:
    sv send --rate realtime testdata/h264-opus-kf1s.webm ws://127.0.0.1:8080/ingest/test
    sv all --listen 0.0.0.0:8080 --token "$SV_TOKEN" --max-streams 4 --log-format json
    sv all --events - | jq -c 'select(.type == "recording_ready")'`,
-		Flags: []cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			listenFlag("127.0.0.1:8080", "SV_LISTEN"),
 			&cli.StringFlag{Name: "out", Value: "output", Usage: "output `DIR`: DIR/live/{stream} and DIR/recordings/{stream}", EnvVars: []string{"SV_OUT"}},
 			&cli.IntFlag{Name: "max-streams", Value: live.DefaultMaxStreams, Usage: "most live streams at once; more are refused (HTTP 503)", EnvVars: []string{"SV_MAX_STREAMS"}},
@@ -83,12 +84,7 @@ Examples:
 			tlsCertFlag,
 			tlsKeyFlag,
 			tokenFlag,
-			keysFlag,
-			authURLFlag,
-			authTTLFlag,
-			jwtSecretFlag,
-			jwtJWKSFlag,
-			protectFlag,
+		}, accessFlags, []cli.Flag{
 			allowOriginFlag,
 			allowHostFlag,
 			latencyFlag,
@@ -111,7 +107,7 @@ Examples:
 			verboseFlag,
 			quietFlag,
 			progressFlag,
-		},
+		}),
 		Action: allAction,
 	}
 }

@@ -16,13 +16,16 @@ import (
 
 // The flags that decide who may publish, watch and read /metrics: sv all, sv serve.
 var (
-	keysFlag      = &cli.StringFlag{Name: "keys", Usage: "keys `FILE`: \"STREAM KEY [ACTION,...]\" lines (STREAM * for all; actions publish, the default, read, metrics)", EnvVars: []string{"SV_KEYS"}}
+	keysFlag      = &cli.StringFlag{Name: "keys", Usage: "read keys from `FILE`: \"STREAM KEY [ACTION,...]\" lines (STREAM * for all; actions publish, the default, read, metrics)", EnvVars: []string{"SV_KEYS"}}
 	authURLFlag   = &cli.StringFlag{Name: "auth-url", Usage: "ask `URL` about each protected request (a JSON POST; 2xx allows), the answer kept for --auth-ttl", EnvVars: []string{"SV_AUTH_URL"}}
 	authTTLFlag   = &cli.DurationFlag{Name: "auth-ttl", Value: auth.DefaultCallbackTTL, Usage: "how long an --auth-url answer is kept per action, stream and token", EnvVars: []string{"SV_AUTH_TTL"}}
 	jwtSecretFlag = &cli.StringFlag{Name: "jwt-secret", Usage: "accept JWTs signed with HS256 and this `SECRET` (32 bytes or more)", EnvVars: []string{"SV_JWT_SECRET"}}
 	jwtJWKSFlag   = &cli.StringFlag{Name: "jwt-jwks", Usage: "accept JWTs signed with RS256 or ES256 by a key of this JWKS `FILE`", EnvVars: []string{"SV_JWT_JWKS"}}
 	protectFlag   = &cli.StringSliceFlag{Name: "protect", Usage: "also require a credential to `ACTION` (read: watch a stream; metrics: /metrics); publishing is protected once any credential is set", EnvVars: []string{"SV_PROTECT"}}
 )
+
+// accessFlags are the flags authorizer reads besides --token, in the order help lists them.
+var accessFlags = []cli.Flag{keysFlag, authURLFlag, authTTLFlag, jwtSecretFlag, jwtJWKSFlag, protectFlag}
 
 // authorizer builds the Authorizer the flags describe, and returns the static keys too
 // (the demo publisher presents one). It is nil when no flag sets a credential. Its

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ Examples:
    sv recv | sv dash --out output/live/cam   # then open http://127.0.0.1:8000/capture?stream=cam
    sv serve --listen 0.0.0.0:8443 --tls self-signed --proxy-ingest 127.0.0.1:8080
    sv serve --root /srv/sv --cors https://example.org --tls-cert cert.pem --tls-key key.pem`,
-		Flags: []cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			listenFlag("127.0.0.1:8000", "SV_SERVE_LISTEN"),
 			&cli.StringFlag{Name: "root", Value: "output", Usage: "media `DIR`: /live/{stream}/... is DIR/live/{stream}/...", EnvVars: []string{"SV_ROOT"}},
 			&cli.StringFlag{Name: "ingest", Usage: "WebSocket `URL` the capture page publishes to; {stream}, {host}, {hostname} and {ws} are filled in by the page (default " + serve.DefaultIngest + ", or this server's /ingest/{stream} with --proxy-ingest)", EnvVars: []string{"SV_INGEST"}},
@@ -55,12 +56,7 @@ Examples:
 			&cli.StringFlag{Name: "cors", Value: "*", Usage: "Access-Control-Allow-Origin of the media and /time", EnvVars: []string{"SV_CORS"}},
 			maxRequestsFlag,
 			cacheFlag,
-			keysFlag,
-			authURLFlag,
-			authTTLFlag,
-			jwtSecretFlag,
-			jwtJWKSFlag,
-			protectFlag,
+		}, accessFlags, []cli.Flag{
 			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			tlsFlag,
 			tlsCertFlag,
@@ -68,7 +64,7 @@ Examples:
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every request on stderr", EnvVars: []string{"SV_VERBOSE"}},
 			quietFlag,
 			logFormatFlag,
-		},
+		}),
 		Action: serveAction,
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -531,4 +532,53 @@ func TestSendfile(t *testing.T) {
 			t.Errorf("call %d: ReadFrom got a limited %T, want an *os.File", i, lr.R)
 		}
 	}
+}
+
+// TestEmbed: /embed is the viewer's page, which frames of sv's own origin may show, and
+// those of the origins given.
+func TestEmbed(t *testing.T) {
+	for _, c := range []struct {
+		ancestors []string
+		want      string
+	}{
+		{nil, "frame-ancestors 'self'"},
+		{[]string{"https://app.example", "http://localhost:3000"}, "frame-ancestors 'self' https://app.example http://localhost:3000"},
+	} {
+		ts := newTestServer(t, Options{FrameAncestors: c.ancestors})
+		resp, body := ts.get(t, "GET", "/embed?stream=cam", nil)
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte("view.js")) || !strings.HasSuffix(resp.Header.Get("Content-Security-Policy"), c.want) {
+			t.Errorf("%v: %d, CSP %q", c.ancestors, resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+		}
+	}
+	for _, bad := range []string{"app.example", "https://app.example/path", "https://a.example; script-src *", "'none'"} {
+		if _, err := New(Options{FrameAncestors: []string{bad}}); err == nil {
+			t.Errorf("frame ancestor %q accepted", bad)
+		}
+	}
+}
+
+func TestMPDTracks(t *testing.T) {
+	mpd := []byte(`<MPD><Period id="0"><AdaptationSet contentType="video"><Representation id="0" codecs="avc1.42e01f" width="320" height="240" bandwidth="100"/></AdaptationSet></Period>
+<Period id="1">
+ <AdaptationSet contentType="video" mimeType="video/mp4"><Representation id="0" codecs="avc1.64001f" width="1280" height="720" bandwidth="2500000"/><Representation id="1" codecs="avc1.42e01e" width="640" height="360" bandwidth="800000"/></AdaptationSet>
+ <AdaptationSet mimeType="audio/mp4" codecs="opus"><Representation id="2" bandwidth="64000"/></AdaptationSet>
+</Period></MPD>`)
+	got := mpdTracks(mpd)
+	want := []Track{
+		{Type: "video", Codec: "avc1.64001f", Width: 1280, Height: 720, Bandwidth: 2500000},
+		{Type: "video", Codec: "avc1.42e01e", Width: 640, Height: 360, Bandwidth: 800000},
+		{Type: "audio", Codec: "opus", Bandwidth: 64000},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tracks of the last period:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func FuzzMPDTracks(f *testing.F) {
+	f.Add([]byte(`<Period><AdaptationSet contentType="video"><Representation codecs="avc1" width="1" height="2" bandwidth="3"/></AdaptationSet></Period>`))
+	f.Fuzz(func(t *testing.T, mpd []byte) {
+		if tracks := mpdTracks(mpd); len(tracks) > 256 {
+			t.Errorf("%d tracks", len(tracks))
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,6 +37,62 @@ type StreamInfo struct {
 	// they are complete, availabilityTimeComplete="false"), false for one whose segments
 	// are announced once written whole, which a player must stay further behind.
 	LowLatency bool `json:"low_latency"`
+	// Tracks are the renditions of the MPD's last period.
+	Tracks []Track `json:"tracks,omitempty"`
+}
+
+// Track is one rendition of a stream, as its MPD describes it.
+type Track struct {
+	Type      string `json:"type"` // video, audio
+	Codec     string `json:"codec"`
+	Width     int    `json:"width,omitempty"`
+	Height    int    `json:"height,omitempty"`
+	Bandwidth int64  `json:"bandwidth"` // bits per second, as the MPD announces it
+}
+
+var (
+	mpdAdaptation = regexp.MustCompile(`(?s)<AdaptationSet\b([^>]*)>(.*?)</AdaptationSet>`)
+	mpdRendition  = regexp.MustCompile(`<Representation\b([^>]*)>`)
+	mpdAttr       = regexp.MustCompile(`\b(contentType|mimeType|codecs|width|height|bandwidth)="([^"]{0,128})"`)
+)
+
+// mpdTracks returns the renditions of the last period of an MPD.
+func mpdTracks(mpd []byte) []Track {
+	if i := bytes.LastIndex(mpd, []byte("<Period")); i >= 0 {
+		mpd = mpd[i:]
+	}
+	var tracks []Track
+	for _, as := range mpdAdaptation.FindAllSubmatch(mpd, 16) {
+		set := attrs(as[1])
+		kind := set["contentType"]
+		if kind == "" {
+			kind, _, _ = strings.Cut(set["mimeType"], "/")
+		}
+		for _, rep := range mpdRendition.FindAllSubmatch(as[2], 16) {
+			a := attrs(rep[1])
+			t := Track{Type: kind, Codec: a["codecs"]}
+			if t.Codec == "" {
+				t.Codec = set["codecs"]
+			}
+			if t.Type == "" {
+				t.Type, _, _ = strings.Cut(a["mimeType"], "/")
+			}
+			t.Width, _ = strconv.Atoi(a["width"])
+			t.Height, _ = strconv.Atoi(a["height"])
+			t.Bandwidth, _ = strconv.ParseInt(a["bandwidth"], 10, 64)
+			tracks = append(tracks, t)
+		}
+	}
+	return tracks
+}
+
+// attrs returns the attributes of an element that mpdAttr knows.
+func attrs(b []byte) map[string]string {
+	m := map[string]string{}
+	for _, a := range mpdAttr.FindAllSubmatch(b, -1) {
+		m[string(a[1])] = string(a[2])
+	}
+	return m
 }
 
 // maxMPD is the most of a manifest read to describe its stream.
@@ -232,6 +291,7 @@ func (s *Server) described(name, base string) StreamInfo {
 	if info.Live {
 		info.LowLatency = mpdLowLat.Match(mpd)
 	}
+	info.Tracks = mpdTracks(mpd)
 	c.mu.Lock()
 	if c.m == nil || len(c.m) > maxDescribed {
 		c.m = map[string]description{}

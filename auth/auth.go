@@ -1,5 +1,5 @@
 // Package auth decides who may do what with sv's streams: publish one, read one (its
-// manifests, playlists, segments and events), and reach /metrics. A request is described
+// manifests, playlists, segments and events), reach /metrics, and use the control API. A request is described
 // once (Request: the action, the stream, the token it carries, where it comes from) and
 // decided by an Authorizer from up to three methods, any of which may allow it:
 //
@@ -35,10 +35,11 @@ const (
 	Publish Action = "publish" // send a stream (the ingest)
 	Read    Action = "read"    // watch one: manifests, playlists, segments, events, its /streams.json entry
 	Metrics Action = "metrics" // /metrics
+	API     Action = "api"     // sv all's control API, /api/
 )
 
 // Actions are every action, in the order they are documented.
-var Actions = []Action{Publish, Read, Metrics}
+var Actions = []Action{Publish, Read, Metrics, API}
 
 // ParseAction returns the action named s.
 func ParseAction(s string) (Action, bool) {

@@ -55,7 +55,7 @@ cam   cam-viewer-key    read
 		{"cam\n", "line 1: want \"STREAM KEY [ACTION,...]\", got 1 fields"},
 		{"cam short", "line 1: the key of cam is shorter than 8 characters"},
 		{"bad/name long-enough", `line 1: "bad/name" is not a stream name`},
-		{"cam long-enough watch", `line 1: "watch" is not an action (publish, read, metrics)`},
+		{"cam long-enough watch", `line 1: "watch" is not an action (publish, read, metrics, api)`},
 		{"cam long-enough\ncam other-long-key", "line 2: stream cam has a publishing key already"},
 		{"# nothing\n", "no keys in it"},
 	} {

@@ -84,7 +84,7 @@ func (k *Keys) Actions() []Action {
 func (k *Keys) String() string { return "keys" }
 
 // ParseKeys reads a keys file: one "STREAM KEY [ACTION,...]" per line, STREAM a stream's
-// name or * for all, the actions publish (the default), read or metrics; blank lines and
+// name or * for all, the actions publish (the default), read, metrics or api; blank lines and
 // lines starting with # are skipped. valid reports whether a name is a stream's.
 func ParseKeys(r io.Reader, valid func(string) bool) (*Keys, error) {
 	k := &Keys{}
@@ -110,7 +110,7 @@ func ParseKeys(r io.Reader, valid func(string) bool) (*Keys, error) {
 			for name := range strings.SplitSeq(f[2], ",") {
 				a, ok := ParseAction(name)
 				if !ok {
-					return nil, fmt.Errorf("line %d: %q is not an action (publish, read, metrics)", n, name)
+					return nil, fmt.Errorf("line %d: %q is not an action (publish, read, metrics, api)", n, name)
 				}
 				actions = append(actions, a)
 			}

@@ -64,6 +64,7 @@ const (
 	CauseStopped   = "stopped"    // the publisher closed its connection normally
 	CauseDropped   = "dropped"    // its connection was lost or failed; it may come back
 	CauseTakenOver = "taken_over" // another publisher took the stream over
+	CauseKicked    = "kicked"     // the server's operator stopped it (the API)
 	CauseShutdown  = "shutdown"   // the server is stopping
 	CauseIdle      = "idle"       // the publisher sent nothing for too long
 	CauseError     = "error"      // sv refused its input or could not store it (Error)

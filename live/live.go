@@ -125,6 +125,8 @@ type Options struct {
 	// AllowOrigins are the page origins, besides the server's own and loopback, that may
 	// publish ("*" for any).
 	AllowOrigins []string
+	// FrameAncestors: the origins whose pages may frame sv's (serve.Options).
+	FrameAncestors []string
 	// AllowHosts, when set, are the names (and addresses) publishers may reach the
 	// server by, besides loopback ones ("*" for any): ws.Ingest.AllowHost.
 	AllowHosts []string
@@ -251,15 +253,16 @@ func New(o Options) (*Server, error) {
 	}
 	m := newMetrics()
 	web, err := serve.New(serve.Options{
-		Root:          o.Out,
-		Ingest:        serve.SameOriginIngest,
-		TokenRequired: o.Auth.Protects(auth.Publish),
-		Auth:          o.Auth,
-		Version:       o.Version,
-		Log:           log,
-		OnSegment:     m.segmentRequest,
-		MaxRequests:   o.MaxRequests,
-		Cache:         o.Cache,
+		Root:           o.Out,
+		Ingest:         serve.SameOriginIngest,
+		TokenRequired:  o.Auth.Protects(auth.Publish),
+		FrameAncestors: o.FrameAncestors,
+		Auth:           o.Auth,
+		Version:        o.Version,
+		Log:            log,
+		OnSegment:      m.segmentRequest,
+		MaxRequests:    o.MaxRequests,
+		Cache:          o.Cache,
 		// A request for the segment after a session's last waits for the next session
 		// to write it: the presentation goes on with the same numbers.
 		Pause: max(0, o.Reconnect),
@@ -304,6 +307,7 @@ func New(o Options) (*Server, error) {
 		io.WriteString(w, "ok\n")
 	})
 	s.mux.Handle("/metrics", s.authorized(auth.Metrics, m.handler()))
+	s.mux.Handle("/api/", s.api())
 	s.mux.Handle("/", web.Handler())
 	return s, nil
 }

@@ -194,7 +194,7 @@ func (sess *session) createRecording(first []byte) error {
 // recording flushed and fsynced, the packager's manifest static, the analysis' summary
 // written. Only a recording that could not be stored is an error for the publisher.
 func (sess *session) Close(cause error) error {
-	defer sess.srv.end(sess, cause == nil)
+	defer sess.srv.end(sess, cause == nil || errors.Is(cause, ws.ErrStopped)) // stopped: no reconnect to wait for
 	recErr := sess.closeRecording()
 	sess.emit(event.Event{Type: event.PublishEnd, Bytes: sess.bytes, DurationMs: time.Since(sess.started).Milliseconds(),
 		Cause: endCause(cause, recErr), Error: errText(errors.Join(cause, recErr))})
@@ -309,6 +309,8 @@ func endCause(cause, recErr error) string {
 		return event.CauseShutdown
 	case errors.Is(cause, ws.ErrTakenOver):
 		return event.CauseTakenOver
+	case errors.Is(cause, ws.ErrStopped):
+		return event.CauseKicked
 	case errors.Is(cause, ws.ErrIdle):
 		return event.CauseIdle
 	case errors.Is(cause, ws.ErrLost), errors.Is(cause, io.EOF), errors.Is(cause, io.ErrUnexpectedEOF), errors.As(cause, &ne):

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -79,13 +80,29 @@ var pageRoutes = map[string]string{
 	"/":        "index.html",
 	"/capture": "capture.html",
 	"/view":    "view.html",
+	"/embed":   "view.html", // the player alone, for an iframe (view.js: embed mode)
 }
 
-// pageCSP keeps the pages to their own scripts. connect-src is open: the ingest may be
-// on another port or host (ws:, wss:), and the MPD's clock URL is absolute.
-const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-	"media-src 'self' blob: data:; connect-src 'self' ws: wss: http: https:; worker-src 'self' blob:; " +
-	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+// pageCSP keeps the pages to their own scripts, and in frames of their own origin and of
+// the origins given (Options.FrameAncestors). connect-src is open: the ingest may be on
+// another port or host (ws:, wss:), and the MPD's clock URL is absolute.
+func pageCSP(frameAncestors []string) string {
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"media-src 'self' blob: data:; connect-src 'self' ws: wss: http: https:; worker-src 'self' blob:; " +
+		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + strings.Join(append([]string{"'self'"}, frameAncestors...), " ")
+}
+
+// CheckFrameAncestor checks a frame ancestor: an origin (scheme://host[:port]) or *.
+func CheckFrameAncestor(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || strings.ContainsAny(o, " ;,'") {
+		return fmt.Errorf("frame ancestor %q: want an origin, as https://app.example, or *", o)
+	}
+	return nil
+}
 
 // asset is one embedded file, ready to send.
 type asset struct {
@@ -100,10 +117,11 @@ type asset struct {
 // pages serves the embedded pages and their assets from memory, revalidated by ETag.
 type pages struct {
 	assets map[string]*asset // by path in the FS
+	csp    string
 }
 
-func newPages(fsys fs.FS) (*pages, error) {
-	p := &pages{assets: map[string]*asset{}}
+func newPages(fsys fs.FS, frameAncestors []string) (*pages, error) {
+	p := &pages{assets: map[string]*asset{}, csp: pageCSP(frameAncestors)}
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -153,7 +171,7 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Vary", "Accept-Encoding")
 	if strings.HasSuffix(a.name, ".html") {
-		h.Set("Content-Security-Policy", pageCSP)
+		h.Set("Content-Security-Policy", p.csp)
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Permissions-Policy", "camera=(self), microphone=(self)")
 	}

@@ -182,6 +182,10 @@ type Options struct {
 	// file, once it is written (they lose its low latency, not its bytes). A segment
 	// already held goes on growing. 0 means DefaultCache; negative, no bound.
 	Cache int64
+	// FrameAncestors are the origins whose pages may show sv's pages in a frame (/embed,
+	// the player alone, above all), besides sv's own: as https://app.example, or * for
+	// any.
+	FrameAncestors []string
 	// Version is shown by the pages; optional.
 	Version string
 	// Log receives a record for each response that failed on the server's side (debug
@@ -318,7 +322,13 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("%w: %w", ErrRoot, err)
 		}
 	}
-	p, err := newPages(web.FS())
+	for _, origin := range o.FrameAncestors {
+		if err := CheckFrameAncestor(origin); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	p, err := newPages(web.FS(), o.FrameAncestors)
 	if err != nil {
 		s.Close()
 		return nil, err

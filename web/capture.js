@@ -24,6 +24,7 @@
   const STABLE = 10000; // a session this long resets the backoff
   const BACKLOG_WARN = 512 * 1024; // bytes, or 2 s of media, whichever is more
   const TAKEN_OVER = 4001; // close code: another publisher took the stream over (sv all --takeover)
+  const STOPPED = 4002; // close code: the server's operator stopped the stream (sv all's API)
   // What a refusal means, by the status the ingest's preflight answers: the page stops
   // on these, as trying again cannot help; it retries only when the server cannot be
   // reached.
@@ -257,6 +258,10 @@
           if (r && REFUSED[r.status]) refused(r);
           else retry();
         }, () => st.running && retry());
+      } else if (ev.code === STOPPED) {
+        st.running = false;
+        releaseMedia();
+        setPhase('stopped', 'the server\'s operator stopped this stream');
       } else if (ev.code === TAKEN_OVER) {
         // Another publisher has the stream now: reconnecting would take it back, and the
         // two would fight over it.

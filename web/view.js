@@ -297,7 +297,7 @@
       setPhase('offline', 'cannot reach the server');
       return;
     }
-    if (info) analysis.start();
+    if (info && !document.body.classList.contains('embed')) analysis.start();
     const playable = info && (info.dash || info.hls);
     if (!playable) {
       // Gone (a new session is setting up its folder, or it was deleted): stop asking
@@ -599,6 +599,11 @@
   };
 
   async function init() {
+    // /embed: the player alone, filling its frame, with the video's own controls.
+    if (location.pathname === '/embed') {
+      document.body.classList.add('embed');
+      video.controls = true;
+    }
     st.stream = sv.param('stream', 'cam');
     st.mode = sv.param('player', 'auto');
     $('mode').value = st.mode;

@@ -81,6 +81,9 @@ var (
 	// ErrTakenOver: another publisher took the stream over (Publisher.Stop); the
 	// publisher is closed with StatusTakenOver and should not reconnect.
 	ErrTakenOver = errors.New("another publisher took over the stream")
+	// ErrStopped: the server's operator stopped the publisher (Publisher.Stop; sv all's
+	// API); it is closed with StatusStopped and should not reconnect.
+	ErrStopped = errors.New("the server's operator stopped the stream")
 )
 
 // CloseError is a close frame with an abnormal code from the other side of a connection.
@@ -152,6 +155,10 @@ const PreflightParam = "preflight"
 // the codes RFC 6455 leaves to applications: sv's capture page stops rather than
 // reconnecting when it gets it.
 const StatusTakenOver ws.StatusCode = 4001
+
+// StatusStopped is the close code of a publisher stopped with ErrStopped: the capture
+// page stops rather than reconnecting.
+const StatusStopped ws.StatusCode = 4002
 
 // Publisher is one publishing connection. Its counters may be read from any goroutine.
 type Publisher struct {
@@ -495,6 +502,8 @@ func closeCode(cause, serr error) (ws.StatusCode, string) {
 		return ws.StatusGoingAway, truncate(cause.Error())
 	case errors.Is(cause, ErrTakenOver):
 		return StatusTakenOver, truncate(cause.Error())
+	case errors.Is(cause, ErrStopped):
+		return StatusStopped, truncate(cause.Error())
 	case errors.As(cause, &ce):
 		return ws.StatusNormalClosure, ""
 	}

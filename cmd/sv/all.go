@@ -20,6 +20,7 @@ import (
 	"github.com/svtool/sv/ffmpeg"
 	"github.com/svtool/sv/internal/demo"
 	"github.com/svtool/sv/live"
+	"github.com/svtool/sv/serve"
 	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/ws"
 )
@@ -60,9 +61,10 @@ events, and past it the oldest are dropped and counted in /metrics.
 and analysis with no camera. On a terminal, a status line shows the live streams, their
 bitrate and viewers.
 
-Who may publish, watch (--protect read) and read /metrics (--protect metrics): --token
-is one publishing secret for every stream; --keys FILE holds "STREAM KEY [ACTION,...]"
-lines (STREAM * for all, actions publish, the default, read and metrics); --jwt-secret
+Who may publish, watch (--protect read), read /metrics (--protect metrics) and use the
+control API at /api/ (see the README): --token is one publishing secret for every
+stream; --keys FILE holds "STREAM KEY [ACTION,...]" lines (STREAM * for all, actions
+publish, the default, read, metrics and api); --jwt-secret
 and --jwt-jwks accept signed tokens whose claims name the streams and actions;
 --auth-url asks the application. A token comes as ?token= or Authorization: Bearer; a
 viewer's token on a manifest's URL is carried to every URL in it. --allow-host: the
@@ -83,6 +85,7 @@ Examples:
 			tlsFlag,
 			tlsCertFlag,
 			tlsKeyFlag,
+			frameAncestorsFlag,
 			tokenFlag,
 		}, accessFlags, []cli.Flag{
 			allowOriginFlag,
@@ -311,19 +314,20 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 		return live.Options{}, nil, err
 	}
 	o := live.Options{
-		Cache:        cache,
-		Out:          c.String("out"),
-		MaxStreams:   c.Int("max-streams"),
-		MaxRequests:  c.Int("max-requests"),
-		Auth:         az,
-		Takeover:     c.Bool("takeover"),
-		AllowOrigins: c.StringSlice("allow-origin"),
-		AllowHosts:   allowedHosts(c),
-		Seekable:     c.Bool("seekable"),
-		StopGrace:    c.Duration("stop-grace"),
-		Reconnect:    c.Duration("reconnect"),
-		Version:      versionString(),
-		Log:          log,
+		Cache:          cache,
+		Out:            c.String("out"),
+		MaxStreams:     c.Int("max-streams"),
+		MaxRequests:    c.Int("max-requests"),
+		Auth:           az,
+		Takeover:       c.Bool("takeover"),
+		AllowOrigins:   c.StringSlice("allow-origin"),
+		AllowHosts:     allowedHosts(c),
+		FrameAncestors: c.StringSlice("frame-ancestors"),
+		Seekable:       c.Bool("seekable"),
+		StopGrace:      c.Duration("stop-grace"),
+		Reconnect:      c.Duration("reconnect"),
+		Version:        versionString(),
+		Log:            log,
 	}
 	o.Dash.FFmpeg = c.String("ffmpeg")
 	o.Dash.TimeURL = c.String("time-url")
@@ -346,6 +350,11 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 	}
 	if _, _, err := net.SplitHostPort(c.String("listen")); err != nil {
 		return o, nil, usagef("--listen: want host:port, got %q", c.String("listen"))
+	}
+	for _, origin := range o.FrameAncestors {
+		if err := serve.CheckFrameAncestor(origin); err != nil {
+			return o, nil, usagef("--frame-ancestors: %v", err)
+		}
 	}
 	return o, keys, nil
 }

@@ -16,7 +16,7 @@ import (
 
 // The flags that decide who may publish, watch and read /metrics: sv all, sv serve.
 var (
-	keysFlag      = &cli.StringFlag{Name: "keys", Usage: "read keys from `FILE`: \"STREAM KEY [ACTION,...]\" lines (STREAM * for all; actions publish, the default, read, metrics)", EnvVars: []string{"SV_KEYS"}}
+	keysFlag      = &cli.StringFlag{Name: "keys", Usage: "read keys from `FILE`: \"STREAM KEY [ACTION,...]\" lines (STREAM * for all; actions publish, the default, read, metrics, api)", EnvVars: []string{"SV_KEYS"}}
 	authURLFlag   = &cli.StringFlag{Name: "auth-url", Usage: "ask `URL` about each protected request (a JSON POST; 2xx allows), the answer kept for --auth-ttl", EnvVars: []string{"SV_AUTH_URL"}}
 	authTTLFlag   = &cli.DurationFlag{Name: "auth-ttl", Value: auth.DefaultCallbackTTL, Usage: "how long an --auth-url answer is kept per action, stream and token", EnvVars: []string{"SV_AUTH_TTL"}}
 	jwtSecretFlag = &cli.StringFlag{Name: "jwt-secret", Usage: "accept JWTs signed with HS256 and this `SECRET` (32 bytes or more)", EnvVars: []string{"SV_JWT_SECRET"}}
@@ -75,7 +75,7 @@ func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys,
 		for name := range strings.SplitSeq(list, ",") {
 			a, ok := auth.ParseAction(strings.TrimSpace(name))
 			if !ok {
-				return nil, nil, usagef("--protect: %q is not an action (publish, read, metrics)", name)
+				return nil, nil, usagef("--protect: %q is not an action (publish, read, metrics, api)", name)
 			}
 			protect = append(protect, a)
 		}
@@ -86,9 +86,10 @@ func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys,
 		}
 		return nil, keys, nil
 	}
-	// Publishing is protected once there is a credential, as it always was with --token;
-	// an action a key names is protected, or its key would be pointless.
-	protect = append(protect, auth.Publish)
+	// Publishing and the API are protected once there is a credential, as publishing
+	// always was with --token (without one, the API answers loopback clients only); an
+	// action a key names is protected, or its key would be pointless.
+	protect = append(protect, auth.Publish, auth.API)
 	protect = append(protect, keys.Actions()...)
 	slices.Sort(protect)
 	protect = slices.Compact(protect)

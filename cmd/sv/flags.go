@@ -28,11 +28,12 @@ var (
 	allowOriginFlag = &cli.StringSliceFlag{Name: "allow-origin", Usage: "also accept publishing pages from `ORIGIN` (repeatable; * for any)", EnvVars: []string{"SV_ALLOW_ORIGIN"}}
 
 	// Serving: sv serve, sv all.
-	maxRequestsFlag = &cli.IntFlag{Name: "max-requests", Usage: "most requests for media served at once, held ones included; more get 503 with Retry-After (0: from the open-file limit, -1: no bound)", EnvVars: []string{"SV_MAX_REQUESTS"}}
-	tlsFlag         = &cli.StringFlag{Name: "tls", Usage: "self-signed: serve HTTPS (and HTTP/2) with a certificate made at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}}
-	tlsCertFlag     = &cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS (and HTTP/2) with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}}
-	tlsKeyFlag      = &cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}}
-	cacheFlag       = &cli.StringFlag{Name: "cache", Value: fmt.Sprintf("%dMiB", serve.DefaultCache>>20), Usage: "memory for the segments being written, each read once for all its viewers; past it, a viewer of one not held yet gets it whole once written (none: no bound)", EnvVars: []string{"SV_CACHE"}}
+	maxRequestsFlag    = &cli.IntFlag{Name: "max-requests", Usage: "most requests for media served at once, held ones included; more get 503 with Retry-After (0: from the open-file limit, -1: no bound)", EnvVars: []string{"SV_MAX_REQUESTS"}}
+	tlsFlag            = &cli.StringFlag{Name: "tls", Usage: "self-signed: serve HTTPS (and HTTP/2) with a certificate made at start (its fingerprint is printed)", EnvVars: []string{"SV_TLS"}}
+	tlsCertFlag        = &cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS (and HTTP/2) with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}}
+	tlsKeyFlag         = &cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}}
+	frameAncestorsFlag = &cli.StringSliceFlag{Name: "frame-ancestors", Usage: "let pages of `ORIGIN` (as https://app.example; * for any) show sv's pages in a frame, /embed?stream= above all (repeatable)", EnvVars: []string{"SV_FRAME_ANCESTORS"}}
+	cacheFlag          = &cli.StringFlag{Name: "cache", Value: fmt.Sprintf("%dMiB", serve.DefaultCache>>20), Usage: "memory for the segments being written, each read once for all its viewers; past it, a viewer of one not held yet gets it whole once written (none: no bound)", EnvVars: []string{"SV_CACHE"}}
 
 	// Packaging: sv dash, sv all.
 	latencyFlag  = &cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}}

@@ -56,6 +56,7 @@ Examples:
 			&cli.StringFlag{Name: "cors", Value: "*", Usage: "Access-Control-Allow-Origin of the media and /time", EnvVars: []string{"SV_CORS"}},
 			maxRequestsFlag,
 			cacheFlag,
+			frameAncestorsFlag,
 		}, accessFlags, []cli.Flag{
 			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			tlsFlag,
@@ -131,16 +132,17 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 		return nil, err
 	}
 	srv, err := serve.New(serve.Options{
-		Auth:          az,
-		Root:          root,
-		Ingest:        ingest,
-		TokenRequired: c.Bool("token-required"),
-		CORSOrigin:    c.String("cors"),
-		Hold:          hold,
-		MaxRequests:   c.Int("max-requests"),
-		Cache:         cache,
-		Version:       versionString(),
-		Log:           log,
+		Auth:           az,
+		FrameAncestors: c.StringSlice("frame-ancestors"),
+		Root:           root,
+		Ingest:         ingest,
+		TokenRequired:  c.Bool("token-required"),
+		CORSOrigin:     c.String("cors"),
+		Hold:           hold,
+		MaxRequests:    c.Int("max-requests"),
+		Cache:          cache,
+		Version:        versionString(),
+		Log:            log,
 	})
 	if errors.Is(err, serve.ErrRoot) {
 		return nil, withHint(err, "point --root at the parent of sv dash's output (sv dash --out ROOT/live/NAME)")

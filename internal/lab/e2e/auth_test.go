@@ -17,7 +17,7 @@ import (
 // TestPlayersToken: with watching protected (a read key), the stock players given the key
 // on their manifest's URL play, whatever the manifest names (sv carries the token to
 // every segment and playlist URL in it), and so does sv's viewer given it on its page's
-// URL. Without it, every media request is refused, a stock player plays nothing, and
+// URL, and on /embed's. Without it, every media request is refused, a stock player plays nothing, and
 // /streams.json does not show the stream.
 func TestPlayersToken(t *testing.T) {
 	if testing.Short() {
@@ -70,6 +70,7 @@ func TestPlayersToken(t *testing.T) {
 	}
 	bare := openPlayer(t, b, lab.Players[0], lab.Players[0].URL(pages, s.URL(""), name))
 	viewer := b.Open(t, s.URL("/view?stream="+name+"&token="+readKey))
+	embed := b.Open(t, s.URL("/embed?stream="+name+"&token="+readKey))
 
 	met, last := waitPlayers(t, tabs, hang, func(i int, st lab.PlayerStats) bool {
 		return st.Played >= 5 && st.TCFrames > 0 || len(st.Errors) > 0
@@ -80,6 +81,13 @@ func TestPlayersToken(t *testing.T) {
 		}
 	}
 	waitPlaying(t, viewer)
+	// /embed: the same player alone, with the video's controls and nothing around it.
+	waitPlaying(t, embed)
+	var alone bool
+	lab.EvalJSON(t, embed, "document.querySelector('header').offsetParent === null && document.getElementById('video').controls && document.getElementById('analysis').offsetParent === null", &alone)
+	if !alone {
+		t.Error("/embed shows more than the player")
+	}
 	_, noKey := waitPlayers(t, []*playerTab{bare}, hang, func(_ int, st lab.PlayerStats) bool { return len(st.Errors) > 0 })
 	if st := noKey[0]; len(st.Errors) == 0 || st.Played > 0 || st.TCFrames > 0 {
 		t.Errorf("%s without the key: %s", bare.p.Name, st)

@@ -30,6 +30,7 @@ type metrics struct {
 	bytes    *prometheus.CounterVec
 	messages *prometheus.CounterVec
 	sessions *prometheus.CounterVec
+	ends     *prometheus.CounterVec // {stream, cause}
 	failures *prometheus.CounterVec // {stream, stage}
 	restarts *prometheus.CounterVec // {stream, stage}
 	segments *prometheus.CounterVec
@@ -63,6 +64,7 @@ func newMetrics() *metrics {
 	m.bytes = counter("ingest_bytes_total", "Bytes received from publishers and recorded.")
 	m.messages = counter("ingest_messages_total", "WebSocket messages received from publishers.")
 	m.sessions = counter("publisher_sessions_total", "Publisher sessions admitted.")
+	m.ends = counter("publisher_ends_total", "Publisher sessions ended, by cause: stopped, dropped, taken_over, kicked, shutdown, idle (no whole message within the idle timeout), error.", "cause")
 	m.failures = counter("stage_failures_total", "Sessions whose stage failed for good (recording, dash, analysis).", "stage")
 	m.restarts = counter("ffmpeg_restarts_total", "FFmpeg processes restarted after dying mid-stream.", "stage")
 	m.segments = counter("segments_written_total", "Media segments completed (first video rendition).")

@@ -196,8 +196,10 @@ func (sess *session) createRecording(first []byte) error {
 func (sess *session) Close(cause error) error {
 	defer sess.srv.end(sess, cause == nil || errors.Is(cause, ws.ErrStopped)) // stopped: no reconnect to wait for
 	recErr := sess.closeRecording()
+	why := endCause(cause, recErr)
+	sess.srv.metrics.ends.WithLabelValues(sess.stream, why).Inc()
 	sess.emit(event.Event{Type: event.PublishEnd, Bytes: sess.bytes, DurationMs: time.Since(sess.started).Milliseconds(),
-		Cause: endCause(cause, recErr), Error: errText(errors.Join(cause, recErr))})
+		Cause: why, Error: errText(errors.Join(cause, recErr))})
 	sess.dash.closeInput()
 	sess.analysis.closeInput()
 	dashErr := <-sess.dashDone

@@ -57,6 +57,9 @@ const (
 	DefaultMaxMessage  = 16 << 20
 	DefaultBuffer      = 64 << 20
 	DefaultIdleTimeout = 30 * time.Second
+	// DefaultMaxUnfinished bounds the bytes of unfinished messages all the publishers of
+	// an Ingest may hold at once (Ingest.MaxUnfinished).
+	DefaultMaxUnfinished = 64 << 20
 	// HandshakeTimeout is how long a publisher may take to send its upgrade request; set it
 	// as the http.Server's ReadHeaderTimeout.
 	HandshakeTimeout = 10 * time.Second
@@ -72,8 +75,12 @@ var (
 	ErrText = errors.New("text messages are not accepted: send the media as binary messages")
 	// ErrTooLarge: a message exceeded the size limit.
 	ErrTooLarge = errors.New("message too large")
-	// ErrIdle: the publisher sent nothing for too long.
+	// ErrIdle: the publisher sent no whole message for too long (bytes of one that does
+	// not end, and pings, do not count).
 	ErrIdle = errors.New("publisher silent for too long")
+	// ErrUnfinished: the publishers' unfinished messages together held more than
+	// Ingest.MaxUnfinished, and this one's took them past it.
+	ErrUnfinished = errors.New("unfinished messages hold too much memory")
 	// ErrLost: the connection ended without a close frame.
 	ErrLost = errors.New("publisher connection lost without a close frame")
 	// ErrShutdown: the server is shutting down.
@@ -133,9 +140,17 @@ type Ingest struct {
 	MaxMessage int64
 	// Buffer bounds the queue between the socket and the session (DefaultBuffer when 0).
 	Buffer int64
-	// IdleTimeout ends a session whose publisher sends nothing for this long
-	// (DefaultIdleTimeout when 0).
+	// IdleTimeout ends a session whose publisher sends no whole message for this long
+	// (DefaultIdleTimeout when 0): a message trickling in a byte at a time, or pings,
+	// do not keep it alive.
 	IdleTimeout time.Duration
+	// MaxUnfinished bounds the bytes of unfinished messages all publishers hold at once
+	// (DefaultMaxUnfinished when 0): a message is buffered whole before it is queued, and
+	// publishers that each start a large one and never finish it would otherwise hold
+	// MaxMessage each. The publisher whose message takes them past it is closed (1008).
+	MaxUnfinished int64
+
+	unfinished atomic.Int64
 	// Log receives one line per session and refusal; nil discards them.
 	Log *slog.Logger
 	// Context, when set, ends live sessions with 1001 when it is done.
@@ -417,11 +432,18 @@ func (in *Ingest) session(p *Publisher, conn net.Conn, src io.Reader, sess Sessi
 	p.stop.Store(&wake)
 	defer p.stop.Store(nil)
 
+	unfinished := in.MaxUnfinished
+	if unfinished <= 0 {
+		unfinished = DefaultMaxUnfinished
+	}
 	r := &reader{
-		p:     p,
-		conn:  conn,
-		idle:  idle,
-		limit: limit,
+		p:           p,
+		conn:        conn,
+		idle:        idle,
+		limit:       limit,
+		lastMessage: time.Now(),
+		unfinished:  &in.unfinished,
+		maxHeld:     unfinished,
 		rd: wsutil.Reader{
 			Source:         src,
 			State:          ws.StateServerSide,
@@ -496,7 +518,7 @@ func closeCode(cause, serr error) (ws.StatusCode, string) {
 		return ws.StatusUnsupportedData, truncate(cause.Error())
 	case errors.Is(cause, ErrTooLarge):
 		return ws.StatusMessageTooBig, truncate(cause.Error())
-	case errors.Is(cause, ErrIdle):
+	case errors.Is(cause, ErrIdle), errors.Is(cause, ErrUnfinished):
 		return ws.StatusPolicyViolation, truncate(cause.Error())
 	case errors.Is(cause, ErrShutdown):
 		return ws.StatusGoingAway, truncate(cause.Error())
@@ -545,6 +567,30 @@ type reader struct {
 	headN     int
 	peerGone  bool // the peer closed or vanished: no close frame to send
 	ctl       [125]byte
+	// lastMessage is when the last whole message ended (or the session began): the idle
+	// timeout runs from it.
+	lastMessage time.Time
+	// holding is the bytes of pending and held; unfinished, what every reader of the
+	// Ingest holds, up to maxHeld.
+	holding    int64
+	unfinished *atomic.Int64
+	maxHeld    int64
+}
+
+// hold counts n more bytes of an unfinished message, and fails when they take every
+// publisher's past the bound.
+func (r *reader) hold(n int) error {
+	r.holding += int64(n)
+	if r.unfinished.Add(int64(n)) > r.maxHeld {
+		return fmt.Errorf("%w: over %d bytes across publishers", ErrUnfinished, r.maxHeld)
+	}
+	return nil
+}
+
+// unhold counts n bytes as no longer held.
+func (r *reader) unhold(n int) {
+	r.holding -= int64(n)
+	r.unfinished.Add(-int64(n))
 }
 
 // run returns nil when the publisher closed normally, or why the session ended.
@@ -620,7 +666,11 @@ func (r *reader) message() error {
 		r.pending = append(r.pending, buf)
 		r.sizes = append(r.sizes, n)
 		size += n
+		if err := r.hold(n); err != nil {
+			return err
+		}
 	}
+	r.lastMessage = time.Now()
 	if size == 0 {
 		return nil
 	}
@@ -671,6 +721,7 @@ func (r *reader) queue(bufs []*[]byte, sizes []int, size, messages int) error {
 			return fmt.Errorf("cannot store the stream: %w", err)
 		}
 	}
+	r.unhold(size)
 	r.p.bytes.Add(int64(size))
 	r.p.messages.Add(int64(messages))
 	return nil
@@ -682,6 +733,7 @@ func (r *reader) releaseHeld() {
 		if buf != nil {
 			queue.PutBuf(buf)
 			r.held[i] = nil
+			r.unhold(r.heldSizes[i])
 		}
 	}
 	r.held, r.heldSizes = r.held[:0], r.heldSizes[:0]
@@ -693,6 +745,7 @@ func (r *reader) release() {
 		if buf != nil {
 			queue.PutBuf(buf)
 			r.pending[i] = nil
+			r.unhold(r.sizes[i])
 		}
 	}
 	r.pending, r.sizes = r.pending[:0], r.sizes[:0]
@@ -702,7 +755,7 @@ func (r *reader) release() {
 // stop reason is set before the deadline that wakes the reader, so checking it after arming
 // the timeout cannot miss a wake-up.
 func (r *reader) deadline() error {
-	r.conn.SetReadDeadline(time.Now().Add(r.idle))
+	r.conn.SetReadDeadline(r.lastMessage.Add(r.idle))
 	return r.stop()
 }
 
@@ -738,7 +791,7 @@ func (r *reader) readError(err error) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: nothing received for %s", ErrIdle, r.idle)
+		return fmt.Errorf("%w: no whole message for %s", ErrIdle, r.idle)
 	}
 	var pe ws.ProtocolError
 	if errors.As(err, &pe) {

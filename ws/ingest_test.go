@@ -219,28 +219,28 @@ func TestIngestRefusals(t *testing.T) {
 	ebml := []byte{0x1A, 0x45, 0xDF, 0xA3}
 	tests := []struct {
 		name   string
-		in     Ingest
+		in     *Ingest
 		frames func(c *rawClient)
 		code   ws.StatusCode
 		err    error
 		want   []byte
 	}{
-		{"not media", Ingest{}, func(c *rawClient) { c.frame(ws.OpBinary, true, []byte("GIF89a....")) }, ws.StatusUnsupportedData, media.ErrNotMedia, nil},
-		{"text first", Ingest{}, func(c *rawClient) { c.frame(ws.OpText, true, []byte("hello")) }, ws.StatusUnsupportedData, ErrText, nil},
-		{"text later", Ingest{}, func(c *rawClient) {
+		{"not media", &Ingest{}, func(c *rawClient) { c.frame(ws.OpBinary, true, []byte("GIF89a....")) }, ws.StatusUnsupportedData, media.ErrNotMedia, nil},
+		{"text first", &Ingest{}, func(c *rawClient) { c.frame(ws.OpText, true, []byte("hello")) }, ws.StatusUnsupportedData, ErrText, nil},
+		{"text later", &Ingest{}, func(c *rawClient) {
 			c.frame(ws.OpBinary, true, rec[:5000])
 			c.frame(ws.OpText, true, []byte("hello"))
 		}, ws.StatusUnsupportedData, ErrText, rec[:5000]},
-		{"too large", Ingest{MaxMessage: 4096}, func(c *rawClient) {
+		{"too large", &Ingest{MaxMessage: 4096}, func(c *rawClient) {
 			c.frame(ws.OpBinary, true, rec[:4096])
 			c.frame(ws.OpBinary, true, rec[4096:8193])
 		}, ws.StatusMessageTooBig, ErrTooLarge, rec[:4096]},
-		{"too large in fragments", Ingest{MaxMessage: 4096}, func(c *rawClient) {
+		{"too large in fragments", &Ingest{MaxMessage: 4096}, func(c *rawClient) {
 			c.frame(ws.OpBinary, false, append(ebml, make([]byte, 3000)...))
 			c.frame(ws.OpContinuation, true, make([]byte, 3000))
 		}, ws.StatusMessageTooBig, ErrTooLarge, nil},
-		{"idle", Ingest{IdleTimeout: 200 * time.Millisecond}, func(c *rawClient) { c.frame(ws.OpBinary, true, rec[:100]) }, ws.StatusPolicyViolation, ErrIdle, rec[:100]},
-		{"error close", Ingest{}, func(c *rawClient) {
+		{"idle", &Ingest{IdleTimeout: 200 * time.Millisecond}, func(c *rawClient) { c.frame(ws.OpBinary, true, rec[:100]) }, ws.StatusPolicyViolation, ErrIdle, rec[:100]},
+		{"error close", &Ingest{}, func(c *rawClient) {
 			c.frame(ws.OpBinary, true, rec[:100])
 			c.frame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusInternalServerError, "camera lost"))
 		}, ws.StatusNormalClosure, &CloseError{}, rec[:100]},
@@ -250,7 +250,7 @@ func TestIngestRefusals(t *testing.T) {
 			s := newSink()
 			in := tt.in
 			in.Open = func(*Publisher) (Session, error) { return s, nil }
-			c := dialRaw(t, serve(t, &in)+"/ingest/cam")
+			c := dialRaw(t, serve(t, in)+"/ingest/cam")
 			tt.frames(c)
 			code, reason := c.closeCode()
 			if code != tt.code {
@@ -343,6 +343,94 @@ func TestPreflight(t *testing.T) {
 	if opened != 0 {
 		t.Errorf("preflights opened %d sessions", opened)
 	}
+}
+
+// partial starts a binary message of length bytes and sends the first of them, p.
+func (c *rawClient) partial(length int, p []byte) (more func(p []byte) error) {
+	c.t.Helper()
+	mask := ws.NewMask()
+	if err := ws.WriteHeader(c.conn, ws.Header{Fin: true, OpCode: ws.OpBinary, Length: int64(length), Masked: true, Mask: mask}); err != nil {
+		c.t.Fatal(err)
+	}
+	off := 0
+	more = func(p []byte) error {
+		b := bytes.Clone(p)
+		ws.Cipher(b, mask, off)
+		off += len(b)
+		_, err := c.conn.Write(b)
+		return err
+	}
+	if err := more(p); err != nil {
+		c.t.Fatal(err)
+	}
+	return more
+}
+
+// A message trickling in a byte at a time does not keep a publisher alive: the idle
+// timeout runs from the last whole message. What came whole before is kept.
+func TestIngestTrickle(t *testing.T) {
+	rec := recording(t, "h264-opus-kf1s.webm")
+	s := newSink()
+	in := &Ingest{IdleTimeout: 300 * time.Millisecond, Open: func(*Publisher) (Session, error) { return s, nil }}
+	c := dialRaw(t, serve(t, in)+"/ingest/cam")
+	c.frame(ws.OpBinary, true, rec[:100])
+	more := c.partial(1000, rec[100:101])
+	done := make(chan struct{})
+	go func() {
+		for i := 102; i < 1100; i++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if more(rec[i-1:i]) != nil {
+				return
+			}
+		}
+	}()
+	code, reason := c.closeCode()
+	close(done)
+	if code != ws.StatusPolicyViolation || !strings.Contains(reason, "no whole message for 300ms") {
+		t.Errorf("close %d %q, want 1008 and the idle timeout", code, reason)
+	}
+	if err := <-s.closed; !errors.Is(err, ErrIdle) {
+		t.Errorf("session error %v", err)
+	}
+	if !bytes.Equal(s.bytes(), rec[:100]) {
+		t.Errorf("the session got %d bytes, want the 100 of the whole message", len(s.bytes()))
+	}
+}
+
+// Unfinished messages are bounded across publishers: the one that takes them past
+// MaxUnfinished is closed, the others go on, and what they held is given back.
+func TestIngestUnfinished(t *testing.T) {
+	rec := recording(t, "h264-opus-kf1s.webm")
+	sinks := map[string]*sink{"a": newSink(), "b": newSink()}
+	in := &Ingest{MaxUnfinished: 100 << 10, Open: func(p *Publisher) (Session, error) { return sinks[p.Stream], nil }}
+	base := serve(t, in)
+	a := dialRaw(t, base+"/ingest/a")
+	// Held a buffer (64 KiB) at a time: a's first is full, b's first takes them past.
+	moreA := a.partial(80<<10, rec[:70<<10])
+	testenv.WaitFor(t, "a's first 64 KiB held", func() bool { return in.unfinished.Load() == 64<<10 })
+	b := dialRaw(t, base+"/ingest/b")
+	b.partial(100<<10, rec[:70<<10])
+	if code, reason := b.closeCode(); code != ws.StatusPolicyViolation || !strings.Contains(reason, "unfinished messages hold too much memory") {
+		t.Errorf("b: close %d %q, want 1008", code, reason)
+	}
+	if err := <-sinks["b"].closed; !errors.Is(err, ErrUnfinished) {
+		t.Errorf("b's session: %v", err)
+	}
+	if err := moreA(rec[70<<10 : 80<<10]); err != nil {
+		t.Fatal(err)
+	}
+	a.frame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+	if code, _ := a.closeCode(); code != ws.StatusNormalClosure {
+		t.Errorf("a: close %d", code)
+	}
+	if err := <-sinks["a"].closed; err != nil || !bytes.Equal(sinks["a"].bytes(), rec[:80<<10]) {
+		t.Errorf("a's session: %v, %d bytes", err, len(sinks["a"].bytes()))
+	}
+	testenv.WaitFor(t, "every unfinished byte given back", func() bool { return in.unfinished.Load() == 0 })
 }
 
 // A session that cannot store the stream ends the publisher with 1011 and the reason.

@@ -42,7 +42,7 @@ Examples:
 			&cli.StringFlag{Name: "max-message", Value: "16MiB", Usage: "largest message accepted", EnvVars: []string{"SV_MAX_MESSAGE"}},
 			&cli.StringFlag{Name: "buffer", Value: "64MiB", Usage: "queue between the socket and stdout; past it, backpressure to the publisher", EnvVars: []string{"SV_BUFFER"}},
 			&cli.DurationFlag{Name: "handshake-timeout", Value: ws.HandshakeTimeout, Usage: "drop a client that has not completed its upgrade request by then", EnvVars: []string{"SV_HANDSHAKE_TIMEOUT"}},
-			&cli.DurationFlag{Name: "idle-timeout", Value: ws.DefaultIdleTimeout, Usage: "end a publisher silent for this long", EnvVars: []string{"SV_IDLE_TIMEOUT"}},
+			&cli.DurationFlag{Name: "idle-timeout", Value: ws.DefaultIdleTimeout, Usage: "end a publisher that sends no whole message for this long (a message trickling in, or pings, do not count)", EnvVars: []string{"SV_IDLE_TIMEOUT"}},
 			quietFlag,
 			progressFlag,
 			logFormatFlag,

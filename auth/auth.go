@@ -143,37 +143,56 @@ type Counts struct {
 
 // Authorizer decides requests. Its methods are safe for concurrent use.
 type Authorizer struct {
+	rules  atomic.Pointer[rules]
+	log    *slog.Logger
+	counts sync.Map // Action -> *counts
+	warned sync.Map // Method -> *atomic.Int64: unix seconds of the last warning
+}
+
+// rules are what an Authorizer decides by, replaced whole (Replace).
+type rules struct {
 	methods []Method
 	protect map[Action]bool
-	log     *slog.Logger
-	counts  sync.Map // Action -> *counts
-	warned  sync.Map // Method -> *atomic.Int64: unix seconds of the last warning
+}
+
+func newRules(o Options) *rules {
+	r := &rules{methods: o.Methods, protect: map[Action]bool{}}
+	for _, act := range o.Protect {
+		r.protect[act] = true
+	}
+	return r
 }
 
 type counts struct{ allowed, refused, errors atomic.Int64 }
 
 // New makes an Authorizer.
 func New(o Options) *Authorizer {
-	a := &Authorizer{methods: o.Methods, protect: map[Action]bool{}, log: o.Log}
+	a := &Authorizer{log: o.Log}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	for _, act := range o.Protect {
-		a.protect[act] = true
-	}
+	a.rules.Store(newRules(o))
 	return a
 }
 
+// Replace makes the Authorizer decide by o's methods and protected actions from now on
+// (o.Log is not used): keys reloaded while requests are decided. The counts go on.
+func (a *Authorizer) Replace(o Options) { a.rules.Store(newRules(o)) }
+
 // Protects reports whether action needs a credential. A nil Authorizer protects nothing.
-func (a *Authorizer) Protects(action Action) bool { return a != nil && a.protect[action] }
+func (a *Authorizer) Protects(action Action) bool { return a != nil && a.rules.Load().protect[action] }
 
 // Allow decides r. A nil Authorizer allows everything.
 func (a *Authorizer) Allow(ctx context.Context, r *Request) Decision {
-	if !a.Protects(r.Action) {
+	if a == nil {
+		return Allowed
+	}
+	rs := a.rules.Load()
+	if !rs.protect[r.Action] {
 		return Allowed
 	}
 	c := a.countsOf(r.Action)
-	for _, m := range a.methods {
+	for _, m := range rs.methods {
 		ok, err := m.Allow(ctx, r)
 		if err != nil {
 			c.errors.Add(1)
@@ -198,7 +217,7 @@ func (a *Authorizer) Counts() map[Action]Counts {
 	if a == nil {
 		return m
 	}
-	for act := range a.protect {
+	for act := range a.rules.Load().protect {
 		c := a.countsOf(act)
 		m[act] = Counts{Allowed: c.allowed.Load(), Refused: c.refused.Load(), Errors: c.errors.Load()}
 	}

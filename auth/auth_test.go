@@ -325,3 +325,24 @@ func FuzzJWT(f *testing.F) {
 		}
 	})
 }
+
+// Replace swaps the keys while requests are decided; the counts go on.
+func TestReplace(t *testing.T) {
+	old, fresh := &Keys{}, &Keys{}
+	old.Add("cam", "old-key-123", Publish)
+	fresh.Add("cam", "new-key-123", Publish)
+	a := New(Options{Methods: []Method{old}, Protect: []Action{Publish}})
+	pub := func(token string) Decision {
+		return a.Allow(ctx, &Request{Action: Publish, Stream: "cam", Token: token})
+	}
+	if pub("old-key-123") != Allowed || pub("new-key-123") != Denied {
+		t.Error("before")
+	}
+	a.Replace(Options{Methods: []Method{fresh}, Protect: []Action{Publish, Read}})
+	if pub("old-key-123") != Denied || pub("new-key-123") != Allowed || !a.Protects(Read) {
+		t.Error("after")
+	}
+	if c := a.Counts()[Publish]; c.Allowed != 2 || c.Refused != 2 {
+		t.Errorf("counts: %+v", c)
+	}
+}

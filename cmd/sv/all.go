@@ -77,6 +77,7 @@ Examples:
    sv all --listen 0.0.0.0:8080 --token "$SV_TOKEN" --max-streams 4 --log-format json
    sv all --events - | jq -c 'select(.type == "recording_ready")'`,
 		Flags: slices.Concat([]cli.Flag{
+			configFlag,
 			listenFlag("127.0.0.1:8080", "SV_LISTEN"),
 			&cli.StringFlag{Name: "out", Value: "output", Usage: "output `DIR`: DIR/live/{stream} and DIR/recordings/{stream}", EnvVars: []string{"SV_OUT"}},
 			&cli.IntFlag{Name: "max-streams", Value: live.DefaultMaxStreams, Usage: "most live streams at once; more are refused (HTTP 503)", EnvVars: []string{"SV_MAX_STREAMS"}},
@@ -171,6 +172,7 @@ func allAction(c *cli.Context) error {
 	if con := e.con; con.progress {
 		wg.Go(func() { showLive(ctx, srv, con.status) })
 	}
+	wg.Go(func() { reloadAuth(ctx, c, o.Auth, log) })
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,19 +31,29 @@ var (
 var accessFlags = []cli.Flag{keysFlag, authURLFlag, authTTLFlag, jwtSecretFlag, jwtJWKSFlag, protectFlag}
 
 // authorizer builds the Authorizer the flags describe, and returns the static keys too
-// (the demo publisher presents one). It is nil when no flag sets a credential. Its
-// methods are tried cheapest first: keys, JWT, then the callback.
+// (the demo publisher presents one). It is nil when no flag sets a credential.
 func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys, error) {
+	o, keys, err := authOptions(c, log)
+	if err != nil || len(o.Methods) == 0 {
+		return nil, keys, err
+	}
+	return auth.New(o), keys, nil
+}
+
+// authOptions reads the access flags, and the files they name, into auth.Options
+// (Methods empty when no flag sets a credential). The methods are tried cheapest first:
+// keys, JWT, then the callback.
+func authOptions(c *cli.Context, log *slog.Logger) (auth.Options, *auth.Keys, error) {
 	keys := &auth.Keys{}
 	if name := c.String("keys"); name != "" {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--keys: %w", err)
+			return auth.Options{}, nil, fmt.Errorf("--keys: %w", err)
 		}
 		keys, err = auth.ParseKeys(f, stream.Valid)
 		f.Close()
 		if err != nil {
-			return nil, nil, usagef("--keys %s: %v", name, err)
+			return auth.Options{}, nil, usagef("--keys %s: %v", name, err)
 		}
 	}
 	if token := c.String("token"); token != "" {
@@ -53,20 +66,20 @@ func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys,
 	if secret := c.String("jwt-secret"); secret != "" {
 		m, err := auth.NewJWTSecret([]byte(secret))
 		if err != nil {
-			return nil, nil, usagef("--jwt-secret: %v", err)
+			return auth.Options{}, nil, usagef("--jwt-secret: %v", err)
 		}
 		methods = append(methods, m)
 	}
 	if name := c.String("jwt-jwks"); name != "" {
 		m, err := auth.LoadJWKS(name)
 		if err != nil {
-			return nil, nil, usagef("--jwt-jwks %s: %v", name, err)
+			return auth.Options{}, nil, usagef("--jwt-jwks %s: %v", name, err)
 		}
 		methods = append(methods, m)
 	}
 	if u := c.String("auth-url"); u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, nil, usagef("--auth-url: want an http:// or https:// URL, got %q", u)
+			return auth.Options{}, nil, usagef("--auth-url: want an http:// or https:// URL, got %q", u)
 		}
 		methods = append(methods, &auth.Callback{URL: u, TTL: c.Duration("auth-ttl")})
 	}
@@ -75,16 +88,16 @@ func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys,
 		for name := range strings.SplitSeq(list, ",") {
 			a, ok := auth.ParseAction(strings.TrimSpace(name))
 			if !ok {
-				return nil, nil, usagef("--protect: %q is not an action (publish, read, metrics, api)", name)
+				return auth.Options{}, nil, usagef("--protect: %q is not an action (publish, read, metrics, api)", name)
 			}
 			protect = append(protect, a)
 		}
 	}
 	if len(methods) == 0 {
 		if len(protect) > 0 {
-			return nil, nil, usagef("--protect needs a credential: --token, --keys, --jwt-secret, --jwt-jwks or --auth-url")
+			return auth.Options{}, nil, usagef("--protect needs a credential: --token, --keys, --jwt-secret, --jwt-jwks or --auth-url")
 		}
-		return nil, keys, nil
+		return auth.Options{}, keys, nil
 	}
 	// Publishing and the API are protected once there is a credential, as publishing
 	// always was with --token (without one, the API answers loopback clients only); an
@@ -93,5 +106,33 @@ func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys,
 	protect = append(protect, keys.Actions()...)
 	slices.Sort(protect)
 	protect = slices.Compact(protect)
-	return auth.New(auth.Options{Methods: methods, Protect: protect, Log: log.With("part", "auth")}), keys, nil
+	return auth.Options{Methods: methods, Protect: protect, Log: log.With("part", "auth")}, keys, nil
+}
+
+// reloadAuth makes az decide by the access flags' files read again (the keys, the JWKS)
+// at each SIGHUP, until ctx ends: keys change while the streams go on. A file that does
+// not read leaves the old keys in place.
+func reloadAuth(ctx context.Context, c *cli.Context, az *auth.Authorizer, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		o, _, err := authOptions(c, log)
+		switch {
+		case err != nil:
+			log.Warn("SIGHUP: cannot reload the keys: the old ones stay", "err", err)
+		case az == nil:
+			log.Warn("SIGHUP: sv started with no credential: restart it to protect it")
+		case len(o.Methods) == 0:
+			log.Warn("SIGHUP: no credential left in the files: the old keys stay")
+		default:
+			az.Replace(o)
+			log.Info("SIGHUP: keys reloaded")
+		}
+	}
 }

@@ -48,6 +48,7 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("TESTDATA", filepath.Join(root, "testdata"))
+			e.Setenv("EXAMPLE_CONFIG", filepath.Join(root, "sv.example.yaml"))
 			e.Setenv("CI", os.Getenv("CI"))
 			return nil
 		},

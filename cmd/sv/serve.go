@@ -18,6 +18,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/svtool/sv/auth"
 	"github.com/svtool/sv/serve"
 	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/ws"
@@ -48,6 +49,7 @@ Examples:
    sv serve --listen 0.0.0.0:8443 --tls self-signed --proxy-ingest 127.0.0.1:8080
    sv serve --root /srv/sv --cors https://example.org --tls-cert cert.pem --tls-key key.pem`,
 		Flags: slices.Concat([]cli.Flag{
+			configFlag,
 			listenFlag("127.0.0.1:8000", "SV_SERVE_LISTEN"),
 			&cli.StringFlag{Name: "root", Value: "output", Usage: "media `DIR`: /live/{stream}/... is DIR/live/{stream}/...", EnvVars: []string{"SV_ROOT"}},
 			&cli.StringFlag{Name: "ingest", Usage: "WebSocket `URL` the capture page publishes to; {stream}, {host}, {hostname} and {ws} are filled in by the page (default " + serve.DefaultIngest + ", or this server's /ingest/{stream} with --proxy-ingest)", EnvVars: []string{"SV_INGEST"}},
@@ -80,7 +82,7 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	log := logger(c)
-	srv, err := newServer(c, log)
+	srv, az, err := newServer(c, log)
 	if err != nil {
 		return err
 	}
@@ -97,7 +99,12 @@ func serveAction(c *cli.Context) error {
 	if !c.Bool("quiet") {
 		serveBanner(c, addr, c.String("root"), tlsConf != nil, fingerprint, srv.Config().Ingest, c.String("proxy-ingest"))
 	}
+	reloaded := make(chan struct{})
+	ctx, cancel := context.WithCancel(e.ctx)
+	go func() { reloadAuth(ctx, c, az, log); close(reloaded) }()
 	err = serve.Serve(e.ctx, ln, h, tlsConf, log)
+	cancel()
+	<-reloaded
 	if !c.Bool("quiet") {
 		st := srv.Stats()
 		infof(c, "served %d request(s): %d segment(s), %d while being written (%d cut short), %d waited for, %d segment 404(s), %d blocking playlist reload(s) (%d timed out), %d event stream(s)",
@@ -110,10 +117,10 @@ func serveAction(c *cli.Context) error {
 }
 
 // newServer makes the serve.Server the flags describe, and its --root.
-func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
+func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, *auth.Authorizer, error) {
 	root := c.String("root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("--root: %w", err)
+		return nil, nil, fmt.Errorf("--root: %w", err)
 	}
 	ingest := c.String("ingest")
 	if ingest == "" && c.String("proxy-ingest") != "" {
@@ -125,11 +132,11 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 	}
 	cache, err := cacheSize(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	az, _, err := authorizer(c, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv, err := serve.New(serve.Options{
 		Auth:           az,
@@ -145,12 +152,12 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, error) {
 		Log:            log,
 	})
 	if errors.Is(err, serve.ErrRoot) {
-		return nil, withHint(err, "point --root at the parent of sv dash's output (sv dash --out ROOT/live/NAME)")
+		return nil, nil, withHint(err, "point --root at the parent of sv dash's output (sv dash --out ROOT/live/NAME)")
 	}
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, nil, usagef("%v", err)
 	}
-	return srv, nil
+	return srv, az, nil
 }
 
 // serveHandler is srv's handler with, as the flags say, publishers forwarded to sv recv

@@ -33,6 +33,9 @@ type console struct {
 func setupConsole(c *cli.Context) error {
 	e := envOf(c)
 	e.name = "sv " + c.Command.Name
+	if err := applyConfig(c); err != nil {
+		return err
+	}
 	format, mode := c.String("log-format"), c.String("progress")
 	switch {
 	case format != "" && format != "text" && format != "json":

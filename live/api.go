@@ -110,12 +110,24 @@ func (s *Server) apiGuard(next http.Handler) http.Handler {
 				apiError(w, d.Status(), "this token may not use the API")
 				return
 			}
-		} else if host, _, _ := net.SplitHostPort(r.RemoteAddr); !ws.IsLoopback(host) {
+		} else if !local(r) {
 			apiError(w, http.StatusForbidden, "the API answers this machine only, unless an api key allows others")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// local reports whether r comes from this machine itself: from a loopback address, and
+// not through a proxy (whose own requests come from loopback whoever sent them).
+func local(r *http.Request) bool {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	return ws.IsLoopback(host)
 }
 
 // apiStreams describes every stream, or the one named only.

@@ -144,11 +144,15 @@ func TestAPILoopback(t *testing.T) {
 	}
 	defer s.Close()
 	for _, c := range []struct {
-		remote string
-		want   int
-	}{{"127.0.0.1:5000", 200}, {"[::1]:5000", 200}, {"192.0.2.7:5000", 403}} {
+		remote  string
+		want    int
+		proxied bool
+	}{{"127.0.0.1:5000", 200, false}, {"[::1]:5000", 200, false}, {"192.0.2.7:5000", 403, false}, {"127.0.0.1:5000", 403, true}} {
 		r := httptest.NewRequest("GET", "http://127.0.0.1/api/streams", nil)
 		r.RemoteAddr = c.remote
+		if c.proxied { // a proxy on this machine, for someone else
+			r.Header.Set("X-Forwarded-For", "192.0.2.7")
+		}
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, r)
 		if w.Code != c.want {

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe),
-# Chromium, Firefox ESR (the lab's second publishing browser) and xmllint, from Debian's
+# Chromium, Firefox ESR (the lab's second publishing browser), xmllint and nginx (in front
+# of sv all in TestBehindNginx; BenchmarkOrigin compares sv serve with it), from Debian's
 # packages, and, where its host can be reached, the official MPD schema the dash tests
 # validate against (dash/testdata/schema/README.md). Idempotent, and quiet when everything
 # is there.
 #   scripts/deps.sh [bench]
 # With bench, also Node.js and npm, for the Node receiver the ingest benchmarks compare
-# sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it; and
-# nginx, which BenchmarkOrigin compares sv serve with.
+# sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it.
 set -euo pipefail
 
 need=()
@@ -15,7 +15,8 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
-tools=(ffmpeg ffprobe chromium firefox-esr xmllint)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+tools=(ffmpeg ffprobe chromium firefox-esr xmllint nginx)
 
 # The MPD schema: DASH-MPD.xsd at a fixed commit of MPEGGroup/DASHSchema (checked by its
 # SHA-256) with the repository's licence, and the W3C schemas it imports; the
@@ -62,8 +63,7 @@ mpd_schema() {
 if [ "${1:-}" = bench ]; then
 	command -v node >/dev/null 2>&1 || need+=(nodejs)
 	command -v npm >/dev/null 2>&1 || need+=(npm)
-	command -v nginx >/dev/null 2>&1 || need+=(nginx)
-	tools+=(node npm nginx)
+	tools+=(node npm)
 fi
 if [ ${#need[@]} -eq 0 ]; then
 	mpd_schema

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/svtool/sv/auth"
 	"github.com/svtool/sv/stream"
 )
 
@@ -182,8 +183,9 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 			streams = append(streams, info)
 		}
 	} else {
+		protected := s.o.Auth.Protects(auth.Read)
 		for _, info := range s.Streams() {
-			if s.mayRead(r, info.Name) {
+			if !protected || s.mayRead(r, info.Name) {
 				streams = append(streams, info)
 			}
 		}

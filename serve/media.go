@@ -206,16 +206,13 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, rel string
 	return false
 }
 
-// pastEnd is how many segments after the last of a presentation that is over are
-// answered 204 rather than 404 (hold). Shaka counts a live stream's segments by its
-// clock, one ahead with low latency, keeps every segment it has counted after the MPD
-// ends the presentation (it ignores @endNumber), and asks for them: one or two after
-// the last, three after an FFmpeg restart. A 404 there stops it for good once the MPD
-// is static.
-const pastEnd = 5
+// nearEnd is how many segments before a missing one hold looks for by name, to tell one
+// past the end of a presentation that is over from one never written, before it lists
+// the folder (pastTheEnd).
+const nearEnd = 8
 
 // noMore answers a request for a segment after the last of a presentation that has
-// ended: 204, no content.
+// ended: 204, no content, where a 404 would stop Shaka for good.
 func (s *Server) noMore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", s.cacheControl(segmentCache))
 	w.WriteHeader(http.StatusNoContent)
@@ -276,18 +273,11 @@ func (s *Server) hold(r *http.Request, rel string) (found, over bool, release fu
 			return false, false, release
 		}
 	}
-	// One of the few right after the last segment of a presentation that is over: Shaka
-	// asks for them (pastEnd).
-	last := func() bool {
-		for d := int64(-1); d >= -pastEnd; d-- {
-			for _, n := range numbered(name, d) {
-				if s.exists(dir + n) {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	// After the last segment of a presentation that is over, however far: Shaka counts a
+	// live stream's segments by its clock, keeps every segment it has counted once the
+	// MPD ends the presentation (it ignores @endNumber), and asks for them, up to six after
+	// the last on a busy machine; a 404 there stops it for good once the MPD is static.
+	last := func() bool { return s.pastTheEnd(dir, name) }
 	if ended() {
 		return false, last(), release
 	}
@@ -383,15 +373,73 @@ func (s *Server) changedSince(dir string, t time.Time) bool {
 	return err == nil && fi.IsDir() && fi.ModTime().After(t)
 }
 
+// pastTheEnd reports whether segment name, missing from folder dir (with its slash),
+// comes after the last one written of its kind: a segment of the same name numbered lower
+// exists, and none numbered higher (the caller has looked for the next). A segment
+// missing before the window (deleted) has later ones; one of a kind never written has
+// none before it. The nearEnd names before it are looked for first, the folder listed
+// only when none is there.
+func (s *Server) pastTheEnd(dir, name string) bool {
+	for d := int64(-1); d >= -nearEnd; d-- {
+		for _, n := range numbered(name, d) {
+			if s.exists(dir + n) {
+				return true
+			}
+		}
+	}
+	prefix, n, suffix, ok := splitNumber(name)
+	if !ok {
+		return false
+	}
+	root, _ := s.under(dir + name)
+	folder := "."
+	if root == s.root {
+		folder = strings.TrimSuffix(dir, "/")
+	}
+	f, err := root.Open(folder)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for {
+		names, err := f.Readdirnames(256)
+		for _, other := range names {
+			p, m, sfx, ok := splitNumber(other)
+			if ok && p == prefix && sfx == suffix && m < n {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
 // numbered returns the names of the segment delta numbers away from name, by the last
 // number in it: chunk-0-00012.m4s and -1 give chunk-0-00011.m4s. seg10.m4s may have a
 // fixed width or none: -1 gives seg09.m4s and seg9.m4s.
 func numbered(name string, delta int64) []string {
+	prefix, n, suffix, ok := splitNumber(name)
+	if !ok || n+delta < 0 {
+		return nil
+	}
+	width := len(name) - len(prefix) - len(suffix)
+	padded := fmt.Sprintf("%0*d", width, n+delta)
+	out := []string{prefix + padded + suffix}
+	if plain := strconv.FormatInt(n+delta, 10); plain != padded && name[len(prefix)] != '0' {
+		out = append(out, prefix+plain+suffix)
+	}
+	return out
+}
+
+// splitNumber splits name at its last number before the extension: chunk-0-00012.m4s
+// is chunk-0-, 12 and .m4s.
+func splitNumber(name string) (prefix string, n int64, suffix string, ok bool) {
 	ext := path.Ext(name) // .m4s has a digit of its own
 	stem := name[:len(name)-len(ext)]
 	end := strings.LastIndexAny(stem, "0123456789")
 	if end < 0 {
-		return nil
+		return "", 0, "", false
 	}
 	start := end
 	for start > 0 && stem[start-1] >= '0' && stem[start-1] <= '9' {
@@ -399,18 +447,13 @@ func numbered(name string, delta int64) []string {
 	}
 	digits := stem[start : end+1]
 	if len(digits) > 18 {
-		return nil
+		return "", 0, "", false
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || n+delta < 0 {
-		return nil
+	if err != nil {
+		return "", 0, "", false
 	}
-	padded := fmt.Sprintf("%0*d", len(digits), n+delta)
-	out := []string{stem[:start] + padded + stem[end+1:] + ext}
-	if plain := strconv.FormatInt(n+delta, 10); plain != padded && digits[0] != '0' {
-		out = append(out, stem[:start]+plain+stem[end+1:]+ext)
-	}
-	return out
+	return stem[:start], n, stem[end+1:] + ext, true
 }
 
 // admit counts a request under /live/ in, if MaxRequests and the descriptors allow

@@ -606,11 +606,12 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
-// TestAfterTheEnd: a request for one of the pastEnd segments after the last of a
-// presentation that is over (its MPD has a duration, or is static) is answered 204, no
+// TestAfterTheEnd: a request for a segment after the last of a presentation that is
+// over (its MPD has a duration, or is static), however far after, is answered 204, no
 // content, and one held while it was live is answered so the moment the MPD says it is
 // over. Shaka asks for them, and a 404 once the MPD is static, or a request held until
-// it times out, stops it for good. Any other missing segment is still a 404.
+// it times out, stops it for good. Any other missing segment is still a 404: one before
+// the window, one of a kind never written.
 func TestAfterTheEnd(t *testing.T) {
 	ts := newTestServer(t, Options{Hold: testenv.Hang})
 	for i := 1; i <= 3; i++ {
@@ -643,8 +644,12 @@ func TestAfterTheEnd(t *testing.T) {
 		for p, want := range map[string]int{
 			next:                                http.StatusNoContent,
 			"/live/cam/chunk-stream0-00008.m4s": http.StatusNoContent,
-			"/live/cam/chunk-stream0-00009.m4s": http.StatusNotFound,
+			"/live/cam/chunk-stream0-00012.m4s": http.StatusNoContent, // past nearEnd: the folder listed
+			"/live/cam/chunk-stream0-00420.m4s": http.StatusNoContent,
+			"/live/cam/chunk-stream0-00000.m4s": http.StatusNotFound, // before the window
 			"/live/cam/chunk-stream1-00004.m4s": http.StatusNotFound,
+			"/live/cam/chunk-stream1-00420.m4s": http.StatusNotFound,
+			"/live/cam/chunk-stream0-00004.mp4": http.StatusNotFound,
 			"/live/cam/chunk-stream0-00001.m4s": http.StatusOK,
 		} {
 			if resp, body := ts.get(t, "GET", p, nil); resp.StatusCode != want || want == http.StatusNoContent && len(body) != 0 {

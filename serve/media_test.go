@@ -60,7 +60,7 @@ func TestMediaHeaders(t *testing.T) {
 		{"/live/cam/notes.txt", "", "", 404},
 		{"/live/cam/index.html", "", "", 404},
 		{"/live/cam/chunk-stream0-00002.m4s.tmp", "", "", 404},
-		{"/live/cam/chunk-stream0-00099.m4s", "", "", 404},
+		{"/live/cam/chunk-stream3-00099.m4s", "", "", 404}, // after the end of chunk-stream0 is 204 (TestAfterTheEnd)
 		{"/live/nope/manifest.mpd", "", "", 404},
 		{"/live/cam/", "", "", 404},
 		{"/live/cam", "", "", 404},

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -131,11 +132,20 @@ func (b *Browser) LogConsole(t testing.TB) {
 	}
 }
 
+// evalHang bounds an evaluation in a page: only a page that has stopped answering
+// takes it, and the test says so rather than wait for its own timeout.
+const evalHang = 2 * time.Minute
+
 // EvalJSON evaluates a JavaScript expression in a page and decodes its value (through
 // JSON.stringify, which turns NaN into null).
 func EvalJSON(t testing.TB, page context.Context, expr string, v any) {
 	t.Helper()
-	s, err := chromedp.Run(page, chromedp.Evaluate[string]("JSON.stringify("+expr+")"))
+	ctx, cancel := context.WithTimeout(page, evalHang)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+expr+")"))
+	if ctx.Err() != nil {
+		t.Fatalf("evaluate %s: the page did not answer within %s (its renderer hung or crashed): %v", expr, evalHang, err)
+	}
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}

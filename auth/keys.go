@@ -34,6 +34,11 @@ func (k *Keys) Add(stream, secret string, actions ...Action) {
 	k.keys = append(k.keys, key{stream, secret, actions})
 }
 
+// AddAll adds every key of o.
+func (k *Keys) AddAll(o *Keys) {
+	k.keys = append(k.keys, o.keys...)
+}
+
 // Len is how many keys there are.
 func (k *Keys) Len() int { return len(k.keys) }
 

@@ -140,6 +140,12 @@ type Options struct {
 	Dash dash.Options
 	// Frames is the template of every stream's frames.Options (LowDelay is always set).
 	Frames frames.Options
+	// NoRecording: sessions are packaged and analysed, and not recorded (no
+	// recording_ready event, no seekable copy).
+	NoRecording bool
+	// Streams gives the streams it names options of their own, in place of Dash, Frames
+	// and NoRecording; the others take those.
+	Streams map[string]StreamOptions
 	// TLS, when set, makes Serve speak HTTPS (and HTTP/2 to clients that ask for it):
 	// publishers at wss://, the pages and the media at https://.
 	TLS *tls.Config
@@ -580,10 +586,27 @@ func (s *Server) end(sess *session, stopped bool) {
 	s.sessions.Done()
 }
 
-// dashOptions is the template with this stream's output, logs and metrics, for one run
-// of dash.Run.
-func (s *Server) dashOptions(out string, log *slog.Logger, m *streamMetrics) dash.Options {
-	o := s.o.Dash
+// StreamOptions are the options of one stream (Options.Streams).
+type StreamOptions struct {
+	// Dash and Frames are the templates of the stream's dash.Options and frames.Options,
+	// as Options.Dash and Options.Frames are of the other streams'.
+	Dash   dash.Options
+	Frames frames.Options
+	// NoRecording: the stream's sessions are not recorded (Options.NoRecording).
+	NoRecording bool
+}
+
+// streamOptions are stream name's options: its own, or the common ones.
+func (s *Server) streamOptions(name string) StreamOptions {
+	if o, ok := s.o.Streams[name]; ok {
+		return o
+	}
+	return StreamOptions{Dash: s.o.Dash, Frames: s.o.Frames, NoRecording: s.o.NoRecording}
+}
+
+// dashOptions is the template (the stream's Options.Dash) with this stream's output, logs
+// and metrics, for one run of dash.Run.
+func (s *Server) dashOptions(o dash.Options, out string, log *slog.Logger, m *streamMetrics) dash.Options {
 	o.Out = out
 	o.Force = false
 	s.mu.Lock()

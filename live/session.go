@@ -36,6 +36,9 @@ type session struct {
 	recDir  string
 	done    chan struct{} // closed when the session has ended
 
+	noRecording bool // StreamOptions.NoRecording
+	behind      bool // closed for Options.MaxBehind
+
 	cur        cursor
 	rec        *ws.Recording
 	recPath    string
@@ -75,20 +78,22 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 	}
 	log := s.log.With("stream", p.Stream)
 	m := s.metrics.stream(p.Stream)
+	so := s.streamOptions(p.Stream)
 	sess := &session{
-		srv:        s,
-		pub:        p,
-		stream:     p.Stream,
-		log:        log,
-		m:          m,
-		started:    time.Now(),
-		recDir:     recDir,
-		recHash:    sha256.New(),
-		done:       make(chan struct{}),
-		dashDone:   make(chan error, 1),
-		framesDone: make(chan error, 1),
-		jsonl:      jsonl,
-		out:        &analysisOut{w: frames.NewWriter(jsonl, frames.WriterOptions{FlushEach: true, Name: stream.Analysis}), m: m}, // at once, for /events
+		srv:         s,
+		pub:         p,
+		stream:      p.Stream,
+		log:         log,
+		m:           m,
+		started:     time.Now(),
+		recDir:      recDir,
+		noRecording: so.NoRecording,
+		recHash:     sha256.New(),
+		done:        make(chan struct{}),
+		dashDone:    make(chan error, 1),
+		framesDone:  make(chan error, 1),
+		jsonl:       jsonl,
+		out:         &analysisOut{w: frames.NewWriter(jsonl, frames.WriterOptions{FlushEach: true, Name: stream.Analysis}), m: m}, // at once, for /events
 	}
 	sess.id = event.SessionID(sess.started)
 	sess.out.event = sess.emit
@@ -104,7 +109,7 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 		sess.emit(event.Event{Type: event.StageFailed, Stage: stagePackaging, Error: errText(err)})
 	}
 	sess.dash.stage = func(ctx context.Context, in io.Reader, n int) error {
-		o := s.dashOptions(liveDir, log, m)
+		o := s.dashOptions(so.Dash, liveDir, log, m)
 		o.Presentation = pres
 		err := dash.Run(ctx, in, o)
 		if n > 0 && (errors.Is(err, dash.ErrNoInput) || errors.Is(err, dash.ErrTruncated)) {
@@ -114,7 +119,7 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 	}
 	sess.dash.start(sess.dashDone)
 
-	fopts := s.o.Frames
+	fopts := so.Frames
 	fopts.LowDelay = true
 	fopts.QueueLimit = analysisReadAhead
 	fopts.Log = log
@@ -145,15 +150,17 @@ func (s *Server) start(p *ws.Publisher) (*session, error) {
 
 // Write hands p to the recording, the packager and the analysis.
 func (sess *session) Write(p []byte) (int, error) {
-	if sess.rec == nil {
+	if sess.rec == nil && !sess.noRecording {
 		if err := sess.createRecording(p); err != nil {
 			return 0, err
 		}
 	}
-	if _, err := sess.rec.Write(p); err != nil {
-		return 0, fmt.Errorf("write recording: %w", err)
+	if sess.rec != nil {
+		if _, err := sess.rec.Write(p); err != nil {
+			return 0, fmt.Errorf("write recording: %w", err)
+		}
+		sess.recHash.Write(p)
 	}
-	sess.recHash.Write(p)
 	sess.bytes += int64(len(p))
 	sess.m.bytes.Add(float64(len(p)))
 	st := sess.pub.Stats()

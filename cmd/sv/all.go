@@ -91,10 +91,8 @@ Examples:
 		}, accessFlags, []cli.Flag{
 			allowOriginFlag,
 			allowHostFlag,
-			latencyFlag,
-			partFlag,
-			hlsAudioFlag,
-			videoFlag,
+		}, packagingFlags, analysisFlags, []cli.Flag{
+			recordingFlag,
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
 			&cli.DurationFlag{Name: "reconnect", Value: live.DefaultReconnect, Usage: "how long a stream's presentation waits for a publisher whose connection dropped to come back before its manifests say it has ended (players keep playing across a reconnect within it); a publisher that stops ends it at once", EnvVars: []string{"SV_RECONNECT"}},
 			&cli.DurationFlag{Name: "stop-grace", Value: live.DefaultStopGrace, Usage: "on Ctrl-C, how long live streams may take to finish on their own (manifests, analyses, seekable copies) before their FFmpeg are stopped", EnvVars: []string{"SV_STOP_GRACE"}},
@@ -326,6 +324,7 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 		AllowHosts:     allowedHosts(c),
 		FrameAncestors: c.StringSlice("frame-ancestors"),
 		Seekable:       c.Bool("seekable"),
+		NoRecording:    !c.Bool("recording"),
 		StopGrace:      c.Duration("stop-grace"),
 		Reconnect:      c.Duration("reconnect"),
 		Version:        versionString(),
@@ -334,7 +333,13 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 	o.Dash.FFmpeg = c.String("ffmpeg")
 	o.Dash.TimeURL = c.String("time-url")
 	o.Frames.FFmpeg = c.String("ffmpeg")
-	if err := latencyAndVideo(c, &o.Dash); err != nil {
+	if err := packagingOptions(c, &o.Dash); err != nil {
+		return o, nil, err
+	}
+	if err := analysisOptions(c, &o.Frames); err != nil {
+		return o, nil, err
+	}
+	if o.Streams, err = streamOptions(c, o.Dash, o.Frames); err != nil {
 		return o, nil, err
 	}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/signal"
@@ -55,6 +56,9 @@ func authOptions(c *cli.Context, log *slog.Logger) (auth.Options, *auth.Keys, er
 		if err != nil {
 			return auth.Options{}, nil, usagef("--keys %s: %v", name, err)
 		}
+	}
+	if err := addStreamKeys(c, keys); err != nil {
+		return auth.Options{}, nil, err
 	}
 	if token := c.String("token"); token != "" {
 		keys.Add(auth.AnyStream, token, auth.Publish)
@@ -135,4 +139,32 @@ func reloadAuth(ctx context.Context, c *cli.Context, az *auth.Authorizer, log *s
 			log.Info("SIGHUP: keys reloaded")
 		}
 	}
+}
+
+// addStreamKeys adds the keys that the --config file gives streams of its own ("keys", a
+// list of "KEY [ACTION,...]" as in a keys file).
+func addStreamKeys(c *cli.Context, keys *auth.Keys) error {
+	if !hasFlag(c, "recording") { // sv all's file only
+		return nil
+	}
+	settings, err := streamSettings(c)
+	if err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		lines := settings[name][streamKeys]
+		if len(lines) == 0 {
+			continue
+		}
+		var b strings.Builder
+		for _, l := range lines {
+			fmt.Fprintf(&b, "%s %s\n", name, l)
+		}
+		k, err := auth.ParseKeys(strings.NewReader(b.String()), stream.Valid)
+		if err != nil {
+			return usagef("--config %s: streams: %s: keys: %v", c.String("config"), name, err)
+		}
+		keys.AddAll(k)
+	}
+	return nil
 }

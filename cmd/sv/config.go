@@ -5,10 +5,17 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/frames"
+	"github.com/svtool/sv/live"
+	"github.com/svtool/sv/stream"
 )
 
 // configFlag is --config: the flags' values from a YAML file (sv all, sv serve).
@@ -29,6 +36,12 @@ func applyConfig(c *cli.Context) error {
 	var m map[string]any
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		return usagef("--config %s: %v", name, err)
+	}
+	if _, ok := m[streamsKey]; ok && hasFlag(c, "recording") {
+		delete(m, streamsKey) // streamOptions and authOptions read it
+		if _, err := streamSettings(c); err != nil {
+			return err
+		}
 	}
 	known := map[string]bool{}
 	for _, f := range c.Command.Flags {
@@ -81,4 +94,161 @@ func configValues(v any) ([]string, error) {
 	default:
 		return []string{fmt.Sprint(v)}, nil
 	}
+}
+
+// streamsKey is the --config file's mapping of the streams with settings of their own
+// (sv all): a stream's name to its settings, each the name of a packaging or analysis
+// flag, "recording", or "keys" (a list of "KEY [ACTION,...]").
+const streamsKey = "streams"
+
+// streamKeys is the setting of a stream's own keys.
+const streamKeys = "keys"
+
+// streamSettings reads the --config file's streams: a stream's name to its settings,
+// each setting's values as configValues gives them. Names and settings are checked.
+func streamSettings(c *cli.Context) (map[string]map[string][]string, error) {
+	name := c.String("config")
+	if name == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	var file struct {
+		Streams map[string]map[string]any `yaml:"streams"`
+	}
+	if err := yaml.Unmarshal(b, &file); err != nil {
+		return nil, usagef("--config %s: streams: %v", name, err)
+	}
+	out := make(map[string]map[string][]string, len(file.Streams))
+	for _, s := range slices.Sorted(maps.Keys(file.Streams)) {
+		if !stream.Valid(s) {
+			return nil, usagef("--config %s: streams: %q is not a stream name (letters, digits, - and _)", name, s)
+		}
+		settings := map[string][]string{}
+		for _, key := range slices.Sorted(maps.Keys(file.Streams[s])) {
+			if key != streamKeys && streamFlag(key) == nil {
+				return nil, usagef("--config %s: streams: %s: %s is not a setting of a stream (%s)", name, s, key, strings.Join(streamSettingNames(), ", "))
+			}
+			values, err := configValues(file.Streams[s][key])
+			if err != nil {
+				return nil, usagef("--config %s: streams: %s: %s: %v", name, s, key, err)
+			}
+			settings[key] = values
+		}
+		out[s] = settings
+	}
+	return out, nil
+}
+
+// recordingFlag is sv all's --recording.
+var recordingFlag = &cli.BoolFlag{Name: "recording", Value: true, Usage: "record every stream into --out's recordings/{stream} (--recording=false: package and analyse only)", EnvVars: []string{"SV_RECORDING"}}
+
+// streamFlag is the flag of sv all that a stream may set for itself, by name; nil if
+// there is none.
+func streamFlag(name string) cli.Flag {
+	for _, f := range slices.Concat(packagingFlags, analysisFlags, []cli.Flag{recordingFlag}) {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+// streamSettingNames are the settings a stream may have of its own.
+func streamSettingNames() []string {
+	var names []string
+	for _, f := range slices.Concat(packagingFlags, analysisFlags, []cli.Flag{recordingFlag}) {
+		names = append(names, f.Names()[0])
+	}
+	return append(names, streamKeys)
+}
+
+// streamOptions are the options of the streams the --config file gives settings of
+// their own: those settings over the command's (common, analysis).
+func streamOptions(c *cli.Context, common dash.Options, analysis frames.Options) (map[string]live.StreamOptions, error) {
+	settings, err := streamSettings(c)
+	if err != nil || len(settings) == 0 {
+		return nil, err
+	}
+	out := make(map[string]live.StreamOptions, len(settings))
+	for name, set := range settings {
+		v := streamValues{Context: c, set: map[string]any{}}
+		for key, values := range set {
+			if key == streamKeys {
+				continue
+			}
+			x, err := parseFlagValue(streamFlag(key), strings.Join(values, ","))
+			if err != nil {
+				return nil, usagef("--config %s: streams: %s: %s: %v", c.String("config"), name, key, err)
+			}
+			v.set[key] = x
+		}
+		o := live.StreamOptions{Dash: common, Frames: analysis, NoRecording: !v.Bool("recording")}
+		if err := packagingOptions(v, &o.Dash); err != nil {
+			return nil, fmt.Errorf("--config %s: streams: %s: %w", c.String("config"), name, err)
+		}
+		if err := analysisOptions(v, &o.Frames); err != nil {
+			return nil, fmt.Errorf("--config %s: streams: %s: %w", c.String("config"), name, err)
+		}
+		out[name] = o
+	}
+	return out, nil
+}
+
+// parseFlagValue parses s as flag f's value.
+func parseFlagValue(f cli.Flag, s string) (any, error) {
+	switch f.(type) {
+	case *cli.StringFlag:
+		return s, nil
+	case *cli.IntFlag:
+		return strconv.Atoi(s)
+	case *cli.BoolFlag:
+		return strconv.ParseBool(s)
+	case *cli.Float64Flag:
+		return strconv.ParseFloat(s, 64)
+	case *cli.DurationFlag:
+		return time.ParseDuration(s)
+	}
+	return nil, fmt.Errorf("%s cannot be set per stream", f.Names()[0])
+}
+
+// streamValues are a stream's own settings over the command's flags.
+type streamValues struct {
+	*cli.Context
+	set map[string]any // parsed
+}
+
+func (v streamValues) IsSet(name string) bool {
+	_, ok := v.set[name]
+	return ok || v.Context.IsSet(name)
+}
+
+func (v streamValues) String(name string) string { return value(v, name, v.Context.String) }
+func (v streamValues) Int(name string) int       { return value(v, name, v.Context.Int) }
+func (v streamValues) Bool(name string) bool     { return value(v, name, v.Context.Bool) }
+func (v streamValues) Float64(name string) float64 {
+	return value(v, name, v.Context.Float64)
+}
+func (v streamValues) Duration(name string) time.Duration {
+	return value(v, name, v.Context.Duration)
+}
+
+// value is the stream's own setting name, or else the command's.
+func value[T any](v streamValues, name string, flag func(string) T) T {
+	if x, ok := v.set[name].(T); ok {
+		return x
+	}
+	return flag(name)
+}
+
+// hasFlag reports whether c's command has the flag name.
+func hasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }

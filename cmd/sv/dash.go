@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,28 +38,20 @@ Examples:
    sv recv | sv dash --ladder 720p,480p,240p --time-url http://192.0.2.7:8000/time
    sv recv | sv dash --part 100ms --hls-audio same
    sv recv | sv dash --latency normal --seg 4s --window 30 --ffmpeg-log ffmpeg.log`,
-		Flags: []cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			inFlag,
 			&cli.StringFlag{Name: "out", Value: dash.DefaultOut, Usage: "output `DIR`", EnvVars: []string{"SV_OUT"}},
 			&cli.BoolFlag{Name: "force", Usage: "use --out even if it holds files sv dash did not write", EnvVars: []string{"SV_FORCE"}},
-			latencyFlag,
-			partFlag,
-			hlsAudioFlag,
-			videoFlag,
-			&cli.StringFlag{Name: "audio", Value: "auto", Usage: "auto (copy Opus and AAC, transcode the rest), copy, aac or none", EnvVars: []string{"SV_AUDIO"}},
-			&cli.StringFlag{Name: "ladder", Usage: "H.264 renditions for adaptive bitrate, e.g. `720p,480p,240p` (default: one)", EnvVars: []string{"SV_LADDER"}},
-			&cli.DurationFlag{Name: "seg", Usage: "segment duration", DefaultText: "1s low, 2s normal", EnvVars: []string{"SV_SEG"}},
-			&cli.IntFlag{Name: "window", Value: dash.DefaultWindow, Usage: "segments in the live manifest; older ones are deleted", EnvVars: []string{"SV_WINDOW"}},
+		}, packagingFlags, []cli.Flag{
 			&cli.BoolFlag{Name: "record", Usage: "keep every segment: a complete on-demand presentation when the input ends", EnvVars: []string{"SV_RECORD"}},
 			&cli.StringFlag{Name: "time-url", Value: dash.DefaultTimeURL, Usage: "clock the players sync to (sv serve's /time)", EnvVars: []string{"SV_TIME_URL"}},
 			ffmpegFlag,
 			ffmpegLogFlag,
-			&cli.StringFlag{Name: "preset", Value: dash.DefaultPreset, Usage: "x264 preset when transcoding (ultrafast .. medium)", EnvVars: []string{"SV_PRESET"}},
 			verboseFlag,
 			quietFlag,
 			progressFlag,
 			logFormatFlag,
-		},
+		}),
 		Action: dashAction,
 	}
 }
@@ -125,32 +118,16 @@ func dashOptions(c *cli.Context) (dash.Options, error) {
 	o := dash.Options{
 		Out:     c.String("out"),
 		Force:   c.Bool("force"),
-		Segment: c.Duration("seg"),
-		Window:  c.Int("window"),
 		Record:  c.Bool("record"),
 		TimeURL: c.String("time-url"),
 		FFmpeg:  c.String("ffmpeg"),
-		Preset:  c.String("preset"),
 	}
-	err := latencyAndVideo(c, &o)
-	if err != nil {
+	if err := packagingOptions(c, &o); err != nil {
 		return o, err
-	}
-	if o.Audio, err = dash.ParseAudioMode(c.String("audio")); err != nil {
-		return o, usagef("--audio: %v", err)
-	}
-	if o.Ladder, err = dash.ParseLadder(c.String("ladder")); err != nil {
-		return o, usagef("--ladder: %v", err)
 	}
 	switch {
 	case o.Out == "":
 		return o, usagef("--out must not be empty")
-	case c.IsSet("seg") && o.Segment < 100*time.Millisecond:
-		return o, usagef("--seg must be at least 100ms, not %s", o.Segment)
-	case o.Window < 1:
-		return o, usagef("--window must be at least 1, not %d (use --record to keep everything)", o.Window)
-	case o.Video == dash.VideoCopy && len(o.Ladder) > 1:
-		return o, usagef("--ladder needs transcoding: it cannot go with --video copy")
 	case o.TimeURL == "" || !(strings.HasPrefix(o.TimeURL, "http://") || strings.HasPrefix(o.TimeURL, "https://")):
 		return o, usagef("--time-url must be an http(s) URL, not %q", o.TimeURL)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/svtool/sv/dash"
+	"github.com/svtool/sv/frames"
 	"github.com/svtool/sv/serve"
 	"github.com/svtool/sv/ws"
 )
@@ -35,11 +36,32 @@ var (
 	frameAncestorsFlag = &cli.StringSliceFlag{Name: "frame-ancestors", Usage: "let pages of `ORIGIN` (as https://app.example; * for any) show sv's pages in a frame, /embed?stream= above all (repeatable)", EnvVars: []string{"SV_FRAME_ANCESTORS"}}
 	cacheFlag          = &cli.StringFlag{Name: "cache", Value: fmt.Sprintf("%dMiB", serve.DefaultCache>>20), Usage: "memory for the segments being written, each read once for all its viewers; past it, a viewer of one not held yet gets it whole once written (none: no bound)", EnvVars: []string{"SV_CACHE"}}
 
-	// Packaging: sv dash, sv all.
-	latencyFlag  = &cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}}
-	partFlag     = &cli.DurationFlag{Name: "part", Value: dash.DefaultPart, Usage: "LL-HLS part target (low latency)", EnvVars: []string{"SV_PART"}}
-	hlsAudioFlag = &cli.StringFlag{Name: "hls-audio", Value: "aac", Usage: "audio of the HLS playlists for Opus input: aac (an AAC rendition, for Apple's players) or same", EnvVars: []string{"SV_HLS_AUDIO"}}
-	videoFlag    = &cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}}
+	// packagingFlags are the packager's options: sv dash, sv all (and a stream of its own
+	// in sv all's --config file).
+	packagingFlags = []cli.Flag{
+		&cli.StringFlag{Name: "latency", Value: "low", Usage: "low (LL-DASH, chunked CMAF, 1s segments) or normal (2s segments)", EnvVars: []string{"SV_LATENCY"}},
+		&cli.DurationFlag{Name: "part", Value: dash.DefaultPart, Usage: "LL-HLS part target (low latency)", EnvVars: []string{"SV_PART"}},
+		&cli.StringFlag{Name: "hls-audio", Value: "aac", Usage: "audio of the HLS playlists for Opus input: aac (an AAC rendition, for Apple's players) or same", EnvVars: []string{"SV_HLS_AUDIO"}},
+		&cli.StringFlag{Name: "video", Value: "auto", Usage: "auto (copy H.264, transcode the rest), copy or h264", EnvVars: []string{"SV_VIDEO"}},
+		&cli.StringFlag{Name: "audio", Value: "auto", Usage: "auto (copy Opus and AAC, transcode the rest), copy, aac or none", EnvVars: []string{"SV_AUDIO"}},
+		&cli.StringFlag{Name: "ladder", Usage: "H.264 renditions for adaptive bitrate, e.g. `720p,480p,240p` (default: one)", EnvVars: []string{"SV_LADDER"}},
+		&cli.DurationFlag{Name: "seg", Usage: "segment duration", DefaultText: "1s low, 2s normal", EnvVars: []string{"SV_SEG"}},
+		&cli.IntFlag{Name: "window", Value: dash.DefaultWindow, Usage: "segments in the live manifest; older ones are deleted", EnvVars: []string{"SV_WINDOW"}},
+		&cli.StringFlag{Name: "preset", Value: dash.DefaultPreset, Usage: "x264 preset when transcoding (ultrafast .. medium)", EnvVars: []string{"SV_PRESET"}},
+	}
+
+	// analysisFlags are the analysis' options: sv frames, sv all (and a stream of its own
+	// in sv all's --config file).
+	analysisFlags = []cli.Flag{
+		&cli.IntFlag{Name: "width", Value: frames.DefaultWidth, Usage: "analysis width in pixels (even, 64 to 7680); the aspect ratio is kept", EnvVars: []string{"SV_WIDTH"}},
+		&cli.Float64Flag{Name: "fps", Usage: "analyse at most `N` frames per second (default: every frame)", EnvVars: []string{"SV_FPS"}},
+		&cli.Float64Flag{Name: "scene", Value: frames.DefaultSceneThreshold, Usage: "scene score (0-1) from which a frame is a cut; FFmpeg's scdet threshold / 100", EnvVars: []string{"SV_SCENE"}},
+		&cli.Float64Flag{Name: "black-pixel", Value: frames.DefaultBlackPixel, Usage: "luma (0-1) at or below which a pixel is black", EnvVars: []string{"SV_BLACK_PIXEL"}},
+		&cli.Float64Flag{Name: "black-ratio", Value: frames.DefaultBlackRatio, Usage: "share of black pixels (0-1) that makes a frame black", EnvVars: []string{"SV_BLACK_RATIO"}},
+		&cli.DurationFlag{Name: "black-min", Value: frames.DefaultBlackMin, Usage: "shortest black stretch reported", EnvVars: []string{"SV_BLACK_MIN"}},
+		&cli.Float64Flag{Name: "freeze-noise", Value: frames.DefaultFreezeNoise, Usage: "mean luma difference (0-1) under which a frame repeats the last", EnvVars: []string{"SV_FREEZE_NOISE"}},
+		&cli.DurationFlag{Name: "freeze-min", Value: frames.DefaultFreezeMin, Usage: "shortest frozen stretch reported", EnvVars: []string{"SV_FREEZE_MIN"}},
+	}
 
 	// The stages that read a stream: sv dash, sv frames.
 	inFlag = &cli.StringFlag{Name: "in", Usage: "read the stream from `FILE` instead of stdin (- for stdin)", EnvVars: []string{"SV_IN"}}
@@ -93,20 +115,68 @@ func allowedHosts(c *cli.Context) []string {
 	return append(hosts, c.StringSlice("allow-host")...)
 }
 
-// latencyAndVideo parses --latency and --video.
-func latencyAndVideo(c *cli.Context, o *dash.Options) error {
+// flagValues is what the option parsers read: a command's flags (*cli.Context), or a
+// stream's own settings over them (streamValues).
+type flagValues interface {
+	String(name string) string
+	Int(name string) int
+	Bool(name string) bool
+	Float64(name string) float64
+	Duration(name string) time.Duration
+	IsSet(name string) bool
+}
+
+// packagingOptions reads packagingFlags into o; mistakes are usage errors.
+func packagingOptions(v flagValues, o *dash.Options) error {
 	var err error
-	if o.Latency, err = dash.ParseLatency(c.String("latency")); err != nil {
+	if o.Latency, err = dash.ParseLatency(v.String("latency")); err != nil {
 		return usagef("--latency: %v", err)
 	}
-	if o.Video, err = dash.ParseVideoMode(c.String("video")); err != nil {
+	if o.Video, err = dash.ParseVideoMode(v.String("video")); err != nil {
 		return usagef("--video: %v", err)
 	}
-	if o.HLSAudio, err = dash.ParseHLSAudio(c.String("hls-audio")); err != nil {
+	if o.HLSAudio, err = dash.ParseHLSAudio(v.String("hls-audio")); err != nil {
 		return usagef("--hls-audio: %v", err)
 	}
-	if o.Part = c.Duration("part"); o.Part < 20*time.Millisecond {
+	if o.Audio, err = dash.ParseAudioMode(v.String("audio")); err != nil {
+		return usagef("--audio: %v", err)
+	}
+	if o.Ladder, err = dash.ParseLadder(v.String("ladder")); err != nil {
+		return usagef("--ladder: %v", err)
+	}
+	o.Part, o.Segment, o.Window, o.Preset = v.Duration("part"), v.Duration("seg"), v.Int("window"), v.String("preset")
+	switch {
+	case o.Part < 20*time.Millisecond:
 		return usagef("--part must be at least 20ms, not %s", o.Part)
+	case v.IsSet("seg") && o.Segment < 100*time.Millisecond:
+		return usagef("--seg must be at least 100ms, not %s", o.Segment)
+	case o.Window < 1:
+		return usagef("--window must be at least 1, not %d", o.Window)
+	case o.Video == dash.VideoCopy && len(o.Ladder) > 1:
+		return usagef("--ladder needs transcoding: it cannot go with --video copy")
+	}
+	return nil
+}
+
+// analysisOptions reads analysisFlags into o; mistakes are usage errors.
+func analysisOptions(v flagValues, o *frames.Options) error {
+	o.Width, o.FPS, o.SceneThreshold = v.Int("width"), v.Float64("fps"), v.Float64("scene")
+	o.BlackPixel, o.BlackRatio, o.BlackMin = v.Float64("black-pixel"), v.Float64("black-ratio"), v.Duration("black-min")
+	o.FreezeNoise, o.FreezeMin = v.Float64("freeze-noise"), v.Duration("freeze-min")
+	switch {
+	case o.Width < 64 || o.Width > 7680 || o.Width%2 != 0:
+		return usagef("--width must be an even number from 64 to 7680, not %d", o.Width)
+	case o.FPS < 0:
+		return usagef("--fps must not be negative, not %v", o.FPS)
+	case o.BlackMin <= 0:
+		return usagef("--black-min must be positive, not %s", o.BlackMin)
+	case o.FreezeMin <= 0:
+		return usagef("--freeze-min must be positive, not %s", o.FreezeMin)
+	}
+	for _, f := range []string{"scene", "black-pixel", "black-ratio", "freeze-noise"} {
+		if x := v.Float64(f); !(x > 0 && x <= 1) {
+			return usagef("--%s must be above 0 and at most 1, not %v", f, x)
+		}
 	}
 	return nil
 }

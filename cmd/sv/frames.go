@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,17 +38,10 @@ Examples:
    sv frames --in testdata/h264-cuts.webm --events-only
    sv recv | sv frames --fps 5 --thumbs thumbs --every 10s > frames.jsonl
    sv frames --black-min 500ms --freeze-min 1s < recording.webm | jq 'select(.type != "frame")'`,
-		Flags: []cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			inFlag,
 			&cli.BoolFlag{Name: "events-only", Usage: "print only events and the summary, not every frame", EnvVars: []string{"SV_EVENTS_ONLY"}},
-			&cli.IntFlag{Name: "width", Value: frames.DefaultWidth, Usage: "analysis width in pixels (even, 64 to 7680); the aspect ratio is kept", EnvVars: []string{"SV_WIDTH"}},
-			&cli.Float64Flag{Name: "fps", Usage: "analyse at most `N` frames per second (default: every frame)", EnvVars: []string{"SV_FPS"}},
-			&cli.Float64Flag{Name: "scene", Value: frames.DefaultSceneThreshold, Usage: "scene score (0-1) from which a frame is a cut; FFmpeg's scdet threshold / 100", EnvVars: []string{"SV_SCENE"}},
-			&cli.Float64Flag{Name: "black-pixel", Value: frames.DefaultBlackPixel, Usage: "luma (0-1) at or below which a pixel is black", EnvVars: []string{"SV_BLACK_PIXEL"}},
-			&cli.Float64Flag{Name: "black-ratio", Value: frames.DefaultBlackRatio, Usage: "share of black pixels (0-1) that makes a frame black", EnvVars: []string{"SV_BLACK_RATIO"}},
-			&cli.DurationFlag{Name: "black-min", Value: frames.DefaultBlackMin, Usage: "shortest black stretch reported", EnvVars: []string{"SV_BLACK_MIN"}},
-			&cli.Float64Flag{Name: "freeze-noise", Value: frames.DefaultFreezeNoise, Usage: "mean luma difference (0-1) under which a frame repeats the last", EnvVars: []string{"SV_FREEZE_NOISE"}},
-			&cli.DurationFlag{Name: "freeze-min", Value: frames.DefaultFreezeMin, Usage: "shortest frozen stretch reported", EnvVars: []string{"SV_FREEZE_MIN"}},
+		}, analysisFlags, []cli.Flag{
 			&cli.StringFlag{Name: "thumbs", Usage: "write JPEG thumbnails, named by timestamp in ms, into `DIR`", EnvVars: []string{"SV_THUMBS"}},
 			&cli.DurationFlag{Name: "every", Value: frames.DefaultThumbEvery, Usage: "a thumbnail every so much media time (and one at each scene cut)", EnvVars: []string{"SV_EVERY"}},
 			&cli.BoolFlag{Name: "low-delay", Usage: "decode each frame as it arrives (default: on for pipes, off for files)", EnvVars: []string{"SV_LOW_DELAY"}},
@@ -57,7 +51,7 @@ Examples:
 			quietFlag,
 			progressFlag,
 			logFormatFlag,
-		},
+		}),
 		Action: framesAction,
 	}
 }
@@ -141,43 +135,19 @@ func framesSetup(c *cli.Context, o *frames.Options) (in io.Reader, finish func()
 // framesOptions turns the flags into frames.Options; mistakes are usage errors.
 func framesOptions(c *cli.Context) (frames.Options, error) {
 	o := frames.Options{
-		Width:          c.Int("width"),
-		FPS:            c.Float64("fps"),
-		SceneThreshold: c.Float64("scene"),
-		BlackPixel:     c.Float64("black-pixel"),
-		BlackRatio:     c.Float64("black-ratio"),
-		BlackMin:       c.Duration("black-min"),
-		FreezeNoise:    c.Float64("freeze-noise"),
-		FreezeMin:      c.Duration("freeze-min"),
-		ThumbDir:       c.String("thumbs"),
-		ThumbEvery:     c.Duration("every"),
-		LowDelay:       c.Bool("low-delay"),
-		FFmpeg:         c.String("ffmpeg"),
+		ThumbDir:   c.String("thumbs"),
+		ThumbEvery: c.Duration("every"),
+		LowDelay:   c.Bool("low-delay"),
+		FFmpeg:     c.String("ffmpeg"),
 	}
-	between := func(name string, v float64) error {
-		if !(v > 0 && v <= 1) {
-			return usagef("--%s must be above 0 and at most 1, not %v", name, v)
-		}
-		return nil
+	if err := analysisOptions(c, &o); err != nil {
+		return o, err
 	}
 	switch {
-	case o.Width < 64 || o.Width > 7680 || o.Width%2 != 0:
-		return o, usagef("--width must be an even number from 64 to 7680, not %d", o.Width)
-	case o.FPS < 0:
-		return o, usagef("--fps must not be negative, not %v", o.FPS)
-	case o.BlackMin <= 0:
-		return o, usagef("--black-min must be positive, not %s", o.BlackMin)
-	case o.FreezeMin <= 0:
-		return o, usagef("--freeze-min must be positive, not %s", o.FreezeMin)
 	case o.ThumbEvery <= 0:
 		return o, usagef("--every must be positive, not %s", o.ThumbEvery)
 	case c.IsSet("every") && o.ThumbDir == "":
 		return o, usagef("--every needs --thumbs DIR")
-	}
-	for _, f := range []string{"scene", "black-pixel", "black-ratio", "freeze-noise"} {
-		if err := between(f, c.Float64(f)); err != nil {
-			return o, err
-		}
 	}
 	return o, nil
 }

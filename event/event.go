@@ -67,6 +67,7 @@ const (
 	CauseKicked    = "kicked"     // the server's operator stopped it (the API)
 	CauseShutdown  = "shutdown"   // the server is stopping
 	CauseIdle      = "idle"       // the publisher sent nothing for too long
+	CauseBehind    = "behind"     // the stream's media time fell too far behind the clock
 	CauseError     = "error"      // sv refused its input or could not store it (Error)
 )
 

@@ -379,3 +379,32 @@ func stalledAnalysis(t *testing.T) (data []byte, offsets []int64, headerEnd int6
 	b.stage = stage.run
 	return data, offsets, headerEnd, stage, b
 }
+
+// TestCursorBehind: the media clock runs from the first frame, the same file again (a new
+// stream header) starts it anew, and 1% of the time is forgiven.
+func TestCursorBehind(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.Dir(), "h264-video-only.webm")) // 10 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1e9, 0)
+	c := cursor{clock: func() time.Time { return now }}
+	if d := c.behind(); d != 0 {
+		t.Errorf("before any frame: %s", d)
+	}
+	c.write(data, media.Unknown) // 10 s of media at once: ahead of the clock
+	if d := c.behind(); d > -9*time.Second {
+		t.Errorf("10 s of media in no time: %s behind, want 9 s ahead or more", d)
+	}
+	now = now.Add(40 * time.Second) // the same file again, 40 s later: a new stream
+	c.write(data, media.Unknown)
+	if d := c.behind(); d > -9*time.Second {
+		t.Errorf("a new stream header: %s behind, want its own clock (9 s ahead or more)", d)
+	}
+	now = now.Add(100 * time.Second) // no media for 100 s after the new stream's 10
+	c.write(nil, media.Unknown)
+	span := c.media - c.media0
+	if d, want := c.behind(), 100*time.Second-span-time.Second; d != want {
+		t.Errorf("100 s later: %s behind, want %s (100 s less %s of media less 1 s of drift)", d, want, span)
+	}
+}

@@ -31,12 +31,41 @@ type cursor struct {
 	joinAt   int64
 	joinTime time.Duration
 	frames   []int64
+
+	// The media clock: when the write with the first frame since the last stream header
+	// came (wall0), that frame's time (media0), and the latest frame time since (media).
+	now    time.Time        // of the current write
+	clock  func() time.Time // time.Now when nil
+	timed  bool
+	wall0  time.Time
+	media0 time.Duration
+	media  time.Duration
 }
+
+// behind is how far the stream's media time has fallen behind the clock since its first
+// frame (and since each new stream header), as of the last write, less 1% of that time
+// (driftAllowance); negative when ahead. A recorder's clock drifts from the server's by
+// far less: a stream of days must not fall behind by drift alone.
+func (c *cursor) behind() time.Duration {
+	if !c.timed {
+		return 0
+	}
+	wall := c.now.Sub(c.wall0)
+	return wall - (c.media - c.media0) - wall/driftAllowance
+}
+
+// driftAllowance: behind forgives 1/driftAllowance of the time.
+const driftAllowance = 100
 
 // write scans p, the stream's next bytes.
 func (c *cursor) write(p []byte, kind media.Kind) {
 	c.joinAt = -1
 	c.frames = c.frames[:0]
+	if c.clock != nil {
+		c.now = c.clock()
+	} else {
+		c.now = time.Now()
+	}
 	if c.sc == nil && c.failed == nil {
 		if kind == media.Unknown {
 			kind = media.Sniff(p)
@@ -71,6 +100,7 @@ func (c *cursor) event(e media.Event) error {
 			c.video = e.Track
 		}
 	case media.EventHeader:
+		c.timed = false // a new stream: its own clock
 		start := e.Offset - e.Size
 		if c.recentAt >= 0 && start >= c.recentAt && e.Offset <= c.recentAt+int64(len(c.recent)) {
 			c.header = append(c.header[:0], c.recent[start-c.recentAt:e.Offset-c.recentAt]...)
@@ -85,6 +115,10 @@ func (c *cursor) event(e media.Event) error {
 		// write stays reachable: joinAt is its offset or an earlier one.
 		c.trim(min(e.Offset, c.keep()))
 	case media.EventBlock:
+		if !c.timed {
+			c.timed, c.wall0, c.media0, c.media = true, c.now, e.Time, e.Time
+		}
+		c.media = max(c.media, e.Time)
 		if e.Track == c.video && c.video != 0 {
 			c.frames = append(c.frames, e.Offset)
 		}

@@ -95,6 +95,7 @@ const (
 	DefaultAnalysisLag    = 5 * time.Second
 	DefaultStopGrace      = 3 * time.Second
 	DefaultReconnect      = 5 * time.Second
+	DefaultMaxBehind      = 30 * time.Second
 )
 
 // ErrTooMany refuses a publisher when Options.MaxStreams streams are live (HTTP 503).
@@ -171,6 +172,13 @@ type Options struct {
 	// players with it. 0 means DefaultReconnect; a negative value ends every presentation
 	// with its session.
 	Reconnect time.Duration
+	// MaxBehind is how far a stream's media time may fall behind the clock, since its
+	// first frame (and since each new stream header), beyond 1% of that time (clock
+	// drift), before its publisher is closed (1008, ws.ErrBehind; publish_end cause
+	// "behind"): a publisher that sends whole messages with little media in them, or one
+	// whose network cannot carry its stream, keeps no viewer watching. 0 means
+	// DefaultMaxBehind; negative, no bound.
+	MaxBehind time.Duration
 	// OnSession, if set, is called when a session has ended, with what it did.
 	OnSession func(SessionStats)
 	// Events, if set, receives what happens to the streams as it happens (package
@@ -247,6 +255,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.StopGrace <= 0 {
 		o.StopGrace = DefaultStopGrace
+	}
+	if o.MaxBehind == 0 {
+		o.MaxBehind = DefaultMaxBehind
 	}
 	log := o.Log
 	if log == nil {

@@ -3,6 +3,7 @@ package live
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -580,5 +581,41 @@ func TestStopEndsPresentation(t *testing.T) {
 	m, _ := os.ReadFile(mpd)
 	if !bytes.Contains(m, []byte(`<Period id="1"`)) || pres == "" || presentationID(mpd) != pres {
 		t.Errorf("after the reconnect, want the presentation %q going on in a second period:\n%s", pres, m)
+	}
+}
+
+// TestMaxBehind: a publisher whose media time falls more than MaxBehind behind the clock
+// (here one sending 250 ms of media every 500 ms) is closed with 1008, every byte it
+// sent before that recorded, and the end counted with its cause.
+func TestMaxBehind(t *testing.T) {
+	testenv.RequireFFmpeg(t)
+	out := t.TempDir()
+	addr, _ := serveTest(t, Options{Out: out, MaxBehind: time.Second})
+	f, err := os.Open(filepath.Join(testenv.Dir(), "h264-video-only.webm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var sent int64
+	err = ws.Publish(context.Background(), "ws://"+addr+"/ingest/slow", f, ws.PublishOptions{
+		Chunk:  250 * time.Millisecond,
+		OnSend: func(s ws.Sent) { sent = s.Total; time.Sleep(500 * time.Millisecond) },
+	})
+	var ce *ws.CloseError
+	if !errors.As(err, &ce) || ce.Code != 1008 || !strings.Contains(ce.Reason, "media time behind the clock") {
+		t.Fatalf("publishing at half speed: %v, want a close 1008 for media time behind the clock", err)
+	}
+	if sent >= 379580 {
+		t.Errorf("the whole file was sent (%d bytes) before the close", sent)
+	}
+	testenv.WaitFor(t, "the end counted with cause behind", func() bool {
+		return metricValue(t, addr, `sv_publisher_ends_total{cause="behind",stream="slow"}`) == 1
+	})
+	recs, _ := filepath.Glob(filepath.Join(out, "recordings", "slow", "*.webm"))
+	if len(recs) != 1 {
+		t.Fatalf("recordings: %v", recs)
+	}
+	if fi, err := os.Stat(recs[0]); err != nil || fi.Size() == 0 || fi.Size() > sent {
+		t.Errorf("recording %v: %v bytes, the publisher sent %d", recs[0], fi, sent)
 	}
 }

@@ -172,6 +172,13 @@ func (sess *session) Write(p []byte) (int, error) {
 	}
 
 	sess.cur.write(p, st.Kind)
+	if limit := sess.srv.o.MaxBehind; limit > 0 && !sess.behind {
+		if d := sess.cur.behind(); d > limit {
+			sess.behind = true
+			sess.log.Warn("closing the publisher: its media time is behind the clock", "behind", d.Round(time.Millisecond), "max", limit)
+			sess.pub.Stop(fmt.Errorf("%w by %s (at most %s)", ws.ErrBehind, d.Round(100*time.Millisecond), limit))
+		}
+	}
 	sess.dash.feed(p, &sess.cur)
 	sess.analysis.feed(p, &sess.cur)
 	return len(p), nil
@@ -322,6 +329,8 @@ func endCause(cause, recErr error) string {
 		return event.CauseKicked
 	case errors.Is(cause, ws.ErrIdle):
 		return event.CauseIdle
+	case errors.Is(cause, ws.ErrBehind):
+		return event.CauseBehind
 	case errors.Is(cause, ws.ErrLost), errors.Is(cause, io.EOF), errors.Is(cause, io.ErrUnexpectedEOF), errors.As(cause, &ne):
 		return event.CauseDropped
 	default:

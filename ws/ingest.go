@@ -81,6 +81,9 @@ var (
 	// ErrUnfinished: the publishers' unfinished messages together held more than
 	// Ingest.MaxUnfinished, and this one's took them past it.
 	ErrUnfinished = errors.New("unfinished messages hold too much memory")
+	// ErrBehind: the stream's media time fell too far behind the clock (a sink's
+	// Publisher.Stop: sv all's Options.MaxBehind); closed with 1008.
+	ErrBehind = errors.New("media time behind the clock")
 	// ErrLost: the connection ended without a close frame.
 	ErrLost = errors.New("publisher connection lost without a close frame")
 	// ErrShutdown: the server is shutting down.
@@ -518,7 +521,7 @@ func closeCode(cause, serr error) (ws.StatusCode, string) {
 		return ws.StatusUnsupportedData, truncate(cause.Error())
 	case errors.Is(cause, ErrTooLarge):
 		return ws.StatusMessageTooBig, truncate(cause.Error())
-	case errors.Is(cause, ErrIdle), errors.Is(cause, ErrUnfinished):
+	case errors.Is(cause, ErrIdle), errors.Is(cause, ErrUnfinished), errors.Is(cause, ErrBehind):
 		return ws.StatusPolicyViolation, truncate(cause.Error())
 	case errors.Is(cause, ErrShutdown):
 		return ws.StatusGoingAway, truncate(cause.Error())

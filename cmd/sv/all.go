@@ -95,6 +95,7 @@ Examples:
 			recordingFlag,
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
 			&cli.DurationFlag{Name: "reconnect", Value: live.DefaultReconnect, Usage: "how long a stream's presentation waits for a publisher whose connection dropped to come back before its manifests say it has ended (players keep playing across a reconnect within it); a publisher that stops ends it at once", EnvVars: []string{"SV_RECONNECT"}},
+			&cli.DurationFlag{Name: "max-behind", Value: live.DefaultMaxBehind, Usage: "close a publisher (1008) whose media time falls this far behind the clock: one that sends too little media, or whose network cannot carry its stream (0: no bound)", EnvVars: []string{"SV_MAX_BEHIND"}},
 			&cli.DurationFlag{Name: "stop-grace", Value: live.DefaultStopGrace, Usage: "on Ctrl-C, how long live streams may take to finish on their own (manifests, analyses, seekable copies) before their FFmpeg are stopped", EnvVars: []string{"SV_STOP_GRACE"}},
 			&cli.BoolFlag{Name: "seekable", Value: true, Usage: "when a stream ends, also write a seekable copy of its recording (FFmpeg, streams copied)", EnvVars: []string{"SV_SEEKABLE"}},
 			&cli.StringFlag{Name: "time-url", Usage: "the clock `URL` put in the manifests (default: this server's /time; set it when players reach the server by another address)", EnvVars: []string{"SV_TIME_URL"}},
@@ -327,6 +328,7 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 		NoRecording:    !c.Bool("recording"),
 		StopGrace:      c.Duration("stop-grace"),
 		Reconnect:      c.Duration("reconnect"),
+		MaxBehind:      c.Duration("max-behind"),
 		Version:        versionString(),
 		Log:            log,
 	}
@@ -354,6 +356,9 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 	}
 	if o.Reconnect == 0 {
 		o.Reconnect = -1 // end with the session
+	}
+	if o.MaxBehind == 0 {
+		o.MaxBehind = -1 // no bound
 	}
 	if _, _, err := net.SplitHostPort(c.String("listen")); err != nil {
 		return o, nil, usagef("--listen: want host:port, got %q", c.String("listen"))

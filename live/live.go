@@ -128,6 +128,9 @@ type Options struct {
 	AllowOrigins []string
 	// FrameAncestors: the origins whose pages may frame sv's (serve.Options).
 	FrameAncestors []string
+	// BasePath is the path a reverse proxy serves sv under, as /sv (serve.Options): the
+	// ingest, the API and the rest are reached under it too, and the MPD's clock.
+	BasePath string
 	// AllowHosts, when set, are the names (and addresses) publishers may reach the
 	// server by, besides loopback ones ("*" for any): ws.Ingest.AllowHost.
 	AllowHosts []string
@@ -274,6 +277,7 @@ func New(o Options) (*Server, error) {
 		Ingest:         serve.SameOriginIngest,
 		TokenRequired:  o.Auth.Protects(auth.Publish),
 		FrameAncestors: o.FrameAncestors,
+		BasePath:       o.BasePath,
 		Auth:           o.Auth,
 		Version:        o.Version,
 		Log:            log,
@@ -347,9 +351,9 @@ func (s *Server) authorized(action auth.Action, next http.Handler) http.Handler 
 	})
 }
 
-// Handler is the whole site: /ingest/{stream}, /healthz, /metrics and everything
-// serve.Server serves.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the whole site: /ingest/{stream}, /healthz, /metrics, /api/ and everything
+// serve.Server serves, under Options.BasePath too.
+func (s *Server) Handler() http.Handler { return serve.StripBase(s.o.BasePath, s.mux) }
 
 // Serve serves ln until ctx ends, then closes the publishers, finishes every session
 // (recordings fsynced, manifests static, summaries written, FFmpeg gone) and returns. It
@@ -361,14 +365,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if s.o.TLS != nil {
 			scheme = "https://"
 		}
-		s.timeURL = scheme + timeHost(ln.Addr()) + "/time"
+		s.timeURL = scheme + timeHost(ln.Addr()) + strings.TrimSuffix(s.o.BasePath, "/") + "/time"
 	}
 	s.mu.Unlock()
 	// Publishers are told at once, not after the HTTP server's shutdown grace: their
 	// connections are hijacked, which http.Server.Shutdown does not wait for.
 	stopSessions := context.AfterFunc(ctx, s.stop)
 	defer stopSessions()
-	err := serve.Serve(ctx, ln, s.mux, s.o.TLS, s.log)
+	err := serve.Serve(ctx, ln, s.Handler(), s.o.TLS, s.log)
 	s.Close()
 	return err
 }

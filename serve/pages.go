@@ -28,7 +28,7 @@ type Config struct {
 	Ingest string `json:"ingest"`
 	// TokenRequired says the ingest refuses publishers without a token.
 	TokenRequired bool `json:"tokenRequired"`
-	// Time is the clock the pages sync to: /time.
+	// Time is the clock the pages sync to: /time (under Options.BasePath, as the rest).
 	Time string `json:"time"`
 	// Media is the URL pattern of a stream's folder: /live/{stream}/.
 	Media string `json:"media"`
@@ -46,11 +46,11 @@ func (s *Server) Config() Config {
 	return Config{
 		Ingest:        s.o.Ingest,
 		TokenRequired: s.o.TokenRequired,
-		Time:          "/time",
-		Media:         stream.MediaPattern,
-		Manifest:      stream.MediaPattern + stream.Manifest,
-		Playlist:      stream.MediaPattern + stream.Playlist,
-		Events:        stream.MediaPattern + stream.EventsName,
+		Time:          s.o.BasePath + "/time",
+		Media:         s.o.BasePath + stream.MediaPattern,
+		Manifest:      s.o.BasePath + stream.MediaPattern + stream.Manifest,
+		Playlist:      s.o.BasePath + stream.MediaPattern + stream.Playlist,
+		Events:        s.o.BasePath + stream.MediaPattern + stream.EventsName,
 		Version:       s.o.Version,
 	}
 }

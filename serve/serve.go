@@ -99,7 +99,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -186,6 +188,11 @@ type Options struct {
 	// the player alone, above all), besides sv's own: as https://app.example, or * for
 	// any.
 	FrameAncestors []string
+	// BasePath is the path that a reverse proxy serves sv under, as /sv: the URLs that
+	// the pages learn (/config.json: the ingest when it is SameOriginIngest, the media,
+	// the clock) start with it, and requests may come with it (it is stripped) or
+	// without (a proxy that strips it). The pages use relative URLs. "" for none.
+	BasePath string
 	// Version is shown by the pages; optional.
 	Version string
 	// Log receives a record for each response that failed on the server's side (debug
@@ -280,6 +287,13 @@ var ErrRoot = errors.New("media root is not a readable directory")
 func New(o Options) (*Server, error) {
 	if o.Ingest == "" {
 		o.Ingest = DefaultIngest
+	}
+	if err := CheckBasePath(o.BasePath); err != nil {
+		return nil, err
+	}
+	o.BasePath = strings.TrimSuffix(o.BasePath, "/")
+	if o.BasePath != "" && o.Ingest == SameOriginIngest {
+		o.Ingest = "{ws}://{host}" + o.BasePath + stream.IngestPrefix + "{stream}"
 	}
 	if err := checkIngest(o.Ingest); err != nil {
 		return nil, err
@@ -384,7 +398,49 @@ func (s *Server) Stats() Stats {
 // Handler returns the whole site: pages, assets, config, time, streams, media and events.
 // Mount it at "/"; sv all routes /ingest/ elsewhere first.
 func (s *Server) Handler() http.Handler {
-	return s.withWriteDeadlines(s.methods(s.mux))
+	return StripBase(s.o.BasePath, s.withWriteDeadlines(s.methods(s.mux)))
+}
+
+// CheckBasePath accepts "" or a path such as /sv: a leading slash, no query, no "." or
+// ".." segments.
+func CheckBasePath(base string) error {
+	if base == "" || base == "/" {
+		return nil
+	}
+	clean := path.Clean(base)
+	if !strings.HasPrefix(base, "/") || strings.ContainsAny(base, "?#%{} ") || clean != strings.TrimSuffix(base, "/") {
+		return fmt.Errorf("base path %q: want a clean absolute path such as /sv", base)
+	}
+	return nil
+}
+
+// StripBase serves a request whose path starts with base (a BasePath, without its final
+// slash) as if it did not, and one without it as it is: sv works behind a proxy that
+// keeps the prefix and behind one that strips it. base itself is redirected to base/.
+func StripBase(base string, h http.Handler) http.Handler {
+	base = strings.TrimSuffix(base, "/")
+	if base == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == base {
+			http.Redirect(w, r, base+"/", http.StatusMovedPermanently)
+			return
+		}
+		rest, ok := strings.CutPrefix(p, base+"/")
+		if !ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.URL = new(url.URL)
+		*r2.URL = *r.URL
+		r2.URL.Path = "/" + rest
+		r2.URL.RawPath = ""
+		h.ServeHTTP(w, r2)
+	})
 }
 
 // Media returns the handler of /live/ alone (media files and events), for a mux that

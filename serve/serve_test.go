@@ -582,3 +582,41 @@ func FuzzMPDTracks(f *testing.F) {
 		}
 	})
 }
+
+// TestBasePath: under a base path the pages learn URLs with it, and every route answers
+// with it (a proxy that keeps it) and without (one that strips it); the base itself is
+// redirected to base/. The pages use relative URLs only.
+func TestBasePath(t *testing.T) {
+	ts := newTestServer(t, Options{BasePath: "/sv/", Ingest: SameOriginIngest})
+	ts.write(t, "manifest.mpd", []byte(`<MPD type="static"></MPD>`))
+	for _, prefix := range []string{"/sv", ""} {
+		var cfg Config
+		resp, body := ts.get(t, "GET", prefix+"/config.json", nil)
+		if err := json.Unmarshal(body, &cfg); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("%s/config.json: %d %v", prefix, resp.StatusCode, err)
+		}
+		if cfg.Ingest != "{ws}://{host}/sv/ingest/{stream}" || cfg.Media != "/sv/live/{stream}/" || cfg.Time != "/sv/time" || cfg.Manifest != "/sv/live/{stream}/manifest.mpd" {
+			t.Errorf("%s/config.json: %+v", prefix, cfg)
+		}
+		for _, p := range []string{"/live/cam/manifest.mpd", "/view", "/time", "/streams.json", "/assets/view.js"} {
+			if resp, _ := ts.get(t, "GET", prefix+p, nil); resp.StatusCode != 200 {
+				t.Errorf("%s%s: %d", prefix, p, resp.StatusCode)
+			}
+		}
+	}
+	resp, _ := ts.get(t, "GET", "/sv", nil)
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/sv/" {
+		t.Errorf("/sv: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, page := range []string{"/", "/view", "/capture", "/embed"} {
+		_, body := ts.get(t, "GET", page, nil)
+		if m := regexp.MustCompile(`(?:href|src|action)="/[^"]*"`).Find(body); m != nil {
+			t.Errorf("%s has an absolute URL: %s", page, m)
+		}
+	}
+	for _, bad := range []string{"sv", "/sv/../x", "/a?b", "/a b", "//sv"} {
+		if _, err := New(Options{Root: ts.root, BasePath: bad}); err == nil {
+			t.Errorf("base path %q accepted", bad)
+		}
+	}
+}

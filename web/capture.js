@@ -175,7 +175,7 @@
     $('preview').srcObject = st.media;
     st.mime = chooseMime(s, st.media.getAudioTracks().length > 0);
     setText('mime', st.mime || 'browser default');
-    $('view-link').href = '/view?stream=' + encodeURIComponent(s.stream);
+    $('view-link').href = 'view?stream=' + encodeURIComponent(s.stream);
     st.attempt = 0;
     connect();
   }
@@ -461,7 +461,7 @@
         this.requestFrame();
       };
       try {
-        this.worker = new Worker('/assets/ticker.js');
+        this.worker = new Worker('assets/ticker.js');
         this.worker.onmessage = onTick;
         this.worker.postMessage({ period });
       } catch (e) {
@@ -556,7 +556,7 @@
     if (p('audio') === '0') $('mic').value = 'none';
     fillCodecs();
     if (p('codec')) $('codec').value = p('codec');
-    $('view-link').href = '/view?stream=' + encodeURIComponent($('stream').value);
+    $('view-link').href = 'view?stream=' + encodeURIComponent($('stream').value);
     $('start').onclick = start;
     $('stop').onclick = stop;
     $('settings').onsubmit = (e) => { e.preventDefault(); start(); };

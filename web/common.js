@@ -7,7 +7,7 @@
   let configPromise = null;
   function config() {
     if (!configPromise) {
-      configPromise = fetch('/config.json', { cache: 'no-store' }).then((r) => {
+      configPromise = fetch('config.json', { cache: 'no-store' }).then((r) => {
         if (!r.ok) throw new Error('config.json: HTTP ' + r.status);
         return r.json();
       });

@@ -29,7 +29,7 @@
   async function refresh() {
     let streams = [];
     try {
-      const r = await fetch('/streams.json', { cache: 'no-store' });
+      const r = await fetch('streams.json', { cache: 'no-store' });
       streams = (await r.json()).streams || [];
     } catch (e) {
       return;
@@ -39,11 +39,11 @@
     for (const s of streams) {
       const row = body.insertRow();
       const q = '?stream=' + encodeURIComponent(s.name);
-      cell(row, link(s.name, '/view' + q));
+      cell(row, link(s.name, 'view' + q));
       const state = [s.live ? 'live' : 'ended', s.dash ? 'DASH' : '', s.hls ? 'HLS' : '', s.events ? 'analysis' : ''];
       cell(row, state.filter(Boolean).join(' · ')).className = s.live ? 'live' : '';
       cell(row, ago(s.updated));
-      cell(row, [link('view', '/view' + q), ' ', link('capture', '/capture' + q)]);
+      cell(row, [link('view', 'view' + q), ' ', link('capture', 'capture' + q)]);
     }
     $('empty').hidden = streams.length > 0;
   }

@@ -14,8 +14,8 @@
   'use strict';
   const { $, setText } = sv;
 
-  const DASH_SCRIPT = '/assets/vendor/dash.all.min.js';
-  const HLS_SCRIPT = '/assets/vendor/hls.min.js';
+  const DASH_SCRIPT = 'assets/vendor/dash.all.min.js';
+  const HLS_SCRIPT = 'assets/vendor/hls.min.js';
   const POLL = 1000; // ms between looks at /streams.json while a stream plays
   const POLL_SOON = 250; // ms between looks while waiting for one to start, for SOON ms
   const WAIT = 20; // s a look at a stream that is not live waits for it (/streams.json?wait)
@@ -290,7 +290,7 @@
     const wait = !st.tech || st.ended ? '&wait=' + WAIT : '';
     try {
       const token = TOKEN ? '&token=' + encodeURIComponent(TOKEN) : '';
-      const r = await fetch('/streams.json?stream=' + encodeURIComponent(st.stream) + wait + token, { cache: 'no-store' });
+      const r = await fetch('streams.json?stream=' + encodeURIComponent(st.stream) + wait + token, { cache: 'no-store' });
       const list = (await r.json()).streams || [];
       info = list.find((s) => s.name === st.stream) || null;
     } catch (e) {
@@ -600,7 +600,7 @@
 
   async function init() {
     // /embed: the player alone, filling its frame, with the video's own controls.
-    if (location.pathname === '/embed') {
+    if (location.pathname.endsWith('/embed')) {
       document.body.classList.add('embed');
       video.controls = true;
     }
@@ -614,7 +614,7 @@
     }
     setText('title', st.stream);
     document.title = 'sv · ' + st.stream;
-    $('capture-link').href = '/capture?stream=' + encodeURIComponent(st.stream);
+    $('capture-link').href = 'capture?stream=' + encodeURIComponent(st.stream);
     $('unmute').onclick = () => {
       video.muted = !video.muted;
       if (!video.muted) video.volume = 1;

@@ -87,6 +87,7 @@ Examples:
 			tlsCertFlag,
 			tlsKeyFlag,
 			frameAncestorsFlag,
+			basePathFlag,
 			tokenFlag,
 		}, accessFlags, []cli.Flag{
 			allowOriginFlag,
@@ -324,6 +325,7 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 		AllowOrigins:   c.StringSlice("allow-origin"),
 		AllowHosts:     allowedHosts(c),
 		FrameAncestors: c.StringSlice("frame-ancestors"),
+		BasePath:       c.String("base-path"),
 		Seekable:       c.Bool("seekable"),
 		NoRecording:    !c.Bool("recording"),
 		StopGrace:      c.Duration("stop-grace"),
@@ -367,6 +369,9 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 		if err := serve.CheckFrameAncestor(origin); err != nil {
 			return o, nil, usagef("--frame-ancestors: %v", err)
 		}
+	}
+	if err := serve.CheckBasePath(o.BasePath); err != nil {
+		return o, nil, usagef("--base-path: %v", err)
 	}
 	return o, keys, nil
 }

@@ -34,6 +34,7 @@ var (
 	tlsCertFlag        = &cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS (and HTTP/2) with this PEM certificate `FILE` (with --tls-key)", EnvVars: []string{"SV_TLS_CERT"}}
 	tlsKeyFlag         = &cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}}
 	frameAncestorsFlag = &cli.StringSliceFlag{Name: "frame-ancestors", Usage: "let pages of `ORIGIN` (as https://app.example; * for any) show sv's pages in a frame, /embed?stream= above all (repeatable)", EnvVars: []string{"SV_FRAME_ANCESTORS"}}
+	basePathFlag       = &cli.StringFlag{Name: "base-path", Usage: "the `PATH` a reverse proxy serves sv under, as /sv: the pages, the media, the ingest and the clock are reached under it (a proxy may keep it or strip it)", EnvVars: []string{"SV_BASE_PATH"}}
 	cacheFlag          = &cli.StringFlag{Name: "cache", Value: fmt.Sprintf("%dMiB", serve.DefaultCache>>20), Usage: "memory for the segments being written, each read once for all its viewers; past it, a viewer of one not held yet gets it whole once written (none: no bound)", EnvVars: []string{"SV_CACHE"}}
 
 	// packagingFlags are the packager's options: sv dash, sv all (and a stream of its own

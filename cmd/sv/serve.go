@@ -59,6 +59,7 @@ Examples:
 			maxRequestsFlag,
 			cacheFlag,
 			frameAncestorsFlag,
+			basePathFlag,
 		}, accessFlags, []cli.Flag{
 			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			tlsFlag,
@@ -141,6 +142,7 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, *auth.Authorize
 	srv, err := serve.New(serve.Options{
 		Auth:           az,
 		FrameAncestors: c.StringSlice("frame-ancestors"),
+		BasePath:       c.String("base-path"),
 		Root:           root,
 		Ingest:         ingest,
 		TokenRequired:  c.Bool("token-required"),
@@ -172,7 +174,7 @@ func serveHandler(c *cli.Context, srv *serve.Server, log *slog.Logger) (http.Han
 		mux := http.NewServeMux()
 		mux.Handle(stream.IngestPrefix, proxy)
 		mux.Handle("/", h)
-		h = mux
+		h = serve.StripBase(c.String("base-path"), mux)
 	}
 	if c.Bool("verbose") {
 		h = accessLog(h, log)

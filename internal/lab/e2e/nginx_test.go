@@ -16,10 +16,12 @@ import (
 )
 
 // TestBehindNginx: the README's nginx configuration, as it is written there, in front of
-// sv all, with Debian's nginx: the capture page publishes through it (the WebSocket
-// upgrade passed on), sv's viewer plays through it (segments in progress streamed as they
-// grow: with nginx's buffering the latency would grow by a segment, 1 s), and the
-// analysis' events stream through it. The recording is what the page sent.
+// sv all, with Debian's nginx, under a sub-path as the README says (location /sv/, sv
+// all --base-path /sv): the capture page publishes through it (the WebSocket upgrade
+// passed on), sv's viewer plays through it (segments in progress streamed as they grow:
+// with nginx's buffering the latency would grow by a segment, 1 s), and the analysis'
+// events stream through it. The recording is what the page sent. The viewer straight to
+// sv all, beside it, is served without the prefix.
 func TestBehindNginx(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for 15 s; not with -short")
@@ -28,12 +30,13 @@ func TestBehindNginx(t *testing.T) {
 	chromium := testenv.RequireChromium(t)
 	const name = "proxied"
 
-	s := lab.StartAll(t, lab.Bin(t, lab.SV))
+	const prefix = "/sv"
+	s := lab.StartAll(t, lab.Bin(t, lab.SV), "--base-path", prefix)
 	front := lab.FreeAddr(t)
-	conf := nginxConf(t, s.Addr, front)
+	conf := nginxConf(t, s.Addr, front, prefix)
 	lab.Start(t, exec.Command("nginx", "-c", conf, "-e", filepath.Join(filepath.Dir(conf), "error.log")))
 	lab.WaitListen(t, front)
-	base := "http://" + front
+	base := "http://" + front + prefix
 
 	b := lab.StartBrowser(t, chromium)
 	defer func() {
@@ -82,9 +85,10 @@ func TestBehindNginx(t *testing.T) {
 	s.Interrupt(t)
 }
 
-// nginxConf writes an nginx configuration that listens on front and proxies to sv at
-// addr with the README's own http-level map and location block, and returns its path.
-func nginxConf(t *testing.T, addr, front string) string {
+// nginxConf writes an nginx configuration that listens on front and proxies prefix/ to
+// sv at addr with the README's own http-level map and location block, and returns its
+// path.
+func nginxConf(t *testing.T, addr, front, prefix string) string {
 	t.Helper()
 	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
@@ -123,11 +127,11 @@ http {
 	%[3]s
 	server {
 		listen %[4]s;
-		location / {%[5]s
+		location %[6]s/ {%[5]s
 		}
 	}
 }
-`, user, dir, mapLine, front, location)
+`, user, dir, mapLine, front, location, prefix)
 	p := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -72,6 +72,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,6 +132,10 @@ type Options struct {
 	// BasePath is the path a reverse proxy serves sv under, as /sv (serve.Options): the
 	// ingest, the API and the rest are reached under it too, and the MPD's clock.
 	BasePath string
+	// TrustedProxies are the reverse proxies whose forwarding headers name the client
+	// (serve.Options.TrustedProxies): publishers, viewers and API callers behind them are known,
+	// authorized and logged by their own addresses.
+	TrustedProxies []netip.Prefix
 	// AllowHosts, when set, are the names (and addresses) publishers may reach the
 	// server by, besides loopback ones ("*" for any): ws.Ingest.AllowHost.
 	AllowHosts []string
@@ -278,6 +283,7 @@ func New(o Options) (*Server, error) {
 		TokenRequired:  o.Auth.Protects(auth.Publish),
 		FrameAncestors: o.FrameAncestors,
 		BasePath:       o.BasePath,
+		TrustedProxies: o.TrustedProxies,
 		Auth:           o.Auth,
 		Version:        o.Version,
 		Log:            log,
@@ -353,7 +359,7 @@ func (s *Server) authorized(action auth.Action, next http.Handler) http.Handler 
 
 // Handler is the whole site: /ingest/{stream}, /healthz, /metrics, /api/ and everything
 // serve.Server serves, under Options.BasePath too.
-func (s *Server) Handler() http.Handler { return serve.StripBase(s.o.BasePath, s.mux) }
+func (s *Server) Handler() http.Handler { return s.web.Wrap(s.mux) }
 
 // Serve serves ln until ctx ends, then closes the publishers, finishes every session
 // (recordings fsynced, manifests static, summaries written, FFmpeg gone) and returns. It

@@ -99,6 +99,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -193,6 +194,10 @@ type Options struct {
 	// the clock) start with it, and requests may come with it (it is stripped) or
 	// without (a proxy that strips it). The pages use relative URLs. "" for none.
 	BasePath string
+	// TrustedProxies are the reverse proxies whose forwarding headers name the client
+	// (trustProxies): requests from them are authorized, counted and logged by the
+	// client's address. None: every request by its own peer's.
+	TrustedProxies []netip.Prefix
 	// Version is shown by the pages; optional.
 	Version string
 	// Log receives a record for each response that failed on the server's side (debug
@@ -398,7 +403,13 @@ func (s *Server) Stats() Stats {
 // Handler returns the whole site: pages, assets, config, time, streams, media and events.
 // Mount it at "/"; sv all routes /ingest/ elsewhere first.
 func (s *Server) Handler() http.Handler {
-	return StripBase(s.o.BasePath, s.withWriteDeadlines(s.methods(s.mux)))
+	return s.Wrap(s.withWriteDeadlines(s.methods(s.mux)))
+}
+
+// Wrap gives h, a handler serving more than Handler (sv serve's ingest proxy beside it),
+// what Handler has of its own Options: the base path stripped, trusted proxies' clients.
+func (s *Server) Wrap(h http.Handler) http.Handler {
+	return trustProxies(s.o.TrustedProxies, stripBase(s.o.BasePath, h))
 }
 
 // CheckBasePath accepts "" or a path such as /sv: a leading slash, no query, no "." or
@@ -414,10 +425,10 @@ func CheckBasePath(base string) error {
 	return nil
 }
 
-// StripBase serves a request whose path starts with base (a BasePath, without its final
+// stripBase serves a request whose path starts with base (a BasePath, without its final
 // slash) as if it did not, and one without it as it is: sv works behind a proxy that
 // keeps the prefix and behind one that strips it. base itself is redirected to base/.
-func StripBase(base string, h http.Handler) http.Handler {
+func stripBase(base string, h http.Handler) http.Handler {
 	base = strings.TrimSuffix(base, "/")
 	if base == "" {
 		return h

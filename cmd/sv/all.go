@@ -88,6 +88,7 @@ Examples:
 			tlsKeyFlag,
 			frameAncestorsFlag,
 			basePathFlag,
+			trustedProxyFlag,
 			tokenFlag,
 		}, accessFlags, []cli.Flag{
 			allowOriginFlag,
@@ -372,6 +373,9 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 	}
 	if err := serve.CheckBasePath(o.BasePath); err != nil {
 		return o, nil, usagef("--base-path: %v", err)
+	}
+	if o.TrustedProxies, err = serve.ParseProxies(c.StringSlice("trusted-proxy")); err != nil {
+		return o, nil, usagef("--trusted-proxy: %v", err)
 	}
 	return o, keys, nil
 }

@@ -35,6 +35,7 @@ var (
 	tlsKeyFlag         = &cli.StringFlag{Name: "tls-key", Usage: "the certificate's PEM key `FILE`", EnvVars: []string{"SV_TLS_KEY"}}
 	frameAncestorsFlag = &cli.StringSliceFlag{Name: "frame-ancestors", Usage: "let pages of `ORIGIN` (as https://app.example; * for any) show sv's pages in a frame, /embed?stream= above all (repeatable)", EnvVars: []string{"SV_FRAME_ANCESTORS"}}
 	basePathFlag       = &cli.StringFlag{Name: "base-path", Usage: "the `PATH` a reverse proxy serves sv under, as /sv: the pages, the media, the ingest and the clock are reached under it (a proxy may keep it or strip it)", EnvVars: []string{"SV_BASE_PATH"}}
+	trustedProxyFlag   = &cli.StringSliceFlag{Name: "trusted-proxy", Usage: "take the client's address from the forwarding headers (X-Forwarded-For, X-Real-IP, Forwarded) of requests from this reverse proxy's `ADDRESS` or CIDR (repeatable), for authorization, viewer counts and logs", EnvVars: []string{"SV_TRUSTED_PROXY"}}
 	cacheFlag          = &cli.StringFlag{Name: "cache", Value: fmt.Sprintf("%dMiB", serve.DefaultCache>>20), Usage: "memory for the segments being written, each read once for all its viewers; past it, a viewer of one not held yet gets it whole once written (none: no bound)", EnvVars: []string{"SV_CACHE"}}
 
 	// packagingFlags are the packager's options: sv dash, sv all (and a stream of its own

@@ -60,6 +60,7 @@ Examples:
 			cacheFlag,
 			frameAncestorsFlag,
 			basePathFlag,
+			trustedProxyFlag,
 		}, accessFlags, []cli.Flag{
 			&cli.DurationFlag{Name: "hold", Value: serve.DefaultHold, Usage: "how long a request for a segment, part, manifest or playlist not written yet waits for it before a 404 (0: not at all)", EnvVars: []string{"SV_HOLD"}},
 			tlsFlag,
@@ -139,7 +140,12 @@ func newServer(c *cli.Context, log *slog.Logger) (*serve.Server, *auth.Authorize
 	if err != nil {
 		return nil, nil, err
 	}
+	proxies, err := serve.ParseProxies(c.StringSlice("trusted-proxy"))
+	if err != nil {
+		return nil, nil, usagef("--trusted-proxy: %v", err)
+	}
 	srv, err := serve.New(serve.Options{
+		TrustedProxies: proxies,
 		Auth:           az,
 		FrameAncestors: c.StringSlice("frame-ancestors"),
 		BasePath:       c.String("base-path"),
@@ -174,7 +180,7 @@ func serveHandler(c *cli.Context, srv *serve.Server, log *slog.Logger) (http.Han
 		mux := http.NewServeMux()
 		mux.Handle(stream.IngestPrefix, proxy)
 		mux.Handle("/", h)
-		h = serve.StripBase(c.String("base-path"), mux)
+		h = srv.Wrap(mux)
 	}
 	if c.Bool("verbose") {
 		h = accessLog(h, log)

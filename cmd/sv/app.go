@@ -33,9 +33,10 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 
-	name    string   // "sv" and the running subcommand's name: what its messages begin with
-	con     *console // the running subcommand's stderr (term.go)
-	unknown string   // a subcommand that does not exist
+	name    string          // "sv" and the running subcommand's name: what its messages begin with
+	con     *console        // the running subcommand's stderr (term.go)
+	unknown string          // a subcommand that does not exist
+	given   map[string]bool // the flags the command line or SV_* variables set (applyConfig)
 }
 
 func envOf(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }

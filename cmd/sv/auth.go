@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,10 +32,18 @@ var (
 // accessFlags are the flags authorizer reads besides --token, in the order help lists them.
 var accessFlags = []cli.Flag{keysFlag, authURLFlag, authTTLFlag, jwtSecretFlag, jwtJWKSFlag, protectFlag}
 
+// accessValues are what authOptions reads: the command's flags, or the same with the
+// --config file read again (reloadConfig).
+type accessValues interface {
+	String(name string) string
+	StringSlice(name string) []string
+	Duration(name string) time.Duration
+}
+
 // authorizer builds the Authorizer the flags describe, and returns the static keys too
 // (the demo publisher presents one). It is nil when no flag sets a credential.
 func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys, error) {
-	o, keys, err := authOptions(c, log)
+	o, keys, err := authOptions(c, c, log)
 	if err != nil || len(o.Methods) == 0 {
 		return nil, keys, err
 	}
@@ -44,9 +53,9 @@ func authorizer(c *cli.Context, log *slog.Logger) (*auth.Authorizer, *auth.Keys,
 // authOptions reads the access flags, and the files they name, into auth.Options
 // (Methods empty when no flag sets a credential). The methods are tried cheapest first:
 // keys, JWT, then the callback.
-func authOptions(c *cli.Context, log *slog.Logger) (auth.Options, *auth.Keys, error) {
+func authOptions(c *cli.Context, v accessValues, log *slog.Logger) (auth.Options, *auth.Keys, error) {
 	keys := &auth.Keys{}
-	if name := c.String("keys"); name != "" {
+	if name := v.String("keys"); name != "" {
 		f, err := os.Open(name)
 		if err != nil {
 			return auth.Options{}, nil, fmt.Errorf("--keys: %w", err)
@@ -60,35 +69,35 @@ func authOptions(c *cli.Context, log *slog.Logger) (auth.Options, *auth.Keys, er
 	if err := addStreamKeys(c, keys); err != nil {
 		return auth.Options{}, nil, err
 	}
-	if token := c.String("token"); token != "" {
+	if token := v.String("token"); token != "" {
 		keys.Add(auth.AnyStream, token, auth.Publish)
 	}
 	var methods []auth.Method
 	if keys.Len() > 0 {
 		methods = append(methods, keys)
 	}
-	if secret := c.String("jwt-secret"); secret != "" {
+	if secret := v.String("jwt-secret"); secret != "" {
 		m, err := auth.NewJWTSecret([]byte(secret))
 		if err != nil {
 			return auth.Options{}, nil, usagef("--jwt-secret: %v", err)
 		}
 		methods = append(methods, m)
 	}
-	if name := c.String("jwt-jwks"); name != "" {
+	if name := v.String("jwt-jwks"); name != "" {
 		m, err := auth.LoadJWKS(name)
 		if err != nil {
 			return auth.Options{}, nil, usagef("--jwt-jwks %s: %v", name, err)
 		}
 		methods = append(methods, m)
 	}
-	if u := c.String("auth-url"); u != "" {
+	if u := v.String("auth-url"); u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			return auth.Options{}, nil, usagef("--auth-url: want an http:// or https:// URL, got %q", u)
 		}
-		methods = append(methods, &auth.Callback{URL: u, TTL: c.Duration("auth-ttl")})
+		methods = append(methods, &auth.Callback{URL: u, TTL: v.Duration("auth-ttl")})
 	}
 	var protect []auth.Action
-	for _, list := range c.StringSlice("protect") {
+	for _, list := range v.StringSlice("protect") {
 		for name := range strings.SplitSeq(list, ",") {
 			a, ok := auth.ParseAction(strings.TrimSpace(name))
 			if !ok {
@@ -113,9 +122,10 @@ func authOptions(c *cli.Context, log *slog.Logger) (auth.Options, *auth.Keys, er
 	return auth.Options{Methods: methods, Protect: protect, Log: log.With("part", "auth")}, keys, nil
 }
 
-// reloadAuth makes az decide by the access flags' files read again (the keys, the JWKS)
-// at each SIGHUP, until ctx ends: keys change while the streams go on. A file that does
-// not read leaves the old keys in place.
+// reloadAuth makes az decide by the access settings read again at each SIGHUP, until ctx
+// ends: the keys file, the JWKS file, and the --config file's access settings (what the
+// command line or a variable set stays): keys and methods change while the streams go on.
+// A file that does not read leaves the old ones in place.
 func reloadAuth(ctx context.Context, c *cli.Context, az *auth.Authorizer, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -126,7 +136,11 @@ func reloadAuth(ctx context.Context, c *cli.Context, az *auth.Authorizer, log *s
 			return
 		case <-hup:
 		}
-		o, _, err := authOptions(c, log)
+		v, err := reloadConfig(c)
+		var o auth.Options
+		if err == nil {
+			o, _, err = authOptions(c, v, log)
+		}
 		switch {
 		case err != nil:
 			log.Warn("SIGHUP: cannot reload the keys: the old ones stay", "err", err)

@@ -44,11 +44,14 @@ func applyConfig(c *cli.Context) error {
 		}
 	}
 	known := map[string]bool{}
+	given := map[string]bool{}
 	for _, f := range c.Command.Flags {
 		for _, n := range f.Names() {
 			known[n] = n != "config" && n != "help"
+			given[n] = c.IsSet(n)
 		}
 	}
+	envOf(c).given = given
 	var unknown []string
 	for _, key := range slices.Sorted(maps.Keys(m)) {
 		if !known[key] {
@@ -251,4 +254,103 @@ func hasFlag(c *cli.Context, name string) bool {
 		}
 	}
 	return false
+}
+
+// reloadedConfig is the command's flags with the --config file read again: a flag the
+// command line or an SV_* variable set keeps that value; any other takes the file's new
+// value, or its default once the file no longer sets it. SIGHUP reloads the access
+// settings through it (reloadAuth).
+type reloadedConfig struct {
+	*cli.Context
+	given map[string]bool
+	file  map[string][]string
+}
+
+// reloadConfig reads c's --config file again; with none, the flags as they are.
+func reloadConfig(c *cli.Context) (accessValues, error) {
+	name := c.String("config")
+	if name == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("--config %s: %w", name, err)
+	}
+	r := reloadedConfig{Context: c, given: envOf(c).given, file: map[string][]string{}}
+	for key, v := range m {
+		if key == streamsKey {
+			continue
+		}
+		values, err := configValues(v)
+		if err != nil {
+			return nil, fmt.Errorf("--config %s: %s: %w", name, key, err)
+		}
+		r.file[key] = values
+	}
+	return r, nil
+}
+
+// flag is c's flag name.
+func (r reloadedConfig) flag(name string) cli.Flag {
+	for _, f := range r.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+// fromFile is what the file now says of flag name, parsed (its default if it says
+// nothing), and false when the command line or a variable set it.
+func (r reloadedConfig) fromFile(name string) (any, bool) {
+	if r.given[name] {
+		return nil, false
+	}
+	f := r.flag(name)
+	values, inFile := r.file[name]
+	if sf, ok := f.(*cli.StringSliceFlag); ok {
+		switch {
+		case inFile:
+			return values, true
+		case sf.Value == nil:
+			return []string(nil), true
+		}
+		return sf.Value.Value(), true
+	}
+	if !inFile {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			return f.Value, true
+		case *cli.DurationFlag:
+			return f.Value, true
+		}
+		return nil, false
+	}
+	x, err := parseFlagValue(f, strings.Join(values, ","))
+	if err != nil {
+		return nil, false // checked when sv started; a bad new value keeps the old one
+	}
+	return x, true
+}
+
+func (r reloadedConfig) String(name string) string { return reloaded(r, name, r.Context.String) }
+func (r reloadedConfig) Duration(name string) time.Duration {
+	return reloaded(r, name, r.Context.Duration)
+}
+func (r reloadedConfig) StringSlice(name string) []string {
+	return reloaded(r, name, r.Context.StringSlice)
+}
+
+// reloaded is flag name's value in the file read again, or else the command's.
+func reloaded[T any](r reloadedConfig, name string, flag func(string) T) T {
+	if v, ok := r.fromFile(name); ok {
+		if x, ok := v.(T); ok {
+			return x
+		}
+	}
+	return flag(name)
 }

@@ -26,16 +26,9 @@ var configFlag = &cli.StringFlag{Name: "config", Usage: "take flag values from t
 // error: a misspelt setting must not be ignored.
 func applyConfig(c *cli.Context) error {
 	name := c.String("config")
-	if name == "" {
-		return nil
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return fmt.Errorf("--config: %w", err)
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return usagef("--config %s: %v", name, err)
+	m, err := readConfig(c)
+	if err != nil || m == nil {
+		return err
 	}
 	if _, ok := m[streamsKey]; ok && hasFlag(c, "recording") {
 		delete(m, streamsKey) // streamOptions and authOptions read it
@@ -107,9 +100,8 @@ const streamsKey = "streams"
 // streamKeys is the setting of a stream's own keys.
 const streamKeys = "keys"
 
-// streamSettings reads the --config file's streams: a stream's name to its settings,
-// each setting's values as configValues gives them. Names and settings are checked.
-func streamSettings(c *cli.Context) (map[string]map[string][]string, error) {
+// readConfig reads the --config file: its settings by name; nil when there is none.
+func readConfig(c *cli.Context) (map[string]any, error) {
 	name := c.String("config")
 	if name == "" {
 		return nil, nil
@@ -118,23 +110,40 @@ func streamSettings(c *cli.Context) (map[string]map[string][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--config: %w", err)
 	}
-	var file struct {
-		Streams map[string]map[string]any `yaml:"streams"`
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, usagef("--config %s: %v", name, err)
 	}
-	if err := yaml.Unmarshal(b, &file); err != nil {
-		return nil, usagef("--config %s: streams: %v", name, err)
+	return m, nil
+}
+
+// streamSettings reads the --config file's streams: a stream's name to its settings,
+// each setting's values as configValues gives them. Names and settings are checked.
+func streamSettings(c *cli.Context) (map[string]map[string][]string, error) {
+	m, err := readConfig(c)
+	if err != nil || m[streamsKey] == nil {
+		return nil, err
 	}
-	out := make(map[string]map[string][]string, len(file.Streams))
-	for _, s := range slices.Sorted(maps.Keys(file.Streams)) {
+	name := c.String("config")
+	streams, ok := m[streamsKey].(map[string]any)
+	if !ok {
+		return nil, usagef("--config %s: streams: want a mapping of stream names to their settings", name)
+	}
+	out := make(map[string]map[string][]string, len(streams))
+	for _, s := range slices.Sorted(maps.Keys(streams)) {
 		if !stream.Valid(s) {
 			return nil, usagef("--config %s: streams: %q is not a stream name (letters, digits, - and _)", name, s)
 		}
+		own, ok := streams[s].(map[string]any)
+		if !ok {
+			return nil, usagef("--config %s: streams: %s: want a mapping of settings", name, s)
+		}
 		settings := map[string][]string{}
-		for _, key := range slices.Sorted(maps.Keys(file.Streams[s])) {
+		for _, key := range slices.Sorted(maps.Keys(own)) {
 			if key != streamKeys && streamFlag(key) == nil {
 				return nil, usagef("--config %s: streams: %s: %s is not a setting of a stream (%s)", name, s, key, strings.Join(streamSettingNames(), ", "))
 			}
-			values, err := configValues(file.Streams[s][key])
+			values, err := configValues(own[key])
 			if err != nil {
 				return nil, usagef("--config %s: streams: %s: %s: %v", name, s, key, err)
 			}
@@ -268,18 +277,11 @@ type reloadedConfig struct {
 
 // reloadConfig reads c's --config file again; with none, the flags as they are.
 func reloadConfig(c *cli.Context) (accessValues, error) {
+	m, err := readConfig(c)
+	if err != nil || m == nil {
+		return c, err
+	}
 	name := c.String("config")
-	if name == "" {
-		return c, nil
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("--config: %w", err)
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("--config %s: %w", name, err)
-	}
 	r := reloadedConfig{Context: c, given: envOf(c).given, file: map[string][]string{}}
 	for key, v := range m {
 		if key == streamsKey {

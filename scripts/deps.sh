@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe),
-# Chromium, Firefox ESR (the lab's second publishing browser), xmllint and nginx (in front
-# of sv all in TestBehindNginx; BenchmarkOrigin compares sv serve with it), from Debian's
+# Chromium, Firefox ESR (the lab's second publishing browser), xmllint, nginx (in front
+# of sv all in TestBehindNginx; BenchmarkOrigin compares sv serve with it) and Caddy (in
+# front of sv all in TestBehindCaddy), from Debian's
 # packages, and, where its host can be reached, the official MPD schema the dash tests
 # validate against (dash/testdata/schema/README.md). Idempotent, and quiet when everything
 # is there.
@@ -16,7 +17,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
-tools=(ffmpeg ffprobe chromium firefox-esr xmllint nginx)
+command -v caddy >/dev/null 2>&1 || need+=(caddy)
+tools=(ffmpeg ffprobe chromium firefox-esr xmllint nginx caddy)
 
 # The MPD schema: DASH-MPD.xsd at a fixed commit of MPEGGroup/DASHSchema (checked by its
 # SHA-256) with the repository's licence, and the W3C schemas it imports; the

@@ -125,44 +125,19 @@ func startOrigin(b *testing.B, server, root string) (string, []int) {
 	case "sv":
 		args = onCPU0(lab.Bin(b, lab.SV), "serve", "--listen", addr, "--root", root)
 	case "nginx":
-		conf := filepath.Join(b.TempDir(), "nginx.conf")
-		tmp := filepath.Dir(conf)
-		// One worker, like sv's one core; sendfile, keep-alive, no access log: nginx as
-		// one would set it up to serve segments.
-		user := ""
-		if os.Getuid() == 0 {
-			user = "user root;" // its worker would otherwise run as nobody, who cannot read the test's folders
-		}
-		text := fmt.Sprintf(`%[4]s
-worker_processes 1;
-worker_rlimit_nofile 65536;
-daemon off;
-master_process on;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 16384; }
-http {
-	access_log off;
-	sendfile on;
+		// One worker, like sv's one core; sendfile, keep-alive: nginx as one would set it
+		// up to serve segments.
+		conf := lab.NginxConf(b, "worker_rlimit_nofile 65536;\nevents { worker_connections 16384; }", fmt.Sprintf(`	sendfile on;
 	tcp_nopush on;
 	keepalive_timeout 60;
 	keepalive_requests 1000000;
 	types { video/iso.segment m4s; }
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
 	server {
-		listen %[2]s;
-		root %[3]s;
+		listen %s;
+		root %s;
 		add_header Cache-Control "public, max-age=31536000, immutable";
-	}
-}
-`, tmp, addr, root, user)
-		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-			b.Fatal(err)
-		}
+	}`, addr, root))
+		tmp := filepath.Dir(conf)
 		args = onCPU0("nginx", "-c", conf, "-e", filepath.Join(tmp, "error.log"))
 	}
 	c := lab.Start(b, exec.Command(args[0], args[1:]...))

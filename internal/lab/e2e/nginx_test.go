@@ -160,36 +160,10 @@ func nginxConf(t *testing.T, addr, front, prefix string) string {
 	}
 	location, _, _ = strings.Cut(location, "\n    }\n")
 	location = strings.ReplaceAll(location, "http://127.0.0.1:8080", "http://"+addr)
-	dir := t.TempDir()
-	user := ""
-	if os.Getuid() == 0 {
-		user = "user root;" // its worker would otherwise run as nobody
-	}
-	conf := fmt.Sprintf(`%[1]s
-worker_processes 1;
-daemon off;
-master_process on;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path %[2]s/body;
-	proxy_temp_path %[2]s/proxy;
-	fastcgi_temp_path %[2]s/fastcgi;
-	uwsgi_temp_path %[2]s/uwsgi;
-	scgi_temp_path %[2]s/scgi;
-	%[3]s
+	return lab.NginxConf(t, "events { worker_connections 1024; }", fmt.Sprintf(`	%s
 	server {
-		listen %[4]s;
-		location %[6]s/ {%[5]s
+		listen %s;
+		location %s/ {%s
 		}
-	}
-}
-`, user, dir, mapLine, front, location, prefix)
-	p := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	}`, mapLine, front, prefix, location))
 }

@@ -159,19 +159,17 @@ var recordingFlag = &cli.BoolFlag{Name: "recording", Value: true, Usage: "record
 
 // streamFlag is the flag of sv all that a stream may set for itself, by name; nil if
 // there is none.
-func streamFlag(name string) cli.Flag {
-	for _, f := range slices.Concat(packagingFlags, analysisFlags, []cli.Flag{recordingFlag}) {
-		if slices.Contains(f.Names(), name) {
-			return f
-		}
-	}
-	return nil
+func streamFlag(name string) cli.Flag { return flagNamed(streamFlags(), name) }
+
+// streamFlags are the flags of sv all that a stream may set for itself.
+func streamFlags() []cli.Flag {
+	return slices.Concat(packagingFlags, analysisFlags, []cli.Flag{recordingFlag})
 }
 
 // streamSettingNames are the settings a stream may have of its own.
 func streamSettingNames() []string {
 	var names []string
-	for _, f := range slices.Concat(packagingFlags, analysisFlags, []cli.Flag{recordingFlag}) {
+	for _, f := range streamFlags() {
 		names = append(names, f.Names()[0])
 	}
 	return append(names, streamKeys)
@@ -256,13 +254,16 @@ func value[T any](v streamValues, name string, flag func(string) T) T {
 }
 
 // hasFlag reports whether c's command has the flag name.
-func hasFlag(c *cli.Context, name string) bool {
-	for _, f := range c.Command.Flags {
+func hasFlag(c *cli.Context, name string) bool { return flagNamed(c.Command.Flags, name) != nil }
+
+// flagNamed is the flag of flags called name; nil if none is.
+func flagNamed(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
 		if slices.Contains(f.Names(), name) {
-			return true
+			return f
 		}
 	}
-	return false
+	return nil
 }
 
 // reloadedConfig is the command's flags with the --config file read again: a flag the
@@ -296,23 +297,13 @@ func reloadConfig(c *cli.Context) (accessValues, error) {
 	return r, nil
 }
 
-// flag is c's flag name.
-func (r reloadedConfig) flag(name string) cli.Flag {
-	for _, f := range r.Command.Flags {
-		if slices.Contains(f.Names(), name) {
-			return f
-		}
-	}
-	return nil
-}
-
 // fromFile is what the file now says of flag name, parsed (its default if it says
 // nothing), and false when the command line or a variable set it.
 func (r reloadedConfig) fromFile(name string) (any, bool) {
 	if r.given[name] {
 		return nil, false
 	}
-	f := r.flag(name)
+	f := flagNamed(r.Command.Flags, name)
 	values, inFile := r.file[name]
 	if sf, ok := f.(*cli.StringSliceFlag); ok {
 		switch {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what sv needs at run and test time, when it is missing: FFmpeg (ffmpeg, ffprobe),
 # Chromium, Firefox ESR (the lab's second publishing browser), xmllint, nginx (in front
-# of sv all in TestBehindNginx; BenchmarkOrigin compares sv serve with it) and Caddy (in
-# front of sv all in TestBehindCaddy), from Debian's
-# packages, and, where its host can be reached, the official MPD schema the dash tests
-# validate against (dash/testdata/schema/README.md). Idempotent, and quiet when everything
-# is there.
+# of sv all in TestBehindNginx; BenchmarkOrigin compares sv serve with it), Caddy (in
+# front of sv all in TestBehindCaddy), Varnish (the edge cache of the scale-out tests) and
+# HAProxy (the balancer in front of several sv nodes), from Debian's packages; versitygw,
+# an S3-compatible server over a folder (Apache-2.0) that the object-store tests upload
+# to, built from its Go module into $(go env GOPATH)/bin; and, where its host can be
+# reached, the official MPD schema the dash tests validate against
+# (dash/testdata/schema/README.md). Idempotent, and quiet when everything is there.
 #   scripts/deps.sh [bench]
 # With bench, also Node.js and npm, for the Node receiver the ingest benchmarks compare
 # sv recv with, and that receiver's ws package, as internal/lab/testdata/node pins it.
@@ -18,7 +20,21 @@ command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
+command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || need+=(varnish)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 tools=(ffmpeg ffprobe chromium firefox-esr xmllint nginx caddy)
+
+# versitygw, pinned; the version it was built at is written beside it, since the binary
+# does not say it.
+versitygw_version=v1.8.0
+versitygw() {
+	local bin
+	bin="$(go env GOPATH)/bin"
+	[ -x "$bin/versitygw" ] && [ "$(cat "$bin/.versitygw-version" 2>/dev/null)" = "$versitygw_version" ] && return 0
+	echo "deps: building versitygw $versitygw_version into $bin" >&2
+	GOBIN="$bin" go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
+	echo "$versitygw_version" >"$bin/.versitygw-version"
+}
 
 # The MPD schema: DASH-MPD.xsd at a fixed commit of MPEGGroup/DASHSchema (checked by its
 # SHA-256) with the repository's licence, and the W3C schemas it imports; the
@@ -69,6 +85,7 @@ if [ "${1:-}" = bench ]; then
 fi
 if [ ${#need[@]} -eq 0 ]; then
 	mpd_schema
+	versitygw
 	[ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../internal/lab/testdata/node" --silent --no-audit --no-fund
 	exit 0
 fi
@@ -87,6 +104,10 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/n
 for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "deps: $tool is still missing" >&2; exit 1; }
 done
+for tool in /usr/sbin/varnishd /usr/sbin/haproxy; do
+	[ -x "$tool" ] || { echo "deps: $tool is still missing" >&2; exit 1; }
+done
 mpd_schema
+versitygw
 [ "${1:-}" = bench ] && npm ci --prefix "$(dirname "$0")/../internal/lab/testdata/node" --silent --no-audit --no-fund
 exit 0

@@ -187,6 +187,11 @@ type Options struct {
 	// whose network cannot carry its stream, keeps no viewer watching. 0 means
 	// DefaultMaxBehind; negative, no bound.
 	MaxBehind time.Duration
+	// Store, if set, keeps finished recordings elsewhere (package store: an
+	// S3-compatible object store): every finished recording and its seekable copy is
+	// handed to it, those of sessions that end and those found unfinished at start-up
+	// (see Recovery), and a recording whose local file is gone is played from it.
+	Store Store
 	// OnSession, if set, is called when a session has ended, with what it did.
 	OnSession func(SessionStats)
 	// Events, if set, receives what happens to the streams as it happens (package
@@ -196,6 +201,23 @@ type Options struct {
 	// The caller closes the Bus once Serve has returned.
 	Events *event.Bus
 }
+
+// Store keeps finished recordings elsewhere (Options.Store).
+//
+// Once a file is stored, the Store writes PATH.stored beside it (StoredSuffix), JSON
+// with at least {"url": "...", "size": N}, and only then may it remove PATH: a recording
+// whose file is gone and whose marker is there is listed and played from the Store.
+type Store interface {
+	// Put queues a finished file under Options.Out (a recording or its seekable copy)
+	// for upload. It returns at once.
+	Put(path string)
+	// URL is where the stored copy of a file under Options.Out can be fetched (a
+	// presigned URL), if it is stored.
+	URL(ctx context.Context, path string) (string, bool)
+}
+
+// StoredSuffix names the marker a Store writes beside a file it has stored.
+const StoredSuffix = ".stored"
 
 // SessionStats is what one session did.
 type SessionStats struct {

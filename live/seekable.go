@@ -46,3 +46,14 @@ func remux(ctx context.Context, ffmpegPath, rec string) (string, error) {
 
 // ffmpegNice keeps the copy out of the way of the live stages.
 const ffmpegNice = 10
+
+// store hands a finished recording and its seekable copy ("" if none) to Options.Store.
+func (s *Server) store(recording, seekable string) {
+	if s.o.Store == nil {
+		return
+	}
+	s.o.Store.Put(recording)
+	if seekable != "" {
+		s.o.Store.Put(seekable)
+	}
+}

@@ -258,6 +258,7 @@ func (sess *session) Close(cause error) error {
 		}
 	}
 	if sess.recPath != "" && recErr == nil {
+		sess.srv.store(sess.recPath, seekable)
 		sess.emit(event.Event{Type: event.RecordingReady, Recording: absPath(sess.recPath), Seekable: absPath(seekable),
 			Size: sess.bytes, SHA256: hex.EncodeToString(sess.recHash.Sum(nil))})
 	}

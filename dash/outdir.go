@@ -120,6 +120,33 @@ func isLive(dir string) bool {
 	return false
 }
 
+// Abandon ends a presentation that no run will go on with, left live in dir by a
+// process that died: what would make it look like a running live stream (removeLive) is
+// deleted, so that players stop and stream lists do not show it, and the next Run starts
+// a new presentation there. It reports whether there was one; a folder that is not sv
+// dash's (ErrNotOurs) is left alone.
+func Abandon(dir string) (bool, error) {
+	if err := checkOut(dir, false); err != nil {
+		return false, err
+	}
+	if !isLive(dir) && !hasInProgress(dir) {
+		return false, nil
+	}
+	removeLive(dir)
+	return true, nil
+}
+
+// hasInProgress reports whether dir holds a file Run was writing (".tmp").
+func hasInProgress(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if ownName.MatchString(e.Name()) && filepath.Ext(e.Name()) == ".tmp" {
+			return true
+		}
+	}
+	return false
+}
+
 // removeLive deletes what would make a failed run look like a running live stream: the
 // manifests and playlists and the segments still in progress. Finished segments stay.
 func removeLive(dir string) {

@@ -43,7 +43,9 @@ const (
 	// DurationMs, Cause (see Causes), Error when it failed.
 	PublishEnd Type = "publish_end"
 	// RecordingReady: the session's recording is complete on disk: Recording, its
-	// Seekable copy (if made), Size and SHA256 of the recording.
+	// Seekable copy (if made), Size and SHA256 of the recording. Recovered: the
+	// recording was found unfinished when sv started (the process had died while
+	// writing it): it holds what was received, and Session is not known.
 	RecordingReady Type = "recording_ready"
 	// FFmpegRestart: a stage's FFmpeg died and was started again: Stage, Restarts (in
 	// this session), Error.
@@ -91,6 +93,7 @@ type Event struct {
 	Stage      string `json:"stage,omitempty"`
 	Restarts   int64  `json:"restarts,omitempty"`
 	Error      string `json:"error,omitempty"`
+	Recovered  bool   `json:"recovered,omitempty"`
 	// Media is where in the stream an analysis event happened.
 	*Media
 }

@@ -264,6 +264,10 @@ type Server struct {
 	// publishers counts the ingest requests being handled: a session has ended before
 	// its handler has told the publisher so and had the reply to its close frame.
 	publishers sync.WaitGroup
+	// unfinished are the recordings an earlier process left unfinished (Recovery), which
+	// Serve finishes; recovering runs while it does.
+	unfinished []string
+	recovering sync.WaitGroup
 }
 
 // New makes a Server writing into o.Out.
@@ -327,6 +331,7 @@ func New(o Options) (*Server, error) {
 		m.reg.MustRegister(authCollector{o.Auth})
 	}
 	s := &Server{o: o, log: log, web: web, metrics: m, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
+	s.unfinished = s.recoverOut()
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.killCtx, s.kill = context.WithCancel(context.Background())
 	s.ingest = &ws.Ingest{
@@ -400,6 +405,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// connections are hijacked, which http.Server.Shutdown does not wait for.
 	stopSessions := context.AfterFunc(ctx, s.stop)
 	defer stopSessions()
+	s.mu.Lock()
+	if recs := s.unfinished; len(recs) > 0 {
+		s.unfinished = nil
+		s.recovering.Add(1)
+		go func() {
+			defer s.recovering.Done()
+			s.finishRecovered(s.killCtx, recs)
+		}()
+	}
+	s.mu.Unlock()
 	err := serve.Serve(ctx, ln, s.Handler(), s.o.TLS, s.log)
 	s.Close()
 	return err
@@ -421,6 +436,7 @@ func (s *Server) Close() error {
 		<-done
 	}
 	s.kill()
+	s.recovering.Wait()
 	s.endAll()
 	// The publishers are told why their stream ended (close frame and reply) before the
 	// process may exit: exiting first would reset their connections, and the reset can

@@ -34,6 +34,12 @@ func serveTest(t testing.TB, o Options) (addr string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveWith(t, srv)
+}
+
+// serveWith serves srv on a loopback port until the test ends or stop is called.
+func serveWith(t testing.TB, srv *Server) (addr string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

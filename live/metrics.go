@@ -42,6 +42,8 @@ type metrics struct {
 	highs    *prometheus.GaugeVec // {stream, queue}
 	handoff  *prometheus.HistogramVec
 
+	recovered prometheus.Counter
+
 	mu        sync.Mutex
 	seen      map[string]map[string]time.Time // stream -> viewer -> last segment request
 	published map[string]bool                 // streams that have had a publisher
@@ -79,7 +81,9 @@ func newMetrics() *metrics {
 	m.handoff = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "sv", Name: "handoff_seconds",
 		Help:    "Time from a chunk reaching the packager to its being written into FFmpeg.",
 		Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}}, stream)
-	m.reg.MustRegister(m.live, viewerCollector{m}, m.highs, m.handoff,
+	m.recovered = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sv", Name: "recordings_recovered_total",
+		Help: "Recordings an earlier process left unfinished, finished at start-up."})
+	m.reg.MustRegister(m.live, m.recovered, viewerCollector{m}, m.highs, m.handoff,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

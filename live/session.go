@@ -195,8 +195,15 @@ func (sess *session) createRecording(first []byte) error {
 	if kind == media.MP4 {
 		ext = ".mp4"
 	}
-	rec, err := ws.CreateRecording(sess.recDir, sess.started.UTC().Format("20060102T150405Z"), ext, 256<<10)
+	// Unbuffered: each message reaches the file as it arrives, so that a process that
+	// dies loses nothing it had accepted (see Recovery).
+	rec, err := ws.CreateRecording(sess.recDir, sess.started.UTC().Format("20060102T150405Z"), ext, 0)
 	if err != nil {
+		return fmt.Errorf("create recording: %w", err)
+	}
+	if err := os.WriteFile(unfinishedMarker(rec.Name()), nil, 0o644); err != nil {
+		rec.Close()
+		os.Remove(rec.Name())
 		return fmt.Errorf("create recording: %w", err)
 	}
 	sess.rec, sess.recPath = rec, rec.Name()
@@ -261,6 +268,9 @@ func (sess *session) Close(cause error) error {
 		sess.srv.store(sess.recPath, seekable)
 		sess.emit(event.Event{Type: event.RecordingReady, Recording: absPath(sess.recPath), Seekable: absPath(seekable),
 			Size: sess.bytes, SHA256: hex.EncodeToString(sess.recHash.Sum(nil))})
+	}
+	if sess.recPath != "" {
+		os.Remove(unfinishedMarker(sess.recPath)) // stored, copied and announced, or failed for good
 	}
 	st := SessionStats{
 		Stream:           sess.stream,

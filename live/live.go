@@ -268,6 +268,7 @@ type Server struct {
 	// Serve finishes; recovering runs while it does.
 	unfinished []string
 	recovering sync.WaitGroup
+	storage    storage
 }
 
 // New makes a Server writing into o.Out.
@@ -331,6 +332,8 @@ func New(o Options) (*Server, error) {
 		m.reg.MustRegister(authCollector{o.Auth})
 	}
 	s := &Server{o: o, log: log, web: web, metrics: m, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
+	s.storage.dir = o.Out
+	m.storing(&s.storage)
 	s.unfinished = s.recoverOut()
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.killCtx, s.kill = context.WithCancel(context.Background())
@@ -358,6 +361,11 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		if err := s.storage.check(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "storage: "+err.Error()+"\n")
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	s.mux.Handle("/metrics", s.authorized(auth.Metrics, m.handler()))
@@ -505,6 +513,9 @@ func (s *Server) Live() []string {
 
 // open admits a publisher (ws.Ingest.Open) and starts its session's stages.
 func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
+	if err := s.storage.check(); err != nil {
+		return nil, fmt.Errorf("cannot store it: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.streams[p.Stream]; ok && s.o.Takeover {
@@ -540,6 +551,9 @@ func (s *Server) open(p *ws.Publisher) (ws.Session, error) {
 
 // check reports whether open would admit a publisher of stream now (ws.Ingest.Check).
 func (s *Server) check(stream string) error {
+	if err := s.storage.check(); err != nil {
+		return fmt.Errorf("cannot store it: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, live := s.streams[stream]

@@ -101,6 +101,23 @@ func (m *metrics) serving(web *serve.Server) {
 	)
 }
 
+// storing adds the series of the storage's health.
+func (m *metrics) storing(st *storage) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "sv", Name: "storage_failures_total",
+			Help: "Failures to store a recording (a full or failing disk)."},
+			func() float64 { return float64(st.Failures()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sv", Name: "storage_ok",
+			Help: "1 while recordings can be stored, 0 after a failure until a probe succeeds again (as /healthz)."},
+			func() float64 {
+				if st.check() != nil {
+					return 0
+				}
+				return 1
+			}),
+	)
+}
+
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

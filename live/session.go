@@ -157,7 +157,7 @@ func (sess *session) Write(p []byte) (int, error) {
 	}
 	if sess.rec != nil {
 		if _, err := sess.rec.Write(p); err != nil {
-			return 0, fmt.Errorf("write recording: %w", err)
+			return 0, sess.srv.storageFailed(err)
 		}
 		sess.recHash.Write(p)
 	}
@@ -199,12 +199,12 @@ func (sess *session) createRecording(first []byte) error {
 	// dies loses nothing it had accepted (see Recovery).
 	rec, err := ws.CreateRecording(sess.recDir, sess.started.UTC().Format("20060102T150405Z"), ext, 0)
 	if err != nil {
-		return fmt.Errorf("create recording: %w", err)
+		return sess.srv.storageFailed(err)
 	}
 	if err := os.WriteFile(unfinishedMarker(rec.Name()), nil, 0o644); err != nil {
 		rec.Close()
 		os.Remove(rec.Name())
-		return fmt.Errorf("create recording: %w", err)
+		return sess.srv.storageFailed(err)
 	}
 	sess.rec, sess.recPath = rec, rec.Name()
 	sess.log.Info("recording", "file", sess.recPath)
@@ -300,7 +300,7 @@ func (sess *session) closeRecording() error {
 		return nil
 	}
 	if err := sess.rec.Close(); err != nil {
-		return fmt.Errorf("store recording: %w", err)
+		return sess.srv.storageFailed(err)
 	}
 	return nil
 }

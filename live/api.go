@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -50,16 +51,12 @@ type APIStream struct {
 	Tracks []serve.Track `json:"tracks,omitempty"`
 }
 
-// APIRecording is one recording, as the API lists it.
+// APIRecording is one recording, as the API lists it: what /recordings.json says of it
+// (serve.Recording), its path, and whether its session is live.
 type APIRecording struct {
-	Stream       string    `json:"stream"`
-	File         string    `json:"file"` // its name in OUT/recordings/{stream}
-	Path         string    `json:"path"` // absolute
-	Size         int64     `json:"size"`
-	Modified     time.Time `json:"modified"`
-	Recording    bool      `json:"recording"` // still being written: its session is live
-	Seekable     string    `json:"seekable,omitempty"`
-	SeekableSize int64     `json:"seekable_size,omitempty"`
+	serve.Recording
+	Path string `json:"path"`      // absolute
+	Live bool   `json:"recording"` // still being written: its session is live
 }
 
 // api is the /api/ handler.
@@ -198,7 +195,7 @@ func (s *Server) apiStop(w http.ResponseWriter, r *http.Request) {
 // stopWait bounds how long a DELETE of a stream waits for its session to finish.
 const stopWait = 10 * time.Second
 
-// recordings lists every recording under OUT/recordings.
+// recordings lists every recording under OUT/recordings, newest first.
 func (s *Server) recordings() []APIRecording {
 	live := map[string]bool{}
 	s.mu.Lock()
@@ -209,73 +206,34 @@ func (s *Server) recordings() []APIRecording {
 	}
 	s.mu.Unlock()
 	out := []APIRecording{}
-	root := filepath.Join(s.o.Out, stream.RecordingsDir)
-	streams, _ := os.ReadDir(root)
-	for _, d := range streams {
-		if !d.IsDir() || !stream.Valid(d.Name()) {
-			continue
-		}
-		dir := filepath.Join(root, d.Name())
-		files, _ := os.ReadDir(dir)
-		for _, f := range files {
-			if !isRecording(f.Name()) {
-				continue
-			}
-			fi, err := f.Info()
-			if err != nil || !fi.Mode().IsRegular() {
-				continue
-			}
-			p := filepath.Join(dir, f.Name())
-			rec := APIRecording{Stream: d.Name(), File: f.Name(), Path: absPath(p), Size: fi.Size(), Modified: fi.ModTime().UTC(), Recording: live[p]}
-			if seek, err := os.Stat(seekableOf(p)); err == nil {
-				rec.Seekable, rec.SeekableSize = filepath.Base(seekableOf(p)), seek.Size()
-			}
-			out = append(out, rec)
-		}
+	for _, rec := range s.web.Recordings("") {
+		p := filepath.Join(stream.RecordingsFolder(s.o.Out, rec.Stream), rec.File)
+		out = append(out, APIRecording{Recording: rec, Path: absPath(p), Live: live[p]})
 	}
 	return out
-}
-
-// isRecording reports whether a file name is a recording's (not its seekable copy, nor
-// a file being written by the remux).
-func isRecording(name string) bool {
-	ext := filepath.Ext(name)
-	return (ext == ".webm" || ext == ".mp4") && !strings.Contains(name, ".seekable.") && !strings.HasPrefix(name, ".")
-}
-
-// seekableOf is the name of a recording's seekable copy (remux).
-func seekableOf(recording string) string {
-	base := strings.TrimSuffix(recording, filepath.Ext(recording))
-	if filepath.Ext(recording) == ".mp4" {
-		return base + ".seekable.mp4"
-	}
-	return base + ".seekable.mkv"
 }
 
 // apiDeleteRecording deletes a recording and its seekable copy; not one being written.
 func (s *Server) apiDeleteRecording(w http.ResponseWriter, r *http.Request) {
 	name, file := r.PathValue("stream"), r.PathValue("file")
-	if !stream.Valid(name) || !isRecording(file) || filepath.Base(file) != file {
+	if !stream.Valid(name) || !stream.IsRecording(file) || filepath.Base(file) != file {
 		apiError(w, http.StatusBadRequest, "want /api/recordings/{stream}/{file}, as /api/recordings lists them")
 		return
 	}
 	p := filepath.Join(stream.RecordingsFolder(s.o.Out, name), file)
 	for _, rec := range s.recordings() {
-		if rec.Stream == name && rec.File == file && rec.Recording {
+		if rec.Stream == name && rec.File == file && rec.Live {
 			apiError(w, http.StatusConflict, "the recording is still being written: stop its stream first")
 			return
 		}
 	}
-	if err := os.Remove(p); err != nil {
+	if err := s.deleteRecording(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			apiError(w, http.StatusNotFound, "no recording "+name+"/"+file)
 			return
 		}
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
-	}
-	if err := os.Remove(seekableOf(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("cannot delete the seekable copy", "file", seekableOf(p), "err", err)
 	}
 	s.log.Info("recording deleted", "stream", name, "file", file, "by", r.RemoteAddr)
 	w.WriteHeader(http.StatusNoContent)
@@ -293,4 +251,24 @@ func writeAPI(w http.ResponseWriter, status int, v any) {
 // apiError answers {"error": msg}.
 func apiError(w http.ResponseWriter, status int, msg string) {
 	writeAPI(w, status, map[string]string{"error": msg})
+}
+
+// deleteRecording deletes the recording at p, its seekable copy and the markers of their
+// stored copies (which stay in the store). It is an fs.ErrNotExist when there was none.
+func (s *Server) deleteRecording(p string) error {
+	seekable := filepath.Join(filepath.Dir(p), stream.SeekableOf(filepath.Base(p)))
+	found := false
+	for _, f := range []string{p, p + StoredSuffix, seekable, seekable + StoredSuffix} {
+		err := os.Remove(f)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("%s: %w", p, fs.ErrNotExist)
+	}
+	return nil
 }

@@ -89,7 +89,7 @@ func TestAPI(t *testing.T) {
 	}
 
 	var recs struct{ Recordings []APIRecording }
-	if apiDo(t, "GET", api+"/recordings", key, &recs); len(recs.Recordings) != 1 || !recs.Recordings[0].Recording {
+	if apiDo(t, "GET", api+"/recordings", key, &recs); len(recs.Recordings) != 1 || !recs.Recordings[0].Live {
 		t.Fatalf("recordings while live: %+v", recs)
 	}
 	rec := recs.Recordings[0]
@@ -112,7 +112,7 @@ func TestAPI(t *testing.T) {
 		t.Errorf("publish_end: %+v", e)
 	}
 
-	if apiDo(t, "GET", api+"/recordings", key, &recs); len(recs.Recordings) != 1 || recs.Recordings[0].Recording || recs.Recordings[0].Seekable == "" {
+	if apiDo(t, "GET", api+"/recordings", key, &recs); len(recs.Recordings) != 1 || recs.Recordings[0].Live || recs.Recordings[0].Seekable == "" {
 		t.Fatalf("recordings once stopped: %+v", recs)
 	}
 	for _, bad := range []string{"/recordings/k/..%2Fx.webm", "/recordings/k/" + recs.Recordings[0].Seekable, "/recordings/bad%20name/x.webm"} {

@@ -217,7 +217,7 @@ type Store interface {
 }
 
 // StoredSuffix names the marker a Store writes beside a file it has stored.
-const StoredSuffix = ".stored"
+const StoredSuffix = stream.StoredSuffix
 
 // SessionStats is what one session did.
 type SessionStats struct {
@@ -304,7 +304,12 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	m := newMetrics()
+	var stored func(context.Context, string) (string, bool)
+	if o.Store != nil {
+		stored = o.Store.URL
+	}
 	web, err := serve.New(serve.Options{
+		Stored:         stored,
 		Root:           o.Out,
 		Ingest:         serve.SameOriginIngest,
 		TokenRequired:  o.Auth.Protects(auth.Publish),

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/svtool/sv/dash"
@@ -22,7 +21,7 @@ import (
 // A session's recording reaches its file as each message arrives (no buffer in the
 // process), so a process that dies loses nothing it had accepted; only a power loss can
 // cost what the kernel had not written yet. While the session runs, a hidden marker
-// stands beside the recording (unfinishedMarker); the session removes it once the
+// stands beside the recording (stream.UnfinishedMarker); the session removes it once the
 // recording is stored, copied and announced. When a Server starts on an Out where a
 // process died:
 //
@@ -33,21 +32,6 @@ import (
 //   - Serve finishes, in the background, every recording left with its marker: fsynced,
 //     given its seekable copy (Options.Seekable), handed to Options.Store and announced
 //     (recording_ready with Recovered set), then the marker is removed. Close waits for it.
-
-// unfinishedMarker is the hidden file that stands beside a recording while its session
-// runs.
-func unfinishedMarker(rec string) string {
-	return filepath.Join(filepath.Dir(rec), "."+filepath.Base(rec)+".unfinished")
-}
-
-// markerRecording is the recording an unfinished marker stands for, "" if name is not one.
-func markerRecording(dir, name string) string {
-	base, ok := strings.CutSuffix(strings.TrimPrefix(name, "."), ".unfinished")
-	if !ok || !strings.HasPrefix(name, ".") || !isRecording(base) {
-		return ""
-	}
-	return filepath.Join(dir, base)
-}
 
 // recoverOut is New's part of the recovery: it ends the presentations left live and
 // returns the recordings left unfinished.
@@ -74,7 +58,7 @@ func (s *Server) recoverOut() []string {
 		dir := stream.RecordingsFolder(s.o.Out, d.Name())
 		files, _ := os.ReadDir(dir)
 		for _, f := range files {
-			if rec := markerRecording(dir, f.Name()); rec != "" {
+			if rec := stream.MarkedRecording(dir, f.Name()); rec != "" {
 				unfinished = append(unfinished, rec)
 			}
 		}
@@ -101,7 +85,7 @@ func (s *Server) finishRecording(ctx context.Context, rec string) error {
 	name := filepath.Base(filepath.Dir(rec))
 	f, err := os.OpenFile(rec, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		os.Remove(unfinishedMarker(rec)) // nothing was written
+		os.Remove(stream.UnfinishedMarker(rec)) // nothing was written
 		return nil
 	}
 	if err != nil {
@@ -118,7 +102,7 @@ func (s *Server) finishRecording(ctx context.Context, rec string) error {
 	}
 	if size == 0 {
 		os.Remove(rec)
-		os.Remove(unfinishedMarker(rec))
+		os.Remove(stream.UnfinishedMarker(rec))
 		return nil
 	}
 	s.log.Warn("finishing a recording left unfinished by an earlier run", "stream", name, "recording", rec, "bytes", size)
@@ -137,5 +121,5 @@ func (s *Server) finishRecording(ctx context.Context, rec string) error {
 		bus.Emit(event.Event{Type: event.RecordingReady, Time: time.Now(), Stream: name, Recording: absPath(rec),
 			Seekable: absPath(seekable), Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Recovered: true})
 	}
-	return os.Remove(unfinishedMarker(rec))
+	return os.Remove(stream.UnfinishedMarker(rec))
 }

@@ -4,19 +4,21 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/svtool/sv/ffmpeg"
+	"github.com/svtool/sv/stream"
 )
 
-// seekableName is the name of a recording's seekable copy: Matroska for a WebM recording
-// (the WebM muxer refuses the H.264 that Chrome records), MP4 with its index first for an
-// MP4 one.
+// seekableName is the name of a recording's seekable copy (stream.SeekableOf), the
+// format FFmpeg writes it in and the options it needs: an MP4 has its index first.
 func seekableName(rec string) (name, format string, extra []string) {
-	if base, ok := strings.CutSuffix(rec, ".mp4"); ok {
-		return base + ".seekable.mp4", "mp4", []string{"-movflags", "+faststart"}
+	name = filepath.Join(filepath.Dir(rec), stream.SeekableOf(filepath.Base(rec)))
+	if strings.HasSuffix(name, ".mp4") {
+		return name, "mp4", []string{"-movflags", "+faststart"}
 	}
-	return strings.TrimSuffix(rec, ".webm") + ".seekable.mkv", "matroska", nil
+	return name, "matroska", nil
 }
 
 // remux writes a seekable copy of a finished recording: the browser's stream has no

@@ -201,7 +201,7 @@ func (sess *session) createRecording(first []byte) error {
 	if err != nil {
 		return sess.srv.storageFailed(err)
 	}
-	if err := os.WriteFile(unfinishedMarker(rec.Name()), nil, 0o644); err != nil {
+	if err := os.WriteFile(stream.UnfinishedMarker(rec.Name()), nil, 0o644); err != nil {
 		rec.Close()
 		os.Remove(rec.Name())
 		return sess.srv.storageFailed(err)
@@ -270,7 +270,7 @@ func (sess *session) Close(cause error) error {
 			Size: sess.bytes, SHA256: hex.EncodeToString(sess.recHash.Sum(nil))})
 	}
 	if sess.recPath != "" {
-		os.Remove(unfinishedMarker(sess.recPath)) // stored, copied and announced, or failed for good
+		os.Remove(stream.UnfinishedMarker(sess.recPath)) // stored, copied and announced, or failed for good
 	}
 	st := SessionStats{
 		Stream:           sess.stream,

@@ -95,6 +95,7 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,6 +215,10 @@ type Options struct {
 	// a token from a manifest's URL to the URLs it names, and Apple's send no headers
 	// but their own. Protected responses are private to shared caches.
 	Auth *auth.Authorizer
+	// Stored, if set, is where the stored copy of a file under Root can be fetched (a
+	// presigned URL), for a recording whose local file is gone and whose FILE.stored
+	// marker is there: /recordings/{stream}/{file} redirects to it.
+	Stored func(ctx context.Context, path string) (url string, ok bool)
 
 	now func() time.Time // the clock of /time; tests replace it
 }
@@ -466,6 +471,8 @@ func (s *Server) routes() {
 	mux.HandleFunc("/time", s.serveTime)
 	mux.HandleFunc("/config.json", s.serveConfig)
 	mux.HandleFunc("/streams.json", s.serveStreams)
+	mux.HandleFunc("/recordings.json", s.serveRecordings)
+	mux.HandleFunc(stream.RecordingsPrefix, s.serveRecordings)
 	mux.Handle("/", s.pages)
 	s.mux = mux
 }
@@ -500,10 +507,10 @@ func (s *Server) methods(next http.Handler) http.Handler {
 // media, the clock and what the pages fetch; not the pages themselves.
 func corsPath(path string) bool {
 	switch path {
-	case "/time", "/config.json", "/streams.json":
+	case "/time", "/config.json", "/streams.json", "/recordings.json":
 		return true
 	}
-	return strings.HasPrefix(path, stream.MediaPrefix)
+	return strings.HasPrefix(path, stream.MediaPrefix) || strings.HasPrefix(path, stream.RecordingsPrefix)
 }
 
 // cors marks a response as readable from other origins, once. Date is exposed for

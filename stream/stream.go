@@ -19,6 +19,7 @@ package stream
 import (
 	"path"
 	"path/filepath"
+	"strings"
 )
 
 // MaxName is the longest stream name.
@@ -75,3 +76,55 @@ func IngestPath(name string) string { return IngestPrefix + name }
 
 // MediaPath is the URL path of a file in a stream's live folder: /live/{name}/{file}.
 func MediaPath(name, file string) string { return MediaPrefix + name + "/" + file }
+
+// Recordings: in OUT/recordings/{stream}, a session's recording {UTC start}.webm (or
+// .mp4), its seekable copy beside it, and the hidden markers that say its state.
+const (
+	RecordingsPrefix = "/recordings/" // /recordings/{stream}/{file}: a recording or its seekable copy
+	StoredSuffix     = ".stored"      // {file}.stored: the file is in the object store
+	unfinishedSuffix = ".unfinished"  // .{file}.unfinished: its session is running
+	seekableInfix    = ".seekable."   // {start}.seekable.mkv (or .mp4): the seekable copy
+)
+
+// IsRecording reports whether a file name is a recording's: not its seekable copy, a
+// marker or a file being written by the copy.
+func IsRecording(name string) bool {
+	ext := filepath.Ext(name)
+	return (ext == ".webm" || ext == ".mp4") && !strings.Contains(name, seekableInfix) && !strings.HasPrefix(name, ".")
+}
+
+// IsSeekable reports whether a file name is a seekable copy's.
+func IsSeekable(name string) bool {
+	base, ok := strings.CutSuffix(name, filepath.Ext(name))
+	return ok && (filepath.Ext(name) == ".mkv" || filepath.Ext(name) == ".mp4") &&
+		strings.HasSuffix(base, ".seekable") && IsRecording(strings.TrimSuffix(base, ".seekable")+".webm")
+}
+
+// SeekableOf is the name of a recording's seekable copy: Matroska for a WebM recording
+// (the WebM muxer refuses the H.264 that Chrome records), MP4 for an MP4 one.
+func SeekableOf(recording string) string {
+	base := strings.TrimSuffix(recording, filepath.Ext(recording))
+	if filepath.Ext(recording) == ".mp4" {
+		return base + seekableInfix + "mp4"
+	}
+	return base + seekableInfix + "mkv"
+}
+
+// UnfinishedMarker is the hidden file that stands beside a recording while its session
+// runs, and after a process died while writing it, until it is finished.
+func UnfinishedMarker(recording string) string {
+	return filepath.Join(filepath.Dir(recording), "."+filepath.Base(recording)+unfinishedSuffix)
+}
+
+// MarkedRecording is the recording an unfinished marker named name in dir stands for, ""
+// if name is not one.
+func MarkedRecording(dir, name string) string {
+	base, ok := strings.CutSuffix(strings.TrimPrefix(name, "."), unfinishedSuffix)
+	if !ok || !strings.HasPrefix(name, ".") || !IsRecording(base) {
+		return ""
+	}
+	return filepath.Join(dir, base)
+}
+
+// RecordingPath is the URL path of a file in a stream's recordings folder.
+func RecordingPath(name, file string) string { return RecordingsPrefix + name + "/" + file }

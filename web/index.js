@@ -48,7 +48,39 @@
     $('empty').hidden = streams.length > 0;
   }
 
+  // started is a recording's start, from its name ({UTC start}.webm).
+  function started(file) {
+    const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/.exec(file);
+    return m ? new Date(Date.UTC(+m[1], m[2] - 1, +m[3], +m[4], +m[5], +m[6])).toLocaleString() : file;
+  }
+
+  async function refreshRecordings() {
+    let recs = [];
+    try {
+      const r = await fetch('recordings.json', { cache: 'no-store' });
+      recs = (await r.json()).recordings || [];
+    } catch (e) {
+      return;
+    }
+    const body = $('recordings').tBodies[0];
+    body.replaceChildren();
+    for (const rec of recs) {
+      const row = body.insertRow();
+      cell(row, rec.stream);
+      cell(row, started(rec.file));
+      cell(row, sv.formatBytes(rec.size));
+      const state = [rec.unfinished ? 'recording' : '', rec.seekable ? 'seekable' : '', rec.stored ? 'stored' : '', rec.local ? '' : 'in the store only'];
+      cell(row, state.filter(Boolean).join(' · '));
+      const play = rec.url.slice(rec.url.lastIndexOf('/') + 1);
+      const q = '?stream=' + encodeURIComponent(rec.stream) + '&recording=' + encodeURIComponent(play);
+      cell(row, [link('play', 'view' + q), ' ', link('download', 'recordings/' + encodeURIComponent(rec.stream) + '/' + encodeURIComponent(play))]);
+    }
+    $('no-recordings').hidden = recs.length > 0;
+  }
+
   sv.config().then((c) => { if (c.version) $('version').textContent = 'sv ' + c.version; }).catch(() => {});
   refresh();
   setInterval(refresh, 2000);
+  refreshRecordings();
+  setInterval(refreshRecordings, 10000);
 })();

@@ -598,6 +598,38 @@
     },
   };
 
+  // playRecording plays one of the stream's recordings (?recording=FILE, as
+  // /recordings.json names it: its seekable copy, or the recording) on demand, with the
+  // video's own controls for seeking.
+  function playRecording(file) {
+    if (!/^[0-9A-Za-z_-]+(\.seekable)?\.(webm|mp4|mkv)$/.test(file)) {
+      setPhase('error', 'bad recording name');
+      overlay('no such recording');
+      return;
+    }
+    document.body.classList.add('recording');
+    $('golive').hidden = true;
+    $('mode').closest('label').hidden = true;
+    setText('title', st.stream + ' · ' + file);
+    document.title = 'sv · ' + st.stream + ' · ' + file;
+    st.tech = 'recording';
+    watchVideo(video);
+    video.addEventListener('error', () => {
+      const e = video.error;
+      st.errors.push('recording: ' + (e ? e.message || 'error ' + e.code : 'error'));
+      setPhase('error', 'cannot play the recording');
+      overlay('cannot play the recording' + (e && e.message ? ': ' + e.message : ''));
+    });
+    video.controls = true;
+    let src = 'recordings/' + encodeURIComponent(st.stream) + '/' + encodeURIComponent(file);
+    if (TOKEN) src += '?token=' + encodeURIComponent(TOKEN);
+    setPhase('starting', 'loading the recording');
+    overlay('loading…');
+    video.src = src;
+    video.play().catch(() => {});
+    setInterval(show, 500);
+  }
+
   async function init() {
     // /embed: the player alone, filling its frame, with the video's own controls.
     if (location.pathname.endsWith('/embed')) {
@@ -632,6 +664,11 @@
       destroy();
     };
     $('overlay').addEventListener('click', () => video.play().catch(() => {}));
+    const recording = sv.param('recording', '');
+    if (recording) {
+      playRecording(recording);
+      return;
+    }
     // The player most streams get is fetched and compiled now, while the page waits for
     // the stream, not after it starts: a third of a second of the time to first frame.
     const likely = { dash: DASH_SCRIPT, 'hls.js': HLS_SCRIPT }[chooseTech({ dash: true })];

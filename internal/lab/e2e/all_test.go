@@ -84,9 +84,59 @@ func TestBrowserAll(t *testing.T) {
 			fmt.Sprintf("%.300s (%v)", mpd, err)
 	})
 	checkRecordings(t, s, stream, capture, 1)
+	playRecording(t, b, s, stream)
 
 	s.Interrupt(t)
 	b.LogConsole(t)
+}
+
+// playRecording plays the stream's recording on demand, as the index page links it
+// (/view?stream=S&recording=FILE, FILE its seekable copy), and seeks to its middle: the
+// picture must move on from there.
+func playRecording(t *testing.T, b *lab.Browser, s *lab.All, stream string) {
+	t.Helper()
+	resp, err := http.Get(s.URL("/recordings.json?stream=" + stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Recordings []struct {
+			File     string `json:"file"`
+			Seekable string `json:"seekable"`
+			URL      string `json:"url"`
+		} `json:"recordings"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Recordings) == 0 || list.Recordings[0].Seekable == "" {
+		t.Fatalf("/recordings.json?stream=%s: %+v (%v); want the recording with its seekable copy", stream, list, err)
+	}
+	rec := list.Recordings[0]
+	page := b.Open(t, s.URL("/view?stream="+stream+"&recording="+rec.Seekable))
+	type state struct {
+		Time, Duration float64
+		Error          string
+		Phase          string
+	}
+	look := func() state {
+		var st state
+		lab.EvalJSON(t, page, `(() => { const v = document.getElementById('video');
+			return {time: v.currentTime, duration: v.duration || 0, error: v.error ? v.error.code + ' ' + v.error.message : '',
+				phase: document.body.dataset.phase || ''}; })()`, &st)
+		return st
+	}
+	var st state
+	lab.WaitFor(t, hang, "the recording to play", func() (bool, string) {
+		st = look()
+		return st.Phase == "playing" && st.Time > 0.5 && st.Duration > 2, fmt.Sprintf("%+v", st)
+	})
+	mid := st.Duration / 2
+	lab.EvalJSON(t, page, fmt.Sprintf("(document.getElementById('video').currentTime = %f, true)", mid), new(bool))
+	lab.WaitFor(t, hang, "the recording to play on from its middle", func() (bool, string) {
+		st = look()
+		return st.Error == "" && st.Time > mid+0.5, fmt.Sprintf("%+v, sought %.2f", st, mid)
+	})
+	t.Logf("the recording %s plays on demand: %.1f s long, sought to %.1f s, at %.1f s", rec.Seekable, st.Duration, mid, st.Time)
 }
 
 // TestBrowserAllNormalLatency: with --latency normal (2 s segments announced once

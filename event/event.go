@@ -47,6 +47,9 @@ const (
 	// recording was found unfinished when sv started (the process had died while
 	// writing it): it holds what was received, and Session is not known.
 	RecordingReady Type = "recording_ready"
+	// RecordingDeleted: retention deleted a finished recording and its seekable copy
+	// from the disk: Recording, Size (both files), Cause ("age" or "size").
+	RecordingDeleted Type = "recording_deleted"
 	// FFmpegRestart: a stage's FFmpeg died and was started again: Stage, Restarts (in
 	// this session), Error.
 	FFmpegRestart Type = "ffmpeg_restart"

@@ -187,6 +187,11 @@ type Options struct {
 	// whose network cannot carry its stream, keeps no viewer watching. 0 means
 	// DefaultMaxBehind; negative, no bound.
 	MaxBehind time.Duration
+	// KeepRecordings and KeepBytes bound the finished recordings kept on disk: older
+	// than KeepRecordings, or past KeepBytes in all, the oldest are deleted (see
+	// Retention). 0: no bound.
+	KeepRecordings time.Duration
+	KeepBytes      int64
 	// Store, if set, keeps finished recordings elsewhere (package store: an
 	// S3-compatible object store): every finished recording and its seekable copy is
 	// handed to it, those of sessions that end and those found unfinished at start-up
@@ -265,10 +270,11 @@ type Server struct {
 	// its handler has told the publisher so and had the reply to its close frame.
 	publishers sync.WaitGroup
 	// unfinished are the recordings an earlier process left unfinished (Recovery), which
-	// Serve finishes; recovering runs while it does.
+	// Serve finishes; recovering runs while it does, and while retention runs.
 	unfinished []string
 	recovering sync.WaitGroup
 	storage    storage
+	retainNow  chan struct{} // retainSoon
 }
 
 // New makes a Server writing into o.Out.
@@ -336,7 +342,8 @@ func New(o Options) (*Server, error) {
 	if o.Auth != nil {
 		m.reg.MustRegister(authCollector{o.Auth})
 	}
-	s := &Server{o: o, log: log, web: web, metrics: m, streams: make(map[string]*session), timeURL: o.Dash.TimeURL}
+	s := &Server{o: o, log: log, web: web, metrics: m, streams: make(map[string]*session), timeURL: o.Dash.TimeURL,
+		retainNow: make(chan struct{}, 1)}
 	s.storage.dir = o.Out
 	m.storing(&s.storage)
 	s.unfinished = s.recoverOut()
@@ -418,6 +425,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// connections are hijacked, which http.Server.Shutdown does not wait for.
 	stopSessions := context.AfterFunc(ctx, s.stop)
 	defer stopSessions()
+	s.recovering.Add(1)
+	go func() {
+		defer s.recovering.Done()
+		s.retaining(s.stopCtx)
+	}()
 	s.mu.Lock()
 	if recs := s.unfinished; len(recs) > 0 {
 		s.unfinished = nil
@@ -660,6 +672,7 @@ func (s *Server) end(sess *session, stopped bool) {
 	delete(s.streams, sess.stream)
 	s.metrics.live.Set(float64(len(s.streams)))
 	s.mu.Unlock()
+	s.retainSoon()
 	close(sess.done)
 	s.sessions.Done()
 }

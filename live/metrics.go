@@ -42,7 +42,10 @@ type metrics struct {
 	highs    *prometheus.GaugeVec // {stream, queue}
 	handoff  *prometheus.HistogramVec
 
-	recovered prometheus.Counter
+	recovered      prometheus.Counter
+	deleted        *prometheus.CounterVec // {cause}
+	recordings     prometheus.Gauge
+	recordingBytes prometheus.Gauge
 
 	mu        sync.Mutex
 	seen      map[string]map[string]time.Time // stream -> viewer -> last segment request
@@ -83,7 +86,13 @@ func newMetrics() *metrics {
 		Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}}, stream)
 	m.recovered = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sv", Name: "recordings_recovered_total",
 		Help: "Recordings an earlier process left unfinished, finished at start-up."})
-	m.reg.MustRegister(m.live, m.recovered, viewerCollector{m}, m.highs, m.handoff,
+	m.deleted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sv", Name: "recordings_deleted_total",
+		Help: "Recordings deleted by retention, by cause: age (--keep-recordings), size (--keep-recordings-size)."}, []string{"cause"})
+	m.recordings = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "sv", Name: "recordings",
+		Help: "Finished recordings on disk, as retention last counted them (with a retention bound set)."})
+	m.recordingBytes = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "sv", Name: "recordings_bytes",
+		Help: "Bytes of finished recordings and their seekable copies on disk, as retention last counted them."})
+	m.reg.MustRegister(m.live, m.recovered, m.deleted, m.recordings, m.recordingBytes, viewerCollector{m}, m.highs, m.handoff,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -95,6 +95,8 @@ Examples:
 			allowHostFlag,
 		}, packagingFlags, analysisFlags, []cli.Flag{
 			recordingFlag,
+			&cli.StringFlag{Name: "keep-recordings", Usage: "delete finished recordings (and their seekable copies) older than this `AGE` (7d, 36h; default: keep them)", EnvVars: []string{"SV_KEEP_RECORDINGS"}},
+			&cli.StringFlag{Name: "keep-recordings-size", Usage: "delete the oldest finished recordings while all of them take more than this `SIZE` (50GiB; default: no bound)", EnvVars: []string{"SV_KEEP_RECORDINGS_SIZE"}},
 			&cli.BoolFlag{Name: "takeover", Usage: "a second publisher of a live stream takes it over (the first is closed) instead of being refused", EnvVars: []string{"SV_TAKEOVER"}},
 			&cli.DurationFlag{Name: "reconnect", Value: live.DefaultReconnect, Usage: "how long a stream's presentation waits for a publisher whose connection dropped to come back before its manifests say it has ended (players keep playing across a reconnect within it); a publisher that stops ends it at once", EnvVars: []string{"SV_RECONNECT"}},
 			&cli.DurationFlag{Name: "max-behind", Value: live.DefaultMaxBehind, Usage: "close a publisher (1008) whose media time falls this far behind the clock: one that sends too little media, or whose network cannot carry its stream (0: no bound)", EnvVars: []string{"SV_MAX_BEHIND"}},
@@ -346,6 +348,16 @@ func allOptions(c *cli.Context, log *slog.Logger) (live.Options, *auth.Keys, err
 	}
 	if o.Streams, err = streamOptions(c, o.Dash, o.Frames); err != nil {
 		return o, nil, err
+	}
+	if v := c.String("keep-recordings"); v != "" {
+		if o.KeepRecordings, err = parseAge(v); err != nil {
+			return o, nil, usagef("--keep-recordings: %v", err)
+		}
+	}
+	if v := c.String("keep-recordings-size"); v != "" {
+		if o.KeepBytes, err = parseSize(v); err != nil {
+			return o, nil, usagef("--keep-recordings-size: %v", err)
+		}
 	}
 	switch {
 	case o.Out == "":

@@ -32,18 +32,19 @@ func (s *Server) allowRead(w http.ResponseWriter, r *http.Request, stream string
 }
 
 // cacheControl is v, made private when reads are protected: a shared cache must not
-// hand one viewer's media to another who has no token.
+// hand one viewer's media to another who has no token. What is revalidated or kept
+// briefly by shared caches (liveCache) is revalidated by the viewer's own.
 func (s *Server) cacheControl(v string) string {
 	if !s.o.Auth.Protects(auth.Read) {
 		return v
 	}
-	if rest, ok := strings.CutPrefix(v, "public, "); ok {
-		return "private, " + rest
-	}
-	if v == "no-cache" || v == "no-store" {
+	switch v {
+	case "no-store":
 		return v
+	case manifestCache, liveCache:
+		return "private, no-cache"
 	}
-	return "private, " + v
+	return "private, " + strings.TrimPrefix(v, "public, ")
 }
 
 // withToken returns a manifest (an MPD) or a playlist (hls) with the token added to

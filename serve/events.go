@@ -53,8 +53,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, name string
 	s.stats.events.Add(1)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // a proxy in front must not buffer the stream
+	h.Set("Cache-Control", "no-store") // a stream that does not end: no cache may keep it
+	h.Set("X-Accel-Buffering", "no")   // a proxy in front must not buffer the stream
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {

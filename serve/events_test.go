@@ -109,7 +109,7 @@ func TestEvents(t *testing.T) {
 
 	// No file yet: the stream waits for one.
 	c := openEvents(t, url, "")
-	if got := c.resp.Header.Get("Cache-Control"); got != "no-cache" {
+	if got := c.resp.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control %q", got)
 	}
 	appendFile(t, p, `{"type":"frame","n":0}`+"\n"+`{"type":"frame","n":1}`+"\n")

@@ -44,7 +44,7 @@ func Example() {
 	stop()
 	fmt.Println(<-done)
 	// Output:
-	// application/vnd.apple.mpegurl no-cache #EXTM3U
+	// application/vnd.apple.mpegurl public, max-age=0, s-maxage=1 #EXTM3U
 	// cam hls: true live: false
 	// <nil>
 }

@@ -218,7 +218,7 @@ func (s *Server) serveBlocking(w http.ResponseWriter, r *http.Request, rel strin
 		return
 	}
 	if !pf.pl.media {
-		s.servePlaylist(w, r, pf, mt, manifestCache)
+		s.servePlaylist(w, r, pf, mt, liveCache)
 		return
 	}
 	target := max(pf.pl.target, time.Second)
@@ -275,7 +275,11 @@ func (s *Server) serveFresh(w http.ResponseWriter, r *http.Request, rel string, 
 		return false
 	}
 	pl := pf.pl
-	if !pl.media || pl.ended || pl.part == 0 || time.Since(pf.fi.ModTime()) < pl.part/freshPart {
+	if !pl.media || pl.ended || pl.part == 0 {
+		s.servePlaylist(w, r, pf, mt, liveCache)
+		return true
+	}
+	if time.Since(pf.fi.ModTime()) < pl.part/freshPart {
 		s.servePlaylist(w, r, pf, mt, manifestCache)
 		return true
 	}

@@ -48,9 +48,27 @@ var mediaTypes = map[string]mediaType{
 	".jsonl": {"application/x-ndjson", data},
 }
 
+// What responses say to caches, browsers' and shared ones (a CDN, Varnish in front:
+// deploy/varnish): segments and parts have names that a run never reuses, so they are
+// immutable; manifests and playlists change every part or segment. With reads
+// protected, cacheControl makes them private.
 const (
-	segmentCache  = "public, max-age=31536000, immutable"
+	segmentCache = "public, max-age=31536000, immutable"
+	// liveCache is the MPD's and the playlists' but an LL-HLS media playlist's:
+	// revalidated by browsers every time, and kept a second by shared caches, so that
+	// one request a second reaches the origin however many players refresh. A player
+	// that gets a copy up to a second old learns a change that much later: a live MPD of
+	// segment templates lists nothing that changes while the stream goes on.
+	liveCache = "public, max-age=0, s-maxage=1"
+	// manifestCache is the rest's: revalidated every time, in every cache. An LL-HLS
+	// player's first load of a media playlist is answered with a fresh version
+	// (serveFresh), which a cached copy would not be; its later loads are blocking
+	// reloads, which caches may keep (blockedCache).
 	manifestCache = "no-cache"
+	// endedCache is the 204 after the last segment of a presentation that is over: kept
+	// briefly, as the many players that ask for the same segments after the end ask
+	// together, and not for long, as another packager may reuse its name.
+	endedCache = "public, max-age=2"
 	// maxGzip is the largest manifest compressed on the fly; larger ones go as they are.
 	maxGzip = 4 << 20
 	// maxDepth is how many names may follow the stream's (thumbnails in a subfolder).
@@ -214,7 +232,7 @@ const nearEnd = 8
 // noMore answers a request for a segment after the last of a presentation that has
 // ended: 204, no content, where a 404 would stop Shaka for good.
 func (s *Server) noMore(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", s.cacheControl(segmentCache))
+	w.Header().Set("Cache-Control", s.cacheControl(endedCache))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -534,10 +552,13 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, mt mediaType) {
 	h := w.Header()
 	h.Set("Content-Type", mt.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
-	if mt.kind == segment {
+	switch mt.kind {
+	case segment:
 		h.Set("Cache-Control", s.cacheControl(segmentCache))
-	} else {
-		h.Set("Cache-Control", manifestCache)
+	case manifest:
+		h.Set("Cache-Control", s.cacheControl(liveCache))
+	default:
+		h.Set("Cache-Control", s.cacheControl(manifestCache))
 	}
 }
 

@@ -23,9 +23,15 @@
 // (.mpd .m3u8 .m4s .mp4 .m4a .webm .jpg .jsonl) in a stream's folder, whose names do not
 // start with a dot; never a directory listing. Files are opened through an [os.Root], so
 // neither "..", nor encoded traversal, nor a symbolic link pointing out of Root reaches
-// anything outside it. Manifests and playlists are sent with Cache-Control: no-cache and a
-// strong ETag (no Last-Modified: it has one-second resolution and live manifests change
-// faster), gzipped when the client accepts it; finished segments are immutable for a year.
+// anything outside it. Manifests and playlists are sent with a strong ETag (no
+// Last-Modified: it has one-second resolution and live manifests change faster), gzipped
+// when the client accepts it (Vary: Accept-Encoding), and revalidated by browsers every
+// time; a shared cache in front (a CDN, deploy/varnish) may keep them a second
+// (s-maxage=1), but for an LL-HLS media playlist asked for with no directive, which is
+// no-cache everywhere (see Low-latency HLS). Finished segments and parts, whose names a
+// run never reuses, are immutable for a year; the 204 after the end of a presentation is
+// kept 2 s; errors and event streams are no-store. With reads protected (Options.Auth),
+// every response is private.
 // Range and conditional requests are served by [http.ServeContent]. Every response under
 // /live/, and /time, /config.json and /streams.json, carries Access-Control-Allow-Origin
 // (Options.CORSOrigin), errors included, so that a player on another origin sees a 404
@@ -90,8 +96,10 @@
 // it anyway), parses it once and wakes all its waiters, so that a thousand waiting
 // players cost one poll. Answers to blocking reloads may be cached for a target duration
 // (Cache-Control: max-age): their URL names a point the playlist has reached and any
-// later version is a right answer too, so a shared cache in front can answer every player
-// waiting for the same part with one request; plain playlist requests stay no-cache.
+// later version is a right answer too, so a shared cache in front, keyed by the whole
+// URL, can answer every player waiting for the same part with one request. A low-latency
+// media playlist asked for with no directive (a player's first load, answered fresh) is
+// no-cache: a cached copy would start the player behind by its age.
 package serve
 
 import (

@@ -141,37 +141,12 @@ func measureViewers(b *testing.B, viewers, streams int, run time.Duration) viewe
 		if streams > 1 {
 			names[i] = fmt.Sprintf("fan%d", i)
 		}
-		send := exec.CommandContext(ctx, sv, "send", "-q", filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"), "ws://"+s.Addr+"/ingest/"+names[i])
-		if err := send.Start(); err != nil {
-			b.Fatal(err)
-		}
-		sends.Go(func() { send.Wait() })
+		publish(ctx, b, &sends, sv, "ws://"+s.Addr+"/ingest/"+names[i])
 	}
 
-	// Each stream's tracks (init, media prefix, media suffix) and its segment in progress:
-	// the one after the newest complete one.
-	type live struct {
-		base   string
-		tracks [][]string
-		first  int
-	}
-	lives := make([]live, streams)
+	lives := make([]dashStream, streams)
 	for i, name := range names {
-		l := &lives[i]
-		l.base = s.URL("/live/" + name + "/")
-		lab.WaitFor(b, time.Minute, "the MPD of "+name, func() (bool, string) {
-			mpd, err := fetch(http.DefaultClient, l.base+"manifest.mpd")
-			if err != nil {
-				return false, err.Error()
-			}
-			l.tracks = nil
-			for _, m := range mpdTemplate.FindAllStringSubmatch(string(mpd), -1) {
-				l.tracks = append(l.tracks, m[2:])
-			}
-			done, _ := newestSegment(filepath.Join(s.Out, "live", name))
-			l.first = done + 1
-			return len(l.tracks) == 2 && done > 0, fmt.Sprintf("%d representations, newest segment %d", len(l.tracks), done)
-		})
+		lives[i] = waitDASHStream(b, s, name)
 	}
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 2*viewers + 1, DisableCompression: true,
@@ -183,28 +158,7 @@ func measureViewers(b *testing.B, viewers, streams int, run time.Duration) viewe
 	start := time.Now()
 	end := start.Add(run + 2*time.Second) // a second or two to reach the stream
 	var wg sync.WaitGroup
-	for v := range viewers {
-		i := v % streams
-		l := lives[i]
-		for k, t := range l.tracks {
-			wg.Go(func() {
-				buf := make([]byte, 32<<10)
-				if _, err := drain(client, l.base+t[0], buf); err != nil {
-					tl.add([2]int{}, 0, err)
-					return
-				}
-				for n := l.first; time.Now().Before(end); n++ {
-					size, err := drain(client, l.base+t[1]+fmt.Sprintf("%05d", n)+t[2], buf)
-					if err != nil && streamEnded(client, l.base) {
-						return // the recording is over: there is no segment n
-					}
-					if tl.add([2]int{i*len(l.tracks) + k, n}, size, err) != nil {
-						return
-					}
-				}
-			})
-		}
-	}
+	playDASH(&wg, client, lives, viewers, end, &tl)
 	packaged := make([]*packagingWatch, streams)
 	for i, name := range names {
 		packaged[i] = watchPackaging(ctx, filepath.Join(s.Out, "live", name))
@@ -242,6 +196,75 @@ func measureViewers(b *testing.B, viewers, streams int, run time.Duration) viewe
 		b.Logf("errors: %s", tl.kindsText())
 	}
 	return r
+}
+
+// publish publishes the recording h264-opus-kf1s.webm (15 s) in real time at url with
+// sv send, in wg, until it ends or ctx does.
+func publish(ctx context.Context, b testing.TB, wg *sync.WaitGroup, sv, url string) {
+	b.Helper()
+	send := exec.CommandContext(ctx, sv, "send", "-q", filepath.Join(testenv.Dir(), "h264-opus-kf1s.webm"), url)
+	if err := send.Start(); err != nil {
+		b.Fatal(err)
+	}
+	wg.Go(func() { send.Wait() })
+}
+
+// dashStream is a live stream as the simulated viewers play it: its folder's URL, each
+// track's init segment and the media name before and after its number, and the segment
+// in progress when they start (the one after the newest complete one).
+type dashStream struct {
+	base   string
+	tracks [][]string
+	first  int
+}
+
+// waitDASHStream waits until stream name of s has an MPD of two tracks and a complete
+// segment, and returns it.
+func waitDASHStream(b testing.TB, s *lab.All, name string) dashStream {
+	b.Helper()
+	l := dashStream{base: s.URL("/live/" + name + "/")}
+	lab.WaitFor(b, time.Minute, "the MPD of "+name, func() (bool, string) {
+		mpd, err := fetch(http.DefaultClient, l.base+"manifest.mpd")
+		if err != nil {
+			return false, err.Error()
+		}
+		l.tracks = nil
+		for _, m := range mpdTemplate.FindAllStringSubmatch(string(mpd), -1) {
+			l.tracks = append(l.tracks, m[2:])
+		}
+		done, _ := newestSegment(filepath.Join(s.Out, "live", name))
+		l.first = done + 1
+		return len(l.tracks) == 2 && done > 0, fmt.Sprintf("%d representations, newest segment %d", len(l.tracks), done)
+	})
+	return l
+}
+
+// playDASH starts n simulated low-latency DASH viewers of lives (viewer v plays stream v
+// mod len(lives)), as BenchmarkViewers says, until end, in wg, and counts what they
+// receive in tl: segment n of track k of stream i as [2]int{i*len(tracks)+k, n}.
+func playDASH(wg *sync.WaitGroup, client *http.Client, lives []dashStream, n int, end time.Time, tl *tally) {
+	for v := range n {
+		i := v % len(lives)
+		l := lives[i]
+		for k, t := range l.tracks {
+			wg.Go(func() {
+				buf := make([]byte, 32<<10)
+				if _, err := drain(client, l.base+t[0], buf); err != nil {
+					tl.add([2]int{}, 0, err)
+					return
+				}
+				for n := l.first; time.Now().Before(end); n++ {
+					size, err := drain(client, l.base+t[1]+fmt.Sprintf("%05d", n)+t[2], buf)
+					if err != nil && streamEnded(client, l.base) {
+						return // the recording is over: there is no segment n
+					}
+					if tl.add([2]int{i*len(l.tracks) + k, n}, size, err) != nil {
+						return
+					}
+				}
+			})
+		}
+	}
 }
 
 // packagingWatch reads a stream's video playlist from disk every quarter second and notes,

@@ -47,8 +47,13 @@ sub vcl_recv {
     }
     # The control API, the metrics, the clock players sync to, what the pages
     # poll, and event streams (Server-Sent Events, which never end).
-    if (req.url ~ "^/(api/|metrics|healthz|time|config\.json|streams\.json)" ||
+    if (req.url ~ "^/(api/|metrics|healthz|time|config\.json|streams\.json|recordings\.json)" ||
         req.url ~ "^/live/[^/]+/events") {
+        return (pass);
+    }
+    # Recordings played on demand: whole files of hundreds of MB read by Range
+    # requests, each by few viewers; not worth the edge's memory.
+    if (req.url ~ "^/recordings/") {
         return (pass);
     }
     if (req.url ~ "^/live/") {

@@ -358,6 +358,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		log.Warn("refused publisher", "status", http.StatusServiceUnavailable, "err", err)
+		w.Header().Set("Retry-After", "5")
 		refuse(w, http.StatusServiceUnavailable, "cannot publish: "+err.Error())
 		return
 	}

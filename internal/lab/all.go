@@ -1,9 +1,12 @@
 package lab
 
 import (
+	"bufio"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,10 +27,37 @@ type All struct {
 // --listen and --out, and waits until it listens.
 func StartAll(t testing.TB, sv string, args ...string) *All {
 	t.Helper()
-	s := &All{Addr: FreeAddr(t), Out: filepath.Join(t.TempDir(), "out")}
+	return StartAllIn(t, sv, filepath.Join(t.TempDir(), "out"), args...)
+}
+
+// StartAllIn is StartAll with the output folder out: a second sv all on the folder of
+// one that died.
+func StartAllIn(t testing.TB, sv, out string, args ...string) *All {
+	t.Helper()
+	s := &All{Addr: FreeAddr(t), Out: out}
 	s.Child = Start(t, exec.Command(sv, append([]string{"all", "--listen", s.Addr, "--out", s.Out}, args...)...))
 	WaitListen(t, s.Addr)
 	return s
+}
+
+// Metric is the value of one series of sv all's /metrics, as it is written there
+// (sv_ingest_bytes_total{stream="cam"}); false when it is not there.
+func (s *All) Metric(t testing.TB, series string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(s.URL("/metrics"))
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
 
 // URL is the URL of path on the server.

@@ -56,3 +56,31 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRecordingNames: the names read from a recordings folder are told apart without
+// mistake: a recording's marker names that recording and no other file, a seekable copy
+// is never taken for a recording, and the seekable copy of a recording is one.
+func FuzzRecordingNames(f *testing.F) {
+	for _, s := range []string{"20261205T100000Z.webm", ".20261205T100000Z.webm.unfinished", "20261205T100000Z.seekable.mkv",
+		"x.mp4", "x.seekable.mp4", "..webm.unfinished", ".x.seekable.mkv.unfinished", "a.webm.stored", ".unfinished", "x.webm.webm"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if strings.ContainsAny(name, "/\x00") {
+			return
+		}
+		if rec := MarkedRecording("d", name); rec != "" {
+			if !IsRecording(filepath.Base(rec)) || UnfinishedMarker(rec) != filepath.Join("d", name) {
+				t.Errorf("the marker %q names %q, whose marker is %q", name, rec, UnfinishedMarker(rec))
+			}
+		}
+		if IsRecording(name) {
+			if IsSeekable(name) || MarkedRecording("d", name) != "" {
+				t.Errorf("%q is a recording and a seekable copy or a marker", name)
+			}
+			if s := SeekableOf(name); !IsSeekable(s) || IsRecording(s) {
+				t.Errorf("the seekable copy of %q, %q: seekable %v, recording %v", name, s, IsSeekable(s), IsRecording(s))
+			}
+		}
+	})
+}

@@ -24,7 +24,13 @@ type All struct {
 // --listen and --out, and waits until it listens.
 func StartAll(t testing.TB, sv string, args ...string) *All {
 	t.Helper()
-	s := &All{Addr: FreeAddr(t), Out: filepath.Join(t.TempDir(), "out")}
+	return StartAllOn(t, sv, FreeAddr(t), args...)
+}
+
+// StartAllOn is StartAll listening on addr: a node started again where one was killed.
+func StartAllOn(t testing.TB, sv, addr string, args ...string) *All {
+	t.Helper()
+	s := &All{Addr: addr, Out: filepath.Join(t.TempDir(), "out")}
 	s.Child = Start(t, exec.Command(sv, append([]string{"all", "--listen", s.Addr, "--out", s.Out}, args...)...))
 	WaitListen(t, s.Addr)
 	return s

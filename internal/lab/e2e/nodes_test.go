@@ -207,4 +207,3 @@ func (s sender) resumes(t *testing.T) []resume {
 	}
 	return rs
 }
-

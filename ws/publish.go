@@ -181,7 +181,6 @@ type link struct {
 	url     string
 	opts    PublishOptions
 	ctx     context.Context
-	session int
 	backoff time.Duration // the first wait of the next loss
 	since   time.Time     // when the current session's connection was made
 }

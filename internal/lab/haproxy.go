@@ -1,11 +1,13 @@
 package lab
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/svtool/sv/internal/testenv"
 )
@@ -91,9 +93,16 @@ func StartHAProxy(t testing.TB, bin string, nodes ...string) *HAProxy {
 	cmd.Stdout, cmd.Stderr = log, log
 	h.Child = Start(t, cmd)
 	h.Log = log
-	WaitListen(t, h.Addr)
-	if h.Exited() {
-		t.Fatalf("haproxy exited: %v\n%s", h.Err(), h.Log.String())
-	}
+	WaitFor(t, time.Minute, "haproxy to listen on "+h.Addr, func() (bool, string) {
+		if h.Exited() {
+			t.Fatalf("haproxy exited: %v\n%s", h.Err(), h.Log.String())
+		}
+		c, err := net.DialTimeout("tcp", h.Addr, time.Second)
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Close()
+		return true, ""
+	})
 	return h
 }

@@ -2,11 +2,13 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -39,10 +41,44 @@ type PublishOptions struct {
 	OnSend func(Sent)
 	// TLS configures a wss:// connection; nil means the system's roots.
 	TLS *tls.Config
+	// Reconnect, when positive, lets the stream outlive its connection, as the capture
+	// page does: when the connection is lost, or the server closes it with a code that
+	// allows a return (see Retryable), Publish connects again, after 250 ms and twice as
+	// long at each failure up to 4 s, for as long as Reconnect from the loss. The new
+	// session is a new recorder's: the stream's header again, then the media from the
+	// next cluster that opens with a keyframe (with Realtime, the next one not yet due:
+	// the media of the time without a connection is skipped, as a camera's would be).
+	// The first connection is not retried: a refusal there is an answer.
+	Reconnect time.Duration
+	// OnRetry is told of each lost connection and each failed attempt to connect again,
+	// before the wait.
+	OnRetry func(Retry)
+	// OnResume is told where each new session starts, before its first message.
+	OnResume func(Resume)
+}
+
+// Retry describes a connection lost, or an attempt to connect again that failed.
+type Retry struct {
+	Err     error         // why
+	Attempt int           // attempts made since the loss: 0 for the loss itself
+	Wait    time.Duration // before the next attempt
+	Sent    int64         // input bytes handed to the lost connection, all sessions
+}
+
+// Resume describes a session that continues a stream after a lost connection.
+type Resume struct {
+	Session  int           // 2 for the first reconnection
+	Attempts int           // attempts it took to connect
+	Down     time.Duration // from the loss to the first message of the new session
+	From     int64         // the input's byte offset of the cluster the session starts with
+	Media    time.Duration // that cluster's media time, from the stream's first timestamp
+	Skipped  int64         // input bytes between the loss and From that were never sent
 }
 
 // Sent describes one message Publish sent.
 type Sent struct {
+	Session  int           // the connection it went on: 1, then 2 after a reconnection ...
+	Offset   int64         // the input's byte offset this message's media reaches
 	Size     int           // bytes in this message
 	Total    int64         // bytes sent so far
 	Messages int64         // messages sent so far
@@ -76,13 +112,16 @@ func Publish(ctx context.Context, url string, r io.Reader, opts PublishOptions) 
 	if err != nil {
 		return err
 	}
-	defer c.conn.Close()
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
-	defer stop()
+	ch := &chunker{kind: kind, every: opts.Chunk, realtime: opts.Realtime, ctx: ctx, onSend: opts.OnSend, onResume: opts.OnResume}
+	if opts.Reconnect > 0 {
+		ch.link = &link{url: url, opts: opts, ctx: ctx, since: time.Now()}
+	}
+	ch.attach(c)
+	defer func() { ch.c.conn.Close() }()
+	defer func() { ch.stop() }()
 
-	ch := &chunker{kind: kind, every: opts.Chunk, send: c.send, realtime: opts.Realtime, ctx: ctx, onSend: opts.OnSend}
 	if err := ch.run(br); err != nil {
-		if cerr := c.closeErr(); cerr != nil {
+		if cerr := ch.c.closeErr(); cerr != nil {
 			return cerr
 		}
 		if ctx.Err() != nil {
@@ -90,7 +129,115 @@ func Publish(ctx context.Context, url string, r io.Reader, opts PublishOptions) 
 		}
 		return err
 	}
-	return c.finish(ctx)
+	return ch.c.finish(ctx)
+}
+
+// Retryable reports whether a publisher whose connection ended with err should connect
+// again: a connection lost, a server going away (1001), failing (1011), restarting
+// (1012), busy (1013) or behind a gateway that failed (1014), or an upgrade refused with
+// 409 (the server still holds the lost session), 429, 502, 503 or 504. A refusal or a
+// close that says what is wrong with the stream or the publisher (a bad token, media that
+// is not WebM or MP4, another publisher taking over, the operator stopping it) is final.
+func Retryable(err error) bool {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		switch ws.StatusCode(ce.Code) {
+		case ws.StatusGoingAway, ws.StatusInternalServerError, statusServiceRestart, statusTryAgainLater, statusBadGateway:
+			return true
+		}
+		return false
+	}
+	var re *RefusedError
+	if errors.As(err, &re) {
+		switch re.Status {
+		case http.StatusConflict, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	return err != nil
+}
+
+// Close codes of the IANA registry that gobwas/ws does not name.
+const (
+	statusServiceRestart ws.StatusCode = 1012
+	statusTryAgainLater  ws.StatusCode = 1013
+	statusBadGateway     ws.StatusCode = 1014
+)
+
+// RefusedError is an upgrade the server answered with an HTTP status instead.
+type RefusedError struct {
+	Status int
+	Reason string // the status line's reason phrase
+	Body   string // the start of the response's body: the server's reason
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("server refused the stream: %d %s: %s", e.Status, e.Reason, e.Body)
+}
+
+// A link connects again, for a publisher with PublishOptions.Reconnect.
+type link struct {
+	url     string
+	opts    PublishOptions
+	ctx     context.Context
+	backoff time.Duration // the first wait of the next loss
+	since   time.Time     // when the current session's connection was made
+}
+
+// Backoff of the reconnections; a session that lasted stableSession starts again from
+// minRetry.
+const (
+	minRetry      = 250 * time.Millisecond
+	maxRetry      = 4 * time.Second
+	stableSession = 10 * time.Second
+)
+
+// redial connects again after the loss of a connection with err, waiting between
+// attempts, until it succeeds, an attempt gets a final answer, ctx ends or the time for
+// reconnecting is up. sent is for OnRetry.
+func (l *link) redial(err error, sent int64) (*client, int, error) {
+	lost := time.Now()
+	wait := minRetry
+	if time.Since(l.since) < stableSession {
+		wait = max(l.backoff, minRetry)
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !Retryable(err) {
+			return nil, attempt, err
+		}
+		left := l.opts.Reconnect - time.Since(lost)
+		if left <= 0 {
+			return nil, attempt, fmt.Errorf("no connection for %s: %w", l.opts.Reconnect.Round(time.Millisecond), err)
+		}
+		d := min(jitter(wait), left)
+		if l.opts.OnRetry != nil {
+			l.opts.OnRetry(Retry{Err: err, Attempt: attempt, Wait: d, Sent: sent})
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-l.ctx.Done():
+			t.Stop()
+			return nil, attempt, l.ctx.Err()
+		}
+		wait = min(2*wait, maxRetry)
+		c, derr := dial(l.ctx, l.url, l.opts)
+		if derr == nil {
+			l.backoff, l.since = wait, time.Now()
+			return c, attempt + 1, nil
+		}
+		if l.ctx.Err() != nil {
+			return nil, attempt + 1, l.ctx.Err()
+		}
+		err = derr
+	}
+}
+
+// jitter spreads d by up to 20% either way, so that the publishers of a failed server do
+// not all come back at the same instant.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }
 
 // client is a publishing connection: the caller sends, a goroutine reads the server's frames.
@@ -117,7 +264,7 @@ func dial(ctx context.Context, url string, opts PublishOptions) (*client, error)
 		Timeout:   HandshakeTimeout,
 		Header:    ws.HandshakeHeaderHTTP(h),
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
-			refusal = fmt.Errorf("server refused the stream: %d %s: %s", status, reason, responseBody(resp))
+			refusal = &RefusedError{Status: status, Reason: string(reason), Body: responseBody(resp)}
 		},
 	}
 	conn, br, _, err := d.Dial(ctx, url)
@@ -243,18 +390,26 @@ func (c *client) finish(ctx context.Context) error {
 }
 
 // chunker cuts a media stream into messages of about every media time each, at the start of
-// a frame (WebM) or a fragment (MP4), and paces them.
+// a frame (WebM) or a fragment (MP4), and paces them. With a link, it survives the loss of
+// its connection: it connects again and starts a new session at a keyframe cluster, with
+// the stream's header in front.
 type chunker struct {
 	kind     media.Kind
 	every    time.Duration
 	realtime bool
 	ctx      context.Context
-	send     func([]byte) error
+	send     func([]byte) error // nil: the client's
 	onSend   func(Sent)
+	onResume func(Resume)
+
+	c       *client
+	release func() bool // of the AfterFunc that unblocks c when ctx ends
+	link    *link       // nil: a lost connection ends the stream
 
 	pend   []byte // bytes read and not yet sent, from stream offset sent
 	sent   int64
 	cuts   []cut
+	header []byte        // the latest stream header, replayed at the start of a new session
 	first  time.Duration // the stream's first timestamp
 	next   time.Duration // media time of the next cut, from first
 	latest time.Duration // the latest timestamp seen, from first
@@ -262,14 +417,44 @@ type chunker struct {
 	start  time.Time
 	total  int64
 	count  int64
+
+	session  int
+	resuming bool      // lost its connection: skipping to a keyframe cluster
+	lostAt   time.Time // when
+	lostOff  int64     // the input offset sent when it was lost
+	attempts int       // that the new connection took
+	replay   bool      // the next message starts with the header
 }
 
+// A cut is where the chunker may end a message (a frame or fragment start), or, join, where
+// a new session may start (a cluster that opens with a keyframe).
 type cut struct {
-	off int64
-	at  time.Duration // media time when the bytes before off are complete, from first
+	off  int64
+	at   time.Duration // media time when the bytes before off are complete, from first
+	join bool
+}
+
+// attach makes c the connection the messages go to.
+func (ch *chunker) attach(c *client) {
+	ch.stop()
+	ch.c = c
+	ch.session++
+	ch.release = context.AfterFunc(ch.ctx, func() { c.conn.SetDeadline(time.Now()) })
+}
+
+func (ch *chunker) stop() {
+	if ch.release != nil {
+		ch.release()
+	}
 }
 
 func (ch *chunker) event(e media.Event) error {
+	if e.Kind == media.EventHeader && e.Offset-e.Size >= ch.sent && e.Offset <= ch.sent+int64(len(ch.pend)) {
+		ch.header = append(ch.header[:0], ch.pend[e.Offset-e.Size-ch.sent:e.Offset-ch.sent]...)
+	}
+	if e.Kind == media.EventCluster && e.Keyframe && ch.seen {
+		ch.cuts = append(ch.cuts, cut{off: e.Offset, at: max(e.Time-ch.first, 0), join: true})
+	}
 	if ch.kind == media.WebM && e.Kind != media.EventBlock || ch.kind == media.MP4 && e.Kind != media.EventCluster {
 		return nil
 	}
@@ -307,7 +492,13 @@ func (ch *chunker) run(r io.Reader) error {
 				return fmt.Errorf("input: %w", err)
 			}
 			for _, c := range ch.cuts {
-				if err := ch.flush(c.off, c.at); err != nil {
+				var err error
+				if c.join {
+					ch.join(c.off, c.at)
+				} else {
+					err = ch.flush(c.off, c.at)
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -323,13 +514,42 @@ func (ch *chunker) run(r io.Reader) error {
 	if err := sc.Close(); err != nil {
 		return fmt.Errorf("input: %w", err)
 	}
+	if ch.resuming {
+		return nil // the input ended before a keyframe: the new session has nothing to send
+	}
 	return ch.flush(ch.sent+int64(len(ch.pend)), ch.latest)
 }
 
+// join starts the new session at the cluster at off, if one is wanted: a keyframe after
+// what the lost connection took and, in real time, not yet due.
+func (ch *chunker) join(off int64, at time.Duration) {
+	if !ch.resuming || off < ch.sent || ch.realtime && ch.start.Add(at).Before(time.Now()) {
+		return
+	}
+	ch.drop(off)
+	ch.resuming, ch.replay = false, true
+	if ch.onResume != nil {
+		ch.onResume(Resume{Session: ch.session, Attempts: ch.attempts, Down: time.Since(ch.lostAt),
+			From: off, Media: at, Skipped: off - ch.lostOff})
+	}
+}
+
+// drop forgets the pending bytes before stream offset off.
+func (ch *chunker) drop(off int64) {
+	n := int(off - ch.sent)
+	ch.pend = append(ch.pend[:0], ch.pend[n:]...)
+	ch.sent = off
+}
+
 // flush sends the pending bytes before stream offset off, once the media time at has come.
+// While the chunker resumes, they are dropped.
 func (ch *chunker) flush(off int64, at time.Duration) error {
 	n := int(off - ch.sent)
 	if n <= 0 {
+		return nil
+	}
+	if ch.resuming {
+		ch.drop(off)
 		return nil
 	}
 	if ch.start.IsZero() {
@@ -337,24 +557,89 @@ func (ch *chunker) flush(off int64, at time.Duration) error {
 		ch.start = time.Now().Add(-at)
 	} else if ch.realtime {
 		if d := time.Until(ch.start.Add(at)); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ch.ctx.Done():
-				t.Stop()
-				return ch.ctx.Err()
+			if err := ch.wait(d); err != nil {
+				return ch.lost(err)
 			}
 		}
 	}
-	if err := ch.send(ch.pend[:n]); err != nil {
-		return err
+	msg := ch.pend[:n]
+	if ch.replay {
+		msg = append(bytes.Clone(ch.header), msg...)
 	}
-	ch.pend = append(ch.pend[:0], ch.pend[n:]...)
-	ch.sent = off
-	ch.total += int64(n)
+	if err := ch.sendMsg(msg); err != nil {
+		return ch.lost(err)
+	}
+	ch.replay = false
+	ch.drop(off)
+	ch.total += int64(len(msg))
 	ch.count++
 	if ch.onSend != nil {
-		ch.onSend(Sent{Size: n, Total: ch.total, Messages: ch.count, Media: at, Wall: time.Since(ch.start)})
+		ch.onSend(Sent{Session: max(ch.session, 1), Offset: off, Size: len(msg), Total: ch.total, Messages: ch.count,
+			Media: at, Wall: time.Since(ch.start)})
 	}
+	return nil
+}
+
+func (ch *chunker) sendMsg(p []byte) error {
+	if ch.send != nil {
+		return ch.send(p)
+	}
+	if ch.link != nil {
+		// A connection the server closed or that broke while the chunker waited: writing
+		// on would often succeed, into a socket nobody reads.
+		select {
+		case <-ch.c.done:
+			return errConnEnded
+		default:
+		}
+	}
+	return ch.c.send(p)
+}
+
+var errConnEnded = errors.New("connection ended")
+
+// wait waits d, or less if the connection ends (with a link) or ctx is done.
+func (ch *chunker) wait(d time.Duration) error {
+	var done <-chan struct{}
+	if ch.link != nil && ch.c != nil {
+		done = ch.c.done
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-done:
+		return errConnEnded
+	case <-ch.ctx.Done():
+		return ch.ctx.Err()
+	}
+}
+
+// lost handles the failure err of the connection: without a link, or when the failure is
+// final, it is returned; otherwise the chunker connects again and resumes.
+func (ch *chunker) lost(err error) error {
+	if ch.link == nil || ch.ctx.Err() != nil {
+		return err
+	}
+	if cerr := ch.c.closeErr(); cerr != nil {
+		err = cerr
+	} else if ch.c.closed != nil {
+		// Closed normally in the middle of the stream: the server ended it on purpose.
+		return fmt.Errorf("server ended the stream: %w", err)
+	} else if ch.c.rerr != nil && errors.Is(err, errConnEnded) {
+		err = fmt.Errorf("connection lost: %w", ch.c.rerr)
+	}
+	if !Retryable(err) {
+		return err
+	}
+	ch.c.conn.Close()
+	ch.lostAt, ch.lostOff = time.Now(), ch.sent
+	c, attempts, rerr := ch.link.redial(err, ch.sent)
+	if rerr != nil {
+		return rerr
+	}
+	ch.attach(c)
+	ch.attempts, ch.resuming = attempts, true
 	return nil
 }

@@ -27,14 +27,14 @@ type All struct {
 // --listen and --out, and waits until it listens.
 func StartAll(t testing.TB, sv string, args ...string) *All {
 	t.Helper()
-	return StartAllIn(t, sv, filepath.Join(t.TempDir(), "out"), args...)
+	return StartAllAt(t, sv, FreeAddr(t), filepath.Join(t.TempDir(), "out"), args...)
 }
 
-// StartAllIn is StartAll with the output folder out: a second sv all on the folder of
-// one that died.
-func StartAllIn(t testing.TB, sv, out string, args ...string) *All {
+// StartAllAt is StartAll listening on addr, with the output folder out: a node started
+// again on the port, or on the folder, of one that was killed.
+func StartAllAt(t testing.TB, sv, addr, out string, args ...string) *All {
 	t.Helper()
-	s := &All{Addr: FreeAddr(t), Out: out}
+	s := &All{Addr: addr, Out: out}
 	s.Child = Start(t, exec.Command(sv, append([]string{"all", "--listen", s.Addr, "--out", s.Out}, args...)...))
 	WaitListen(t, s.Addr)
 	return s

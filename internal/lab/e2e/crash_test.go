@@ -70,7 +70,7 @@ func TestKilledAllRestarts(t *testing.T) {
 	}
 
 	events := filepath.Join(t.TempDir(), "events.jsonl")
-	again := lab.StartAllIn(t, sv, s.Out, "--quiet", "--events", events)
+	again := lab.StartAllAt(t, sv, lab.FreeAddr(t), s.Out, "--quiet", "--events", events)
 	resp, err := http.Get(again.URL("/streams.json"))
 	if err != nil {
 		t.Fatal(err)

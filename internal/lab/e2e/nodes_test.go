@@ -19,6 +19,7 @@ import (
 
 	"github.com/svtool/sv/internal/lab"
 	"github.com/svtool/sv/internal/testenv"
+	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/media"
 )
 
@@ -132,18 +133,18 @@ func readFile(t *testing.T, path string) []byte {
 	return b
 }
 
-// recordings lists the recordings of stream in the output folder out, oldest first,
-// without their seekable copies.
-func recordings(t *testing.T, out, stream string) []string {
+// recordings lists the recordings of name in the output folder out, oldest first,
+// without their seekable copies and markers.
+func recordings(t *testing.T, out, name string) []string {
 	t.Helper()
-	dir := filepath.Join(out, "recordings", stream)
+	dir := filepath.Join(out, "recordings", name)
 	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	var recs []string
 	for _, e := range entries {
-		if !strings.Contains(e.Name(), ".seekable.") {
+		if stream.IsRecording(e.Name()) {
 			recs = append(recs, filepath.Join(dir, e.Name())) // named by start time
 		}
 	}

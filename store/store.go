@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -106,6 +107,9 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	// URLExpiry is how long a URL (presigned) is valid; 0 means DefaultURLExpiry.
 	URLExpiry time.Duration
+	// Transport carries the requests to the store (an https endpoint's own certificate
+	// authorities, a proxy); nil is minio-go's default.
+	Transport http.RoundTripper
 	// Log receives what the Store does; nil discards it.
 	Log *slog.Logger
 }
@@ -179,6 +183,7 @@ func New(o Options) (*Store, error) {
 		BucketLookup:    lookup,
 		TrailingHeaders: true, // the checksum of a streamed object follows it
 		MaxRetries:      3,    // then Run's backoff
+		Transport:       o.Transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store client: %w", err)

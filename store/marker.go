@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/svtool/sv/stream"
 )
 
 // MarkerSuffix names a file's marker: PATH.stored beside PATH says that PATH is stored.
-const MarkerSuffix = ".stored"
+const MarkerSuffix = stream.StoredSuffix
 
 // Marker is what a marker file holds: where a file is stored and what was stored, as
 // checked against the store.
@@ -87,7 +89,7 @@ func writeMarker(path string, m Marker) error {
 		return err
 	}
 	name := path + MarkerSuffix
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(name)+".*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(name)+".*.tmp") // hidden: no recording's
 	if err != nil {
 		return fmt.Errorf("write marker: %w", err)
 	}

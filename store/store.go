@@ -268,11 +268,14 @@ func (s *Store) Stats() Stats {
 	return Stats{Stored: s.stored.Load(), Bytes: s.bytes.Load(), Failures: s.failures.Load(), Queued: n}
 }
 
-// Run uploads the queued files, one at a time, until ctx ends. A failed upload is tried
+// Run first queues every finished file under OUT/recordings that is not stored yet (an
+// earlier run stopped before it was, or the store was down), then uploads the queued
+// files, one at a time, until ctx ends. A failed upload is tried
 // again after the others, after a backoff (Options.Backoff) that doubles with each
 // failure in a row. An upload that ctx interrupts leaves its file without a marker: it
 // starts again from the beginning when the file is Put again.
 func (s *Store) Run(ctx context.Context) {
+	s.resume()
 	var delay time.Duration
 	for {
 		path, ok := s.next()
@@ -308,6 +311,48 @@ func (s *Store) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// resume queues the files under OUT/recordings that are finished and not stored: a
+// recording whose session is over (it has no unfinished marker), or its seekable copy;
+// with Options.RemoveLocal, also those stored and not removed yet.
+func (s *Store) resume() {
+	streams, _ := os.ReadDir(filepath.Join(s.o.Out, stream.RecordingsDir))
+	for _, d := range streams {
+		if !d.IsDir() || !stream.Valid(d.Name()) {
+			continue
+		}
+		dir := stream.RecordingsFolder(s.o.Out, d.Name())
+		files, _ := os.ReadDir(dir)
+		have := map[string]bool{}
+		for _, f := range files {
+			have[f.Name()] = true
+		}
+		for _, f := range files {
+			name := f.Name()
+			rec := name
+			if stream.IsSeekable(name) {
+				rec = recordingOf(name)
+			}
+			switch {
+			case !f.Type().IsRegular() || !stream.IsRecording(rec):
+			case have[filepath.Base(stream.UnfinishedMarker(rec))]: // the session, or the recovery, hands it over
+			case have[name+MarkerSuffix] && !s.o.RemoveLocal:
+			default:
+				s.Put(filepath.Join(dir, name))
+			}
+		}
+	}
+}
+
+// recordingOf is the name of the recording a seekable copy is of.
+func recordingOf(seekable string) string {
+	for _, ext := range []string{".webm", ".mp4"} {
+		if rec := strings.TrimSuffix(strings.TrimSuffix(seekable, filepath.Ext(seekable)), ".seekable") + ext; stream.SeekableOf(rec) == seekable {
+			return rec
+		}
+	}
+	return ""
 }
 
 // next is the file to upload next.
@@ -351,14 +396,14 @@ func (s *Store) object(path string) (Location, error) {
 		return Location{}, err
 	}
 	name, file, ok := strings.Cut(filepath.ToSlash(rel), "/")
-	if !ok || !stream.Valid(name) || strings.Contains(file, "/") || contentType(file) == "" || strings.HasPrefix(file, ".") {
+	if !ok || !stream.Valid(name) || strings.Contains(file, "/") || !(stream.IsRecording(file) || stream.IsSeekable(file)) {
 		return Location{}, fmt.Errorf("not a recording in %s/{stream}/", root)
 	}
 	return s.loc.Join(name, file), nil
 }
 
 // contentType is the media type of a recording (.webm, .mp4) or of its seekable copy
-// (.seekable.mkv, .seekable.mp4); "" for any other file.
+// (.seekable.mkv, .seekable.mp4).
 func contentType(file string) string {
 	switch filepath.Ext(file) {
 	case ".webm":
@@ -368,5 +413,5 @@ func contentType(file string) string {
 	case ".mkv":
 		return "video/x-matroska"
 	}
-	return ""
+	return "application/octet-stream"
 }

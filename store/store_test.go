@@ -276,18 +276,26 @@ func TestResume(t *testing.T) {
 		t.Fatalf("interrupted upload: marker: %v, want none", err)
 	}
 
+	// A recording whose session is running, with its hidden marker (or one left by a
+	// process that died: sv finishes it first), is not uploaded.
+	live := recording(t, out, "cam", "20260101T000100Z.webm", 1000)
+	if err := os.WriteFile(filepath.Join(out, "recordings", "cam", ".20260101T000100Z.webm.unfinished"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	s2 := newStore(t, srv, out, store.Options{PartSize: store.MinPartSize})
-	run(t, s2)
-	s2.Put(small) // what sv does at start-up: every finished file, stored or not
-	s2.Put(big)
+	run(t, s2) // finds the file not stored
 	waitStored(t, big)
 	want := map[string][]byte{}
 	for _, p := range []string{big, small} {
 		want[p], _ = os.ReadFile(p)
 	}
 	checkStored(t, c, want)
-	if st := s2.Stats(); st.Stored != 1 || st.Bytes != int64(len(want[big])) {
+	if st := s2.Stats(); st.Stored != 1 || st.Bytes != int64(len(want[big])) || st.Queued != 0 {
 		t.Errorf("after the restart: %+v, want only %s uploaded", st, big)
+	}
+	if _, err := store.ReadMarker(live); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a recording being written: marker: %v, want none", err)
 	}
 	if left := incomplete(t, c, "sv/rec/"); len(left) != 0 {
 		t.Errorf("the interrupted upload is still under way: %v", left)

@@ -196,7 +196,7 @@ func New(o Options) (*Store, error) {
 }
 
 // ErrNoCredentials refuses a Store with no access key or secret key.
-var ErrNoCredentials = errors.New("no credentials for the store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+var ErrNoCredentials = errors.New("no credentials for the object store")
 
 // parseEndpoint reads http:// or https://HOST[:PORT].
 func parseEndpoint(s string) (host string, secure bool, err error) {

@@ -105,6 +105,9 @@ type Options struct {
 	// Backoff is the wait after a failed upload, doubled after each failure in a row up to
 	// MaxBackoff; 0 means DefaultBackoff and DefaultMaxBackoff.
 	Backoff, MaxBackoff time.Duration
+	// Rate bounds the bytes a second an upload reads and sends, and with them the CPU it
+	// takes (BenchmarkUpload: a few ms a MB); 0 means no bound.
+	Rate int64
 	// URLExpiry is how long a URL (presigned) is valid; 0 means DefaultURLExpiry.
 	URLExpiry time.Duration
 	// Transport carries the requests to the store (an https endpoint's own certificate
@@ -215,7 +218,7 @@ func (s *Store) Location() Location { return s.loc }
 
 // Put queues a finished file under Options.Out, a recording or its seekable copy, for
 // upload; it returns at once. A file already stored (it has a marker) is not uploaded
-// again, a file queued already is not queued twice.
+// again, a file queued already (or being uploaded) is not queued twice.
 func (s *Store) Put(path string) {
 	if _, err := s.object(path); err != nil {
 		s.log.Warn("not stored", "file", path, "err", err)

@@ -32,7 +32,7 @@ const bucket = "recordings"
 
 // startS3 starts an S3-compatible server with the bucket made, and returns it with a
 // client of its own, to look at what the store holds.
-func startS3(t *testing.T) (*testenv.S3, *minio.Client) {
+func startS3(t testing.TB) (*testenv.S3, *minio.Client) {
 	t.Helper()
 	srv := testenv.StartS3(t)
 	c, err := minio.New(strings.TrimPrefix(srv.Endpoint, "http://"), &minio.Options{
@@ -48,11 +48,13 @@ func startS3(t *testing.T) (*testenv.S3, *minio.Client) {
 }
 
 // newStore makes a Store of the server for the output folder out, with o's other options.
-func newStore(t *testing.T, srv *testenv.S3, out string, o store.Options) *store.Store {
+func newStore(t testing.TB, srv *testenv.S3, out string, o store.Options) *store.Store {
 	t.Helper()
 	o.URL, o.Endpoint, o.Out = "s3://"+bucket+"/sv/rec", srv.Endpoint, out
 	o.AccessKey, o.SecretKey = srv.Access, srv.Secret
-	o.Log = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	}
 	if o.Backoff == 0 {
 		o.Backoff, o.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
 	}
@@ -64,7 +66,7 @@ func newStore(t *testing.T, srv *testenv.S3, out string, o store.Options) *store
 }
 
 // testLog writes a Store's log to the test's.
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Helper()
@@ -73,7 +75,7 @@ func (l testLog) Write(p []byte) (int, error) {
 }
 
 // run runs s until the test ends, or until the returned function is called.
-func run(t *testing.T, s *store.Store) (stop func()) {
+func run(t testing.TB, s *store.Store) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -83,7 +85,7 @@ func run(t *testing.T, s *store.Store) (stop func()) {
 }
 
 // recording writes a file of n random bytes as a recording of stream under out.
-func recording(t *testing.T, out, stream, file string, n int) string {
+func recording(t testing.TB, out, stream, file string, n int) string {
 	t.Helper()
 	dir := filepath.Join(out, "recordings", stream)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -100,7 +102,7 @@ func recording(t *testing.T, out, stream, file string, n int) string {
 }
 
 // waitStored waits for the marker of each file and returns them.
-func waitStored(t *testing.T, paths ...string) []store.Marker {
+func waitStored(t testing.TB, paths ...string) []store.Marker {
 	t.Helper()
 	var ms []store.Marker
 	for _, p := range paths {
@@ -113,6 +115,13 @@ func waitStored(t *testing.T, paths ...string) []store.Marker {
 		ms = append(ms, m)
 	}
 	return ms
+}
+
+// idle waits until s has nothing left to do: its last file marked and taken off the queue.
+func idle(t testing.TB, s *store.Store) store.Stats {
+	t.Helper()
+	testenv.WaitFor(t, "the queue to empty", func() bool { return s.Stats().Queued == 0 })
+	return s.Stats()
 }
 
 // object reads an object's bytes.
@@ -191,7 +200,7 @@ func TestUpload(t *testing.T) {
 		waitStored(t, p)
 	}
 	checkStored(t, c, want)
-	if st := s.Stats(); st.Stored != int64(len(want)) || st.Failures != 0 {
+	if st := idle(t, s); st.Stored != int64(len(want)) || st.Failures != 0 {
 		t.Errorf("stats %+v, want %d stored, no failures", st, len(want))
 	}
 }
@@ -291,7 +300,7 @@ func TestResume(t *testing.T) {
 		want[p], _ = os.ReadFile(p)
 	}
 	checkStored(t, c, want)
-	if st := s2.Stats(); st.Stored != 1 || st.Bytes != int64(len(want[big])) || st.Queued != 0 {
+	if st := idle(t, s2); st.Stored != 1 || st.Bytes != int64(len(want[big])) || st.Queued != 0 {
 		t.Errorf("after the restart: %+v, want only %s uploaded", st, big)
 	}
 	if _, err := store.ReadMarker(live); !errors.Is(err, fs.ErrNotExist) {
@@ -342,7 +351,7 @@ func TestStoreDown(t *testing.T) {
 		})
 	}
 	checkStored(t, c, want)
-	if st := s.Stats(); st.Stored != int64(len(paths)) || st.Queued != 0 {
+	if st := idle(t, s); st.Stored != int64(len(paths)) || st.Queued != 0 {
 		t.Errorf("stats %+v, want %d stored, none queued", st, len(paths))
 	}
 	// The upload the store's fall cut short could not be aborted then: it was, before
@@ -415,7 +424,7 @@ func TestRemoveLocal(t *testing.T) {
 		return errors.Is(err, fs.ErrNotExist)
 	})
 	checkStored(t, c, map[string][]byte{q: qb})
-	if st := s.Stats(); st.Stored != 3 {
+	if st := idle(t, s); st.Stored != 3 {
 		t.Errorf("stats %+v, want 3 uploads", st)
 	}
 }
@@ -502,7 +511,7 @@ func TestPutRefuses(t *testing.T) {
 	ok := recording(t, out, "cam", "b.webm", 10)
 	s.Put(ok)
 	waitStored(t, ok)
-	if st := s.Stats(); st.Stored != 1 || st.Queued != 0 {
+	if st := idle(t, s); st.Stored != 1 || st.Queued != 0 {
 		t.Errorf("stats %+v, want only %s stored", st, ok)
 	}
 	for _, p := range refused {
@@ -517,4 +526,21 @@ func TestPutRefuses(t *testing.T) {
 	if len(keys) != 1 || keys[0] != "sv/rec/cam/b.webm" {
 		t.Errorf("objects %v, want sv/rec/cam/b.webm", keys)
 	}
+}
+
+// Options.Rate bounds how fast a file is read and sent.
+func TestRate(t *testing.T) {
+	srv, c := startS3(t)
+	out := t.TempDir()
+	p := recording(t, out, "cam", "20260101T000000Z.webm", 1<<20)
+	b, _ := os.ReadFile(p)
+	s := newStore(t, srv, out, store.Options{Rate: 1 << 20})
+	run(t, s)
+	start := time.Now()
+	s.Put(p)
+	waitStored(t, p)
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("1 MiB at 1 MiB/s stored in %s", d)
+	}
+	checkStored(t, c, map[string][]byte{p: b})
 }

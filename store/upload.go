@@ -58,7 +58,11 @@ func (s *Store) store(ctx context.Context, path string) error {
 		}
 	}
 	h := newPartHasher(partSize)
-	info, err := s.client.PutObject(ctx, loc.Bucket, loc.Key, io.TeeReader(f, h), size, minio.PutObjectOptions{
+	var r io.Reader = f
+	if s.o.Rate > 0 {
+		r = &pacedReader{ctx: ctx, r: f, rate: s.o.Rate, start: time.Now()}
+	}
+	info, err := s.client.PutObject(ctx, loc.Bucket, loc.Key, io.TeeReader(r, h), size, minio.PutObjectOptions{
 		ContentType:          contentType(path),
 		PartSize:             uint64(s.o.PartSize),
 		Checksum:             minio.ChecksumSHA256,
@@ -79,8 +83,8 @@ func (s *Store) store(ctx context.Context, path string) error {
 	if err := writeMarker(path, m); err != nil {
 		return err
 	}
-	s.stored.Add(1)
 	s.bytes.Add(size)
+	s.stored.Add(1)
 	d := time.Since(start)
 	s.log.Info("stored", "file", path, "url", m.URL, "size", size, "parts", parts, "duration", d.Round(time.Millisecond),
 		"mb_per_s", strconv.FormatFloat(float64(size)/1e6/max(d.Seconds(), 1e-6), 'f', 1, 64))
@@ -179,4 +183,30 @@ func (h *partHasher) checksum(multipart bool, parts int) string {
 	}
 	c := sha256.Sum256(all)
 	return base64.StdEncoding.EncodeToString(c[:]) + "-" + strconv.Itoa(parts)
+}
+
+// pacedReader reads at rate bytes a second at most, on average since start.
+type pacedReader struct {
+	ctx   context.Context
+	r     io.Reader
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	b = b[:min(int64(len(b)), max(p.rate/10, 32<<10))] // a tenth of a second at a time
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	due := time.Duration(float64(p.n) / float64(p.rate) * float64(time.Second))
+	if wait := due - time.Since(p.start); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-p.ctx.Done():
+			return n, p.ctx.Err()
+		case <-t.C:
+		}
+	}
+	return n, err
 }

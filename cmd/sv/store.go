@@ -19,6 +19,7 @@ var storeFlags = []cli.Flag{
 	&cli.StringFlag{Name: "store-addressing", Value: string(store.AddressingAuto), Usage: "how the bucket is named in requests: path (ENDPOINT/BUCKET/KEY, as self-hosted stores want), virtual (BUCKET.ENDPOINT/KEY) or auto (path with --store-endpoint, virtual on AWS S3)", EnvVars: []string{"SV_STORE_ADDRESSING"}},
 	&cli.BoolFlag{Name: "store-keep-local", Value: true, Usage: "keep a recording's file once it is stored (false: remove it, and play it from the store)", EnvVars: []string{"SV_STORE_KEEP_LOCAL"}},
 	&cli.StringFlag{Name: "store-part-size", Value: fmt.Sprintf("%dMiB", store.DefaultPartSize>>20), Usage: "files larger than this go up in parts of this size (at least 5MiB): the memory an upload takes", EnvVars: []string{"SV_STORE_PART_SIZE"}},
+	&cli.StringFlag{Name: "store-rate", Value: "none", Usage: "upload at most `SIZE` a second, as 20MB (none: no bound); an upload takes a few ms of CPU a MB", EnvVars: []string{"SV_STORE_RATE"}},
 	&cli.DurationFlag{Name: "store-url-expiry", Value: store.DefaultURLExpiry, Usage: "how long the signed URL that plays a stored recording is valid (at most 168h)", EnvVars: []string{"SV_STORE_URL_EXPIRY"}},
 }
 
@@ -49,6 +50,12 @@ func newStore(c *cli.Context, out string, log *slog.Logger) (*store.Store, error
 	if part < store.MinPartSize {
 		return nil, usagef("--store-part-size must be at least 5MiB, not %s", c.String("store-part-size"))
 	}
+	var rate int64
+	if v := c.String("store-rate"); v != "none" {
+		if rate, err = parseSize(v); err != nil {
+			return nil, usagef("--store-rate: %v", err)
+		}
+	}
 	expiry := c.Duration("store-url-expiry")
 	if expiry <= 0 || expiry > 7*24*time.Hour {
 		return nil, usagef("--store-url-expiry must be above 0 and at most 168h, not %s", expiry)
@@ -64,6 +71,7 @@ func newStore(c *cli.Context, out string, log *slog.Logger) (*store.Store, error
 		Out:          out,
 		RemoveLocal:  !c.Bool("store-keep-local"),
 		PartSize:     part,
+		Rate:         rate,
 		URLExpiry:    expiry,
 		Log:          log.With("stage", "store"),
 	}

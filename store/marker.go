@@ -58,7 +58,7 @@ func ReadMarker(path string) (Marker, error) {
 func ParseMarker(b []byte) (Marker, error) {
 	var m Marker
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Marker{}, fmt.Errorf("%w: %v", ErrMarker, err)
+		return Marker{}, fmt.Errorf("%w: %w", ErrMarker, err)
 	}
 	loc, err := ParseURL(m.URL)
 	switch {

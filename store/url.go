@@ -26,7 +26,7 @@ func ParseURL(s string) (Location, error) {
 	}
 	bucket, key, _ := strings.Cut(rest, "/")
 	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
-		return Location{}, fmt.Errorf("%q: bucket %q: %w (%v)", s, bucket, ErrURL, err)
+		return Location{}, fmt.Errorf("%q: bucket %q: %w (%w)", s, bucket, ErrURL, err)
 	}
 	key = strings.Trim(key, "/")
 	if key != "" {

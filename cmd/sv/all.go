@@ -49,6 +49,12 @@ the publishers, finishes every stream at once (recordings fsynced, manifests say
 stream has ended) and exits 130; SIGTERM (a service manager's stop) does the same and
 exits 0.
 
+--store s3://BUCKET/PREFIX also keeps every finished recording and its seekable copy in
+an S3-compatible object store (--store-endpoint for one of your own), one upload at a
+time, checked by SHA-256, retried while the store is down; a FILE.stored marker beside a
+file says it is stored, and files without one are uploaded at the next start. With
+--store-keep-local=false the file is removed once stored and played from the store.
+
 Events tell an application what happens, one JSON object each (see the README):
 publish_start, publish_end, recording_ready (with the recording's SHA-256),
 ffmpeg_restart, stage_failed, and the analysis' scene_cut, black_start/end and
@@ -105,6 +111,7 @@ Examples:
 			&cli.StringFlag{Name: "time-url", Usage: "the clock `URL` put in the manifests (default: this server's /time; set it when players reach the server by another address)", EnvVars: []string{"SV_TIME_URL"}},
 			&cli.BoolFlag{Name: "demo", Usage: "publish the built-in recording in a loop as the stream \"demo\"", EnvVars: []string{"SV_DEMO"}},
 			&cli.BoolFlag{Name: "open", Usage: "open the viewer (and, without --demo, the capture page) in the default browser"},
+		}, storeFlags, []cli.Flag{
 			eventsFlag,
 			webhookFlag,
 			webhookSecretFlag,
@@ -143,6 +150,13 @@ func allAction(c *cli.Context) error {
 	}
 	defer closeEvents()
 	o.Events = bus
+	st, err := newStore(c, o.Out, log)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		o.Store = st
+	}
 	ln, err := listen(c, "is another sv running? choose another address with --listen")
 	if err != nil {
 		return err
@@ -176,6 +190,9 @@ func allAction(c *cli.Context) error {
 		wg.Go(func() { showLive(ctx, srv, con.status) })
 	}
 	wg.Go(func() { reloadAuth(ctx, c, o.Auth, log) })
+	if st != nil {
+		wg.Go(func() { st.Run(ctx) })
+	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 // Package testenv is what sv's tests need from the machine they run on: the tools (FFmpeg,
-// Chromium) and the browser recordings in testdata. A missing tool skips a test on a
-// developer's machine and fails it in CI (CI=true), where skipping would hide it.
+// Chromium, versitygw as an S3-compatible store) and the browser recordings in testdata.
+// A missing tool skips a test on a developer's machine and fails it in CI (CI=true),
+// where skipping would hide it.
 package testenv
 
 import (

@@ -19,8 +19,8 @@ import (
 
 	"github.com/svtool/sv/internal/lab"
 	"github.com/svtool/sv/internal/testenv"
-	"github.com/svtool/sv/stream"
 	"github.com/svtool/sv/media"
+	"github.com/svtool/sv/stream"
 )
 
 // TestSendReconnects: sv send --reconnect publishes to sv all, which is killed (SIGKILL)

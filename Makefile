@@ -16,11 +16,13 @@ build:
 deps:
 	@scripts/deps.sh
 
-# sv's packages, then the lab's module (internal/lab): the browser end-to-end tests.
+# sv's packages, then the lab's module (internal/lab): the browser end-to-end tests, which
+# take 8-10 minutes on two idle cores (go test's 10-minute default would cut them short on
+# a busy machine: the timeout is there to catch a hang).
 test: deps
 	$(GO) test -race -count=1 ./internal/queue ./ws/... ./live/...
 	$(GO) test -count=1 ./...
-	cd $(LAB) && $(GO) test -count=1 ./...
+	cd $(LAB) && $(GO) test -count=1 -timeout 30m ./...
 
 # make test beside two CPU-burning processes, as on a busy machine (not part of CI).
 test-loaded:

@@ -50,13 +50,7 @@ func (s *Server) recoverOut() []string {
 		}
 	}
 	var unfinished []string
-	recs, _ := os.ReadDir(filepath.Join(s.o.Out, stream.RecordingsDir))
-	for _, d := range recs {
-		if !d.IsDir() || !stream.Valid(d.Name()) {
-			continue
-		}
-		dir := stream.RecordingsFolder(s.o.Out, d.Name())
-		files, _ := os.ReadDir(dir)
+	for dir, files := range stream.RecordingFolders(s.o.Out) {
 		for _, f := range files {
 			if rec := stream.MarkedRecording(dir, f.Name()); rec != "" {
 				unfinished = append(unfinished, rec)

@@ -134,13 +134,7 @@ func (s *Server) localRecordings() []localRecording {
 	}
 	s.mu.Unlock()
 	var out []localRecording
-	dirs, _ := os.ReadDir(filepath.Join(s.o.Out, stream.RecordingsDir))
-	for _, d := range dirs {
-		if !d.IsDir() || !stream.Valid(d.Name()) {
-			continue
-		}
-		dir := stream.RecordingsFolder(s.o.Out, d.Name())
-		files, _ := os.ReadDir(dir)
+	for dir, files := range stream.RecordingFolders(s.o.Out) {
 		for _, f := range files {
 			p := filepath.Join(dir, f.Name())
 			if !stream.IsRecording(f.Name()) || live[p] {
@@ -153,7 +147,7 @@ func (s *Server) localRecordings() []localRecording {
 			if err != nil || !fi.Mode().IsRegular() {
 				continue
 			}
-			r := localRecording{stream: d.Name(), path: p, modified: fi.ModTime(), bytes: fi.Size()}
+			r := localRecording{stream: filepath.Base(dir), path: p, modified: fi.ModTime(), bytes: fi.Size()}
 			if si, err := os.Stat(filepath.Join(dir, stream.SeekableOf(f.Name()))); err == nil {
 				r.bytes += si.Size()
 			}

@@ -320,13 +320,7 @@ func (s *Store) Run(ctx context.Context) {
 // recording whose session is over (it has no unfinished marker), or its seekable copy;
 // with Options.RemoveLocal, also those stored and not removed yet.
 func (s *Store) resume() {
-	streams, _ := os.ReadDir(filepath.Join(s.o.Out, stream.RecordingsDir))
-	for _, d := range streams {
-		if !d.IsDir() || !stream.Valid(d.Name()) {
-			continue
-		}
-		dir := stream.RecordingsFolder(s.o.Out, d.Name())
-		files, _ := os.ReadDir(dir)
+	for dir, files := range stream.RecordingFolders(s.o.Out) {
 		have := map[string]bool{}
 		for _, f := range files {
 			have[f.Name()] = true

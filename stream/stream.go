@@ -17,6 +17,9 @@
 package stream
 
 import (
+	"io/fs"
+	"iter"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -128,3 +131,21 @@ func MarkedRecording(dir, name string) string {
 
 // RecordingPath is the URL path of a file in a stream's recordings folder.
 func RecordingPath(name, file string) string { return RecordingsPrefix + name + "/" + file }
+
+// RecordingFolders yields each stream's recordings folder under out (out/recordings/NAME,
+// NAME a valid stream name) with its entries, as os.ReadDir lists them.
+func RecordingFolders(out string) iter.Seq2[string, []fs.DirEntry] {
+	return func(yield func(string, []fs.DirEntry) bool) {
+		streams, _ := os.ReadDir(filepath.Join(out, RecordingsDir))
+		for _, d := range streams {
+			if !d.IsDir() || !Valid(d.Name()) {
+				continue
+			}
+			dir := RecordingsFolder(out, d.Name())
+			files, _ := os.ReadDir(dir)
+			if !yield(dir, files) {
+				return
+			}
+		}
+	}
+}

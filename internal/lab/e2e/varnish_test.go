@@ -14,12 +14,13 @@ import (
 // TestBehindVarnish: the repository's VCL (deploy/varnish/sv.vcl), as users run it, in
 // Debian's Varnish in front of sv all. The capture page publishes through it (the
 // WebSocket piped), and stock dash.js and hls.js, one of each in each of two browsers
-// (two viewers: a browser's own cache would serve its second tab), play through it: each
-// must play 10 s without an error, with its glass-to-glass latency logged. Meanwhile
+// (dash.js in two browsers, as a browser's own cache would serve its second tab; hls.js in
+// one), play through it: each must play 10 s without an error, with its glass-to-glass
+// latency logged. Meanwhile
 // Varnish's own log counts, for every segment, part and init segment the players asked
 // for, the requests it made to sv: one each (a second one would be a copy the cache did
-// not share, or a fetch it did not coalesce), while the players asked for each about
-// twice. sv's /metrics must agree: about one request per segment and part.
+// not share, or a fetch it did not coalesce), while the two dash.js asked for each DASH
+// segment about twice. sv's /metrics must agree: about one request per segment and part.
 func TestBehindVarnish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for 20 s; not with -short")
@@ -43,9 +44,11 @@ func TestBehindVarnish(t *testing.T) {
 	pages := lab.ServePlayers(t).URL
 	var tabs []*playerTab
 	browsers := []*lab.Browser{b, lab.StartBrowser(t, chromium)}
-	for _, b := range browsers {
+	for i, b := range browsers {
 		for _, p := range lab.Players {
-			if p.Name == "dashjs" || p.Name == "hlsjs" {
+			// dash.js in both (the segments they share), hls.js in the first only: four
+			// players and the capture page on two cores stall each other.
+			if p.Name == "dashjs" || p.Name == "hlsjs" && i == 0 {
 				tabs = append(tabs, openPlayer(t, b, p, p.URL(pages, edge, name)))
 			}
 		}
@@ -80,6 +83,7 @@ func TestBehindVarnish(t *testing.T) {
 
 	// What the players asked the edge for, and what the edge asked sv.
 	media := regexp.MustCompile(`^/live/` + name + `/[^?]+\.m4s$`)
+	dashSegment := regexp.MustCompile(`/chunk-stream[0-9]+-`)
 	asked, fetched := map[string]int{}, map[string]int{}
 	var piped bool
 	for _, r := range reqs {
@@ -96,9 +100,12 @@ func TestBehindVarnish(t *testing.T) {
 	if !piped {
 		t.Errorf("the publisher's WebSocket was not piped through Varnish")
 	}
-	var clients, twice int
+	var clients, twice, segs, segAsks int
 	for u, n := range asked {
 		clients += n
+		if dashSegment.MatchString(u) {
+			segs, segAsks = segs+1, segAsks+n
+		}
 		if fetched[u] > 1 {
 			twice++
 			t.Errorf("%s: fetched from sv %d times, asked for %d times", u, fetched[u], n)
@@ -106,8 +113,8 @@ func TestBehindVarnish(t *testing.T) {
 	}
 	t.Logf("segments, parts and init segments: %d asked for %d times by the players, %d fetched from sv (sv counted %d segment requests)",
 		len(asked), clients, len(fetched), origin)
-	if len(asked) < 20 || float64(clients) < 1.5*float64(len(asked)) {
-		t.Errorf("%d requests for %d segments and parts: the players did not share them", clients, len(asked))
+	if segs < 10 || float64(segAsks) < 1.5*float64(segs) {
+		t.Errorf("%d requests for %d DASH segments: the two dash.js did not share them", segAsks, segs)
 	}
 	// sv's count: the same requests, and any asked for before the log started (none) or
 	// after it stopped (a moment's worth).

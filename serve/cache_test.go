@@ -143,17 +143,7 @@ func TestSharedCaches(t *testing.T) {
 func headOnly(ts *testServer) func(*testing.T, string, string, http.Header) (*http.Response, []byte) {
 	return func(t *testing.T, method, path string, header http.Header) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(method, ts.url+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		resp, err := noGzipClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
+		resp := ts.do(t, method, path, header)
 		resp.Body.Close()
 		return resp, nil
 	}

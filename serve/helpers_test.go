@@ -65,8 +65,8 @@ func (ts *testServer) write(t testing.TB, name string, b []byte) string {
 	return p
 }
 
-// get does a request and reads the whole body.
-func (ts *testServer) get(t *testing.T, method, path string, header http.Header) (*http.Response, []byte) {
+// do does a request and returns the response, its body unread.
+func (ts *testServer) do(t *testing.T, method, path string, header http.Header) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, ts.url+path, nil)
 	if err != nil {
@@ -79,6 +79,13 @@ func (ts *testServer) get(t *testing.T, method, path string, header http.Header)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
+	return resp
+}
+
+// get does a request and reads the whole body.
+func (ts *testServer) get(t *testing.T, method, path string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	resp := ts.do(t, method, path, header)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
